@@ -1,0 +1,114 @@
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# kvmbus: paravirtual channel bus, synthetic NIC, SCSI and balloon for KVM
+# guests, plus the host backend.
+#
+#   make                 install dependencies, build modules (KDIR) and host/
+#   make KDIR=<dir>      build the modules against another kernel build tree
+#   make check           every test; ends with "N passed, N failed"
+#   make demo            boot a guest with the modules and show them
+#   make help            everything else
+#
+# Guest kernels are Debian's own 6.1 and 6.12; scripts/deps.sh picks them,
+# installs their headers and unpacks their images into $(KVMBUS_CACHE).
+
+KVMBUS_CACHE ?= /var/cache/kvmbus
+export KVMBUS_CACHE
+
+-include $(KVMBUS_CACHE)/kernels.env
+GUEST_KVERS := $(strip $(KVER_61) $(KVER_612))
+
+# The newest guest kernel the project installed, never the host's own.
+ifeq ($(origin KDIR),undefined)
+KDIR := $(if $(KVER_612),/lib/modules/$(KVER_612)/build)
+endif
+
+JOBS ?= $(shell nproc)
+DKMS_VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' dkms.conf)
+
+# What a kernel-side build needs: copied into build/<KVER>/ and into DKMS.
+KERNEL_SOURCES := Kbuild Makefile dkms.conf compat drivers include \
+		  scripts/compat.sh
+# Build products kbuild leaves next to the sources.
+KBUILD_PRODUCTS := '*.o' '*.ko' '*.mod' '*.mod.c' '.*.cmd' '*.a' \
+		   modules.order Module.symvers 'generated'
+
+.PHONY: all deps modules clean-modules host guest-modules check kunit \
+	sparse checkpatch dkms-check dkms-install dkms-remove guest-test \
+	demo clean help
+
+all:
+	scripts/deps.sh
+	$(MAKE) modules host
+
+help:
+	@sed -n 's/^#   //p' Makefile
+	@echo '  modules / host       one half of the build'
+	@echo '  guest-modules        modules for every guest kernel, in build/<KVER>/'
+	@echo '  guest-test           guest tests on every kernel (TESTS=suite[.case] KERNELS=6.1)'
+	@echo '  kunit sparse checkpatch dkms-check   single stages of make check'
+	@echo '  dkms-install dkms-remove             DKMS for DKMS_KERNELS (default: running kernel)'
+	@echo '  clean                remove every build product'
+
+deps:
+	scripts/deps.sh
+
+modules:
+	@test -n "$(KDIR)" || { echo "make: no guest kernel headers: run 'make deps' or pass KDIR=/lib/modules/<version>/build" >&2; exit 1; }
+	scripts/compat.sh $(KDIR) compat/generated/kvmbus_config.h
+	$(MAKE) -C $(KDIR) M=$(CURDIR) -j$(JOBS) modules
+
+clean-modules:
+	@if [ -n "$(KDIR)" ] && [ -d "$(KDIR)" ]; then \
+		$(MAKE) -s -C $(KDIR) M=$(CURDIR) clean >/dev/null; fi
+	rm -rf compat/generated
+	find . -path ./build -prune -o -path ./.git -prune -o -path ./host -prune -o \
+		\( $(patsubst %,-name % -o,$(filter-out 'generated',$(KBUILD_PRODUCTS))) \
+		-name '.module-common.o' \) -type f -print | xargs -r rm -f
+
+host:
+	$(MAKE) -C host
+
+guest-modules:
+	@test -n "$(GUEST_KVERS)" || { echo "make: no guest kernels: run 'make deps'" >&2; exit 1; }
+	@set -e; for k in $(GUEST_KVERS); do \
+		mkdir -p build/$$k; \
+		rsync -a --delete --relative $(patsubst %,--exclude=%,$(KBUILD_PRODUCTS)) \
+			$(KERNEL_SOURCES) build/$$k/; \
+		echo "  MODULES $$k"; \
+		$(MAKE) -s -C build/$$k KDIR=/lib/modules/$$k/build modules; \
+	done
+
+check:
+	scripts/check.sh
+
+kunit:
+	scripts/kunit.sh
+
+sparse:
+	scripts/sparse.sh
+
+checkpatch:
+	scripts/checkpatch.sh
+
+dkms-check:
+	KERNEL_SOURCES="$(KERNEL_SOURCES)" scripts/dkms.sh check
+
+DKMS_KERNELS ?= $(shell uname -r)
+dkms-install:
+	KERNEL_SOURCES="$(KERNEL_SOURCES)" scripts/dkms.sh install $(DKMS_KERNELS)
+
+dkms-remove:
+	KERNEL_SOURCES="$(KERNEL_SOURCES)" scripts/dkms.sh remove
+
+guest-test: guest-modules
+	tests/run $(patsubst %,--kernel %,$(KERNELS)) $(TESTS)
+
+demo:
+	scripts/deps.sh
+	$(MAKE) guest-modules
+	tests/run --console --kernel 6.12 --dir tests/demo
+
+clean: clean-modules
+	$(MAKE) -C host clean
+	rm -rf build

@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * kvmbus: the API class drivers (netvsc, storvsc, balloon, tests) use.
+ * Kernel only.  A class driver knows this header and nothing of the
+ * transport underneath.
+ */
+#ifndef _KVMBUS_KVMBUS_H
+#define _KVMBUS_KVMBUS_H
+
+#include <linux/device.h>
+#include <linux/mod_devicetable.h>
+#include <linux/uuid.h>
+#include <kvmbus/protocol.h>
+
+#define KVMBUS_DRIVER_VERSION	"0.1.0"
+
+/* Build a uuid_t from one of the KVMBUS_CLASS_*_BYTES lists. */
+#define KVMBUS_UUID(...)	((uuid_t){ .b = { __VA_ARGS__ } })
+
+/* Turn a KVMBUS_CLASS_*_HEX string into the modalias a driver answers. */
+#define KVMBUS_MODALIAS(hex)	"kvmbus:" hex
+
+/**
+ * struct kvmbus_device_id - one device class a driver binds to
+ * @class_id: the class UUID from the host's offer
+ * @driver_data: private to the driver
+ *
+ * A table of these ends with an entry whose @class_id is all zeroes.
+ */
+struct kvmbus_device_id {
+	uuid_t class_id;
+	kernel_ulong_t driver_data;
+};
+
+/**
+ * struct kvmbus_device - a channel offered by the host, seen as a device
+ * @dev: the driver-model device
+ * @class_id: what kind of device the host offered
+ * @instance_id: which one; stable across host restarts
+ * @relid: the host's id of the primary channel
+ */
+struct kvmbus_device {
+	struct device dev;
+	uuid_t class_id;
+	uuid_t instance_id;
+	u32 relid;
+};
+
+#define to_kvmbus_device(d)	container_of(d, struct kvmbus_device, dev)
+
+/**
+ * struct kvmbus_driver - a class driver
+ * @name: the driver's name
+ * @id_table: the classes it binds to
+ * @probe: bind to a device; 0 or a negative errno
+ * @remove: unbind; the device may already be gone on the host side
+ * @driver: the driver-model driver
+ */
+struct kvmbus_driver {
+	const char *name;
+	const struct kvmbus_device_id *id_table;
+	int (*probe)(struct kvmbus_device *kdev,
+		     const struct kvmbus_device_id *id);
+	void (*remove)(struct kvmbus_device *kdev);
+	struct device_driver driver;
+};
+
+#define to_kvmbus_driver(d)	container_of(d, struct kvmbus_driver, driver)
+
+int __kvmbus_driver_register(struct kvmbus_driver *kdrv, struct module *owner,
+			     const char *mod_name);
+void kvmbus_driver_unregister(struct kvmbus_driver *kdrv);
+
+#define kvmbus_driver_register(kdrv) \
+	__kvmbus_driver_register(kdrv, THIS_MODULE, KBUILD_MODNAME)
+
+/*
+ * module_kvmbus_driver() - the module_init/module_exit pair of a module
+ * whose only job is to register one kvmbus driver.
+ */
+#define module_kvmbus_driver(kdrv) \
+	module_driver(kdrv, kvmbus_driver_register, kvmbus_driver_unregister)
+
+#endif /* _KVMBUS_KVMBUS_H */

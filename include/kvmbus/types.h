@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR MIT) */
+/*
+ * kvmbus: the small type shim that lets the wire headers compile both in
+ * the kernel and in userspace (kvmbusd, its unit tests and fuzzers).
+ *
+ * In the kernel everything comes from the kernel headers.  In userspace
+ * <linux/types.h> supplies the __le* wire types (without sparse's
+ * bitwise checking) and this file adds the kernel's short integer
+ * names and byte-order helpers.
+ */
+#ifndef _KVMBUS_TYPES_H
+#define _KVMBUS_TYPES_H
+
+#ifdef __KERNEL__
+#include <linux/types.h>
+#include <linux/build_bug.h>
+#include <linux/errno.h>
+#include <asm/byteorder.h>
+#else
+#include <assert.h>
+#include <endian.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <linux/types.h>
+
+typedef __u8 u8;
+typedef __u16 u16;
+typedef __u32 u32;
+typedef __u64 u64;
+
+#define cpu_to_le16(x) ((__le16)htole16(x))
+#define cpu_to_le32(x) ((__le32)htole32(x))
+#define cpu_to_le64(x) ((__le64)htole64(x))
+#define le16_to_cpu(x) le16toh((__u16)(x))
+#define le32_to_cpu(x) le32toh((__u32)(x))
+#define le64_to_cpu(x) le64toh((__u64)(x))
+#endif /* __KERNEL__ */
+
+#endif /* _KVMBUS_TYPES_H */

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# make check: every test kvmbus has, in one run.  Each stage's output goes to
+# the terminal and to build/logs/check/<stage>.log; each stage reports its
+# own "N passed, N failed" (or cmocka's summary), which is added up here.  A
+# stage that exits non-zero counts at least one failure even if it printed
+# none, and a stage that ran no test at all counts as a failure.  The run
+# goes on after a failure so one run shows everything; the last line is the
+# grand total.
+#
+#   scripts/check.sh [STAGE...]     default: every stage, in order
+set -uo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export KVMBUS_CACHE=${KVMBUS_CACHE:-/var/cache/kvmbus}
+logdir=build/logs/check
+total_pass=0
+total_fail=0
+total_skip=0
+report=()
+
+# Limits per stage in seconds, so a hang cannot eat CI's 90 minutes.
+declare -A limit=(
+	[deps]=1200 [build]=900 [host-unit]=600 [checkpatch]=300 [sparse]=600
+	[kunit]=1800 [fuzz]=900 [dkms]=600 [harness]=900 [guest]=2400
+	[dkms-guest]=900 [clean-tree]=600
+)
+
+count_results() {	# LOG RC -> "pass fail skip"
+	local log=$1 rc=$2 line p=0 f=0 s=0
+	line=$(grep -E '^([A-Za-z][A-Za-z0-9_-]*: )?[0-9]+ passed, [0-9]+ failed' \
+		"$log" | tail -n 1)
+	if [ -n "$line" ]; then
+		p=$(sed -E 's/.*\b([0-9]+) passed.*/\1/' <<<"$line")
+		f=$(sed -E 's/.*\b([0-9]+) failed.*/\1/' <<<"$line")
+		if grep -q 'skipped' <<<"$line"; then
+			s=$(sed -E 's/.*\b([0-9]+) skipped.*/\1/' <<<"$line")
+		fi
+	elif grep -qE '^\[  (PASSED|FAILED)  \] [0-9]+ test' "$log"; then
+		p=$(grep -oE '^\[  PASSED  \] [0-9]+' "$log" |
+			awk '{s += $NF} END {print s + 0}')
+		f=$(grep -oE '^\[  FAILED  \] [0-9]+' "$log" |
+			awk '{s += $NF} END {print s + 0}')
+	elif [ "$rc" -eq 0 ]; then
+		p=1
+	fi
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		f=1
+	fi
+	if [ "$rc" -eq 0 ] && [ $((p + f)) -eq 0 ]; then
+		echo "check: stage ran no test" >>"$log"
+		f=1
+	fi
+	echo "$p $f $s"
+}
+
+run_stage() {	# NAME CMD...
+	local name=$1 start rc log p f s secs verdict
+	shift
+	log=$logdir/$name.log
+	printf '\n==> %s: %s\n' "$name" "$*"
+	start=$(date +%s)
+	timeout -k 30 "${limit[$name]:-600}" "$@" 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	[ "$rc" -eq 124 ] && echo "check: $name timed out after ${limit[$name]:-600} s" | tee -a "$log"
+	secs=$(( $(date +%s) - start ))
+	read -r p f s < <(count_results "$log" "$rc")
+	total_pass=$((total_pass + p))
+	total_fail=$((total_fail + f))
+	total_skip=$((total_skip + s))
+	verdict=ok
+	[ "$f" -eq 0 ] || verdict=FAILED
+	report+=("$(printf '%-12s %-7s %4d passed %4d failed %4d skipped %5d s  %s' \
+		"$name" "$verdict" "$p" "$f" "$s" "$secs" "$log")")
+}
+
+guest_kernels() {
+	# shellcheck disable=SC1091
+	. "$KVMBUS_CACHE/kernels.env" && echo "$KVER_61 $KVER_612"
+}
+
+stage_deps()       { run_stage deps scripts/deps.sh; }
+stage_build()      { run_stage build make -s guest-modules host; }
+stage_host_unit()  { run_stage host-unit make -s -C host check; }
+stage_checkpatch() { run_stage checkpatch scripts/checkpatch.sh; }
+stage_sparse()     { run_stage sparse scripts/sparse.sh; }
+stage_kunit()      { run_stage kunit scripts/kunit.sh; }
+stage_fuzz()       { run_stage fuzz make -s -C host fuzz-check; }
+stage_dkms()       { run_stage dkms make -s dkms-check; }
+stage_harness()    { run_stage harness tests/run --self-test; }
+stage_guest()      { run_stage guest tests/run; }
+
+# The modules DKMS built (stage dkms) load in a guest of their kernel.
+dkms_guest() {
+	local k args=()
+	for k in $(guest_kernels); do
+		args+=(--kernel "$k" --modules "$k=build/dkms/guest/$k")
+	done
+	tests/run "${args[@]}" modules
+}
+stage_dkms_guest() { run_stage dkms-guest dkms_guest; }
+
+# A clean clone builds, and 'make clean' leaves nothing behind in it.
+clean_tree() {
+	local dir=build/clean-tree left
+	rm -rf "$dir"
+	git clone -q "$root" "$dir" || return 1
+	make -s -C "$dir" modules host >/dev/null || return 1
+	make -s -C "$dir" clean >/dev/null || return 1
+	left=$(git -C "$dir" status --porcelain --ignored)
+	rm -rf "$dir"
+	if [ -n "$left" ]; then
+		echo "FAIL  make clean left files behind:"
+		echo "$left"
+		echo "0 passed, 1 failed"
+		return 1
+	fi
+	echo "PASS  make clean leaves nothing behind"
+	echo "1 passed, 0 failed"
+}
+stage_clean_tree() { run_stage clean-tree clean_tree; }
+
+all_stages=(deps build host_unit checkpatch sparse kunit fuzz dkms harness
+	    guest dkms_guest clean_tree)
+
+main() {
+	local st start
+	mkdir -p "$logdir"
+	start=$(date +%s)
+	[ $# -gt 0 ] || set -- "${all_stages[@]}"
+	for st in "$@"; do
+		st=${st//-/_}
+		declare -F "stage_$st" >/dev/null ||
+			{ echo "check: unknown stage '$st' (stages: ${all_stages[*]})" >&2; exit 2; }
+		"stage_$st"
+	done
+	printf '\n==> summary (%d s)\n' $(( $(date +%s) - start ))
+	printf '%s\n' "${report[@]}"
+	if [ "$total_skip" -gt 0 ]; then
+		echo "$total_pass passed, $total_fail failed, $total_skip skipped"
+	else
+		echo "$total_pass passed, $total_fail failed"
+	fi
+	[ "$total_fail" -eq 0 ]
+}
+
+main "$@"
