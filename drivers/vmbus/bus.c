@@ -27,7 +27,7 @@ static int kvmbus_match(struct device *dev,
 	const struct kvmbus_driver *kdrv = to_kvmbus_driver(drv);
 	const struct kvmbus_device *kdev = to_kvmbus_device(dev);
 
-	return kvmbus_match_id(kdrv->id_table, &kdev->class_id) != NULL;
+	return !!kvmbus_match_id(kdrv->id_table, &kdev->class_id);
 }
 
 static int kvmbus_uevent(kvmbus_compat_uevent_const struct device *dev,

@@ -14,8 +14,8 @@
 
 #define KVMBUS_DRIVER_VERSION	"0.1.0"
 
-/* Build a uuid_t from one of the KVMBUS_CLASS_*_BYTES lists. */
-#define KVMBUS_UUID(...)	((uuid_t){ .b = { __VA_ARGS__ } })
+/* Build a uuid_t from one of the KVMBUS_CLASS_*_BYTES initialisers. */
+#define KVMBUS_UUID(bytes)	((uuid_t){ .b = bytes })
 
 /* Turn a KVMBUS_CLASS_*_HEX string into the modalias a driver answers. */
 #define KVMBUS_MODALIAS(hex)	"kvmbus:" hex

@@ -59,6 +59,7 @@ struct kvmbus_bar_hdr {
 	__le32 guest_generation;	/* bumped on every connect */
 	u8 reserved1[44];
 };
+
 static_assert(sizeof(struct kvmbus_bar_hdr) == 128);
 
 /* Doorbell vector 0 belongs to the control ring; channels get their own. */
@@ -86,9 +87,10 @@ struct kvmbus_ring_hdr {
 	__le32 features;		/* KVMBUS_RING_F_* */
 	u8 reserved2[KVMBUS_PAGE_SIZE - 132];
 };
+
 static_assert(sizeof(struct kvmbus_ring_hdr) == KVMBUS_PAGE_SIZE);
 
-#define KVMBUS_RING_F_PENDING_SEND	(1u << 0)
+#define KVMBUS_RING_F_PENDING_SEND	BIT(0)
 
 /* Packet types. */
 enum kvmbus_pkt_type {
@@ -97,7 +99,7 @@ enum kvmbus_pkt_type {
 	KVMBUS_PKT_COMP		= 3,	/* completion of a request */
 };
 
-#define KVMBUS_PKT_F_COMP_REQUESTED	(1u << 0)
+#define KVMBUS_PKT_F_COMP_REQUESTED	BIT(0)
 #define KVMBUS_PKT_F_ALL		KVMBUS_PKT_F_COMP_REQUESTED
 
 /*
@@ -114,12 +116,14 @@ struct kvmbus_pkt_desc {
 	__le32 data_len;		/* exact payload bytes */
 	__le64 trans_id;		/* opaque to the receiver */
 };
+
 static_assert(sizeof(struct kvmbus_pkt_desc) == 24);
 
 struct kvmbus_pkt_trailer {
 	__le32 start;			/* ring offset of this descriptor */
 	__le32 reserved;
 };
+
 static_assert(sizeof(struct kvmbus_pkt_trailer) == 8);
 
 /* KVMBUS_PKT_GPA: a list of guest-physical byte ranges. */
@@ -127,6 +131,7 @@ struct kvmbus_gpa_list {
 	__le32 nr_ranges;
 	__le32 reserved;
 };
+
 static_assert(sizeof(struct kvmbus_gpa_list) == 8);
 
 struct kvmbus_gpa_range {
@@ -134,6 +139,7 @@ struct kvmbus_gpa_range {
 	__le32 len;
 	__le32 reserved;
 };
+
 static_assert(sizeof(struct kvmbus_gpa_range) == 16);
 
 #define KVMBUS_MAX_GPA_RANGES		256
@@ -168,6 +174,7 @@ struct kvmbus_ctl_hdr {
 	__le32 type;			/* enum kvmbus_ctl_type */
 	__le32 reserved;
 };
+
 static_assert(sizeof(struct kvmbus_ctl_hdr) == 8);
 
 struct kvmbus_ctl_version_req {
@@ -176,6 +183,7 @@ struct kvmbus_ctl_version_req {
 	__le32 version_max;
 	__le64 features;		/* KVMBUS_F_* the guest supports */
 };
+
 static_assert(sizeof(struct kvmbus_ctl_version_req) == 24);
 
 struct kvmbus_ctl_version_resp {
@@ -184,6 +192,7 @@ struct kvmbus_ctl_version_resp {
 	__le32 max_channels;
 	__le64 features;		/* the intersection */
 };
+
 static_assert(sizeof(struct kvmbus_ctl_version_resp) == 24);
 
 #define KVMBUS_UUID_SIZE		16
@@ -195,27 +204,27 @@ static_assert(sizeof(struct kvmbus_ctl_version_resp) == 24);
  */
 /* synthetic NIC (kvmbus_netvsc) */
 #define KVMBUS_CLASS_NET_HEX	"a43b08b3d5754c869d80cadfd8b870c2"
-#define KVMBUS_CLASS_NET_BYTES \
+#define KVMBUS_CLASS_NET_BYTES { \
 	0xa4, 0x3b, 0x08, 0xb3, 0xd5, 0x75, 0x4c, 0x86, \
-	0x9d, 0x80, 0xca, 0xdf, 0xd8, 0xb8, 0x70, 0xc2
+	0x9d, 0x80, 0xca, 0xdf, 0xd8, 0xb8, 0x70, 0xc2 }
 /* synthetic SCSI controller (kvmbus_storvsc) */
 #define KVMBUS_CLASS_SCSI_HEX	"e4eb1f9ca1f5478c929c85f587df87f7"
-#define KVMBUS_CLASS_SCSI_BYTES \
+#define KVMBUS_CLASS_SCSI_BYTES { \
 	0xe4, 0xeb, 0x1f, 0x9c, 0xa1, 0xf5, 0x47, 0x8c, \
-	0x92, 0x9c, 0x85, 0xf5, 0x87, 0xdf, 0x87, 0xf7
+	0x92, 0x9c, 0x85, 0xf5, 0x87, 0xdf, 0x87, 0xf7 }
 /* dynamic memory (kvmbus_balloon) */
 #define KVMBUS_CLASS_BALLOON_HEX	"3f70ca2473e346349b5a779d1cebe767"
-#define KVMBUS_CLASS_BALLOON_BYTES \
+#define KVMBUS_CLASS_BALLOON_BYTES { \
 	0x3f, 0x70, 0xca, 0x24, 0x73, 0xe3, 0x46, 0x34, \
-	0x9b, 0x5a, 0x77, 0x9d, 0x1c, 0xeb, 0xe7, 0x67
+	0x9b, 0x5a, 0x77, 0x9d, 0x1c, 0xeb, 0xe7, 0x67 }
 /* echo/loopback test device (tests/kmod) */
 #define KVMBUS_CLASS_ECHO_HEX	"fe7f9a81846347a7af62b5deede655b6"
-#define KVMBUS_CLASS_ECHO_BYTES \
+#define KVMBUS_CLASS_ECHO_BYTES { \
 	0xfe, 0x7f, 0x9a, 0x81, 0x84, 0x63, 0x47, 0xa7, \
-	0xaf, 0x62, 0xb5, 0xde, 0xed, 0xe6, 0x55, 0xb6
+	0xaf, 0x62, 0xb5, 0xde, 0xed, 0xe6, 0x55, 0xb6 }
 
 #define KVMBUS_OFFER_DATA_MAX		64
-#define KVMBUS_OFFER_F_SUBCHANNEL	(1u << 0)
+#define KVMBUS_OFFER_F_SUBCHANNEL	BIT(0)
 
 struct kvmbus_ctl_offer {
 	struct kvmbus_ctl_hdr hdr;
@@ -229,6 +238,7 @@ struct kvmbus_ctl_offer {
 	__le32 data_len;		/* valid bytes of data[] */
 	u8 data[KVMBUS_OFFER_DATA_MAX];	/* class-specific */
 };
+
 static_assert(sizeof(struct kvmbus_ctl_offer) == 120);
 
 struct kvmbus_ctl_relid {		/* RESCIND, RELID_RELEASED, CLOSE */
@@ -236,6 +246,7 @@ struct kvmbus_ctl_relid {		/* RESCIND, RELID_RELEASED, CLOSE */
 	__le32 relid;
 	__le32 reserved;
 };
+
 static_assert(sizeof(struct kvmbus_ctl_relid) == 16);
 
 /* A run of guest pages: compact for the large contiguous runs drivers use. */
@@ -244,9 +255,10 @@ struct kvmbus_pfn_range {
 	__le32 nr_pages;
 	__le32 reserved;
 };
+
 static_assert(sizeof(struct kvmbus_pfn_range) == 16);
 
-#define KVMBUS_GPADL_MAX_PAGES		(1u << 20)	/* 4 GiB */
+#define KVMBUS_GPADL_MAX_PAGES		BIT(20)	/* 4 GiB */
 
 struct kvmbus_ctl_gpadl {		/* GPADL_CREATE and GPADL_BODY */
 	struct kvmbus_ctl_hdr hdr;
@@ -256,6 +268,7 @@ struct kvmbus_ctl_gpadl {		/* GPADL_CREATE and GPADL_BODY */
 	__le32 reserved;
 	struct kvmbus_pfn_range ranges[];
 };
+
 static_assert(sizeof(struct kvmbus_ctl_gpadl) == 24);
 
 #define KVMBUS_CTL_GPADL_MAX_RANGES	64
@@ -265,6 +278,7 @@ struct kvmbus_ctl_gpadl_result {	/* GPADL_CREATED, GPADL_TORNDOWN */
 	__le32 gpadl_id;
 	__le32 status;			/* 0 or a positive errno */
 };
+
 static_assert(sizeof(struct kvmbus_ctl_gpadl_result) == 16);
 
 #define KVMBUS_OPEN_DATA_MAX		32
@@ -277,6 +291,7 @@ struct kvmbus_ctl_open {
 	__le32 reserved;
 	u8 data[KVMBUS_OPEN_DATA_MAX];	/* class-specific */
 };
+
 static_assert(sizeof(struct kvmbus_ctl_open) == 56);
 
 struct kvmbus_ctl_result {		/* OPEN_RESULT, CLOSE_RESULT */
@@ -284,6 +299,7 @@ struct kvmbus_ctl_result {		/* OPEN_RESULT, CLOSE_RESULT */
 	__le32 relid;
 	__le32 status;			/* 0 or a positive errno */
 };
+
 static_assert(sizeof(struct kvmbus_ctl_result) == 16);
 
 struct kvmbus_ctl_subchannels {
@@ -291,6 +307,7 @@ struct kvmbus_ctl_subchannels {
 	__le32 relid;			/* the primary channel */
 	__le32 count;			/* sub-channels wanted */
 };
+
 static_assert(sizeof(struct kvmbus_ctl_subchannels) == 16);
 
 #endif /* _KVMBUS_PROTOCOL_H */

@@ -12,6 +12,7 @@
 #define _KVMBUS_TYPES_H
 
 #ifdef __KERNEL__
+#include <linux/bits.h>
 #include <linux/types.h>
 #include <linux/build_bug.h>
 #include <linux/errno.h>
@@ -28,6 +29,8 @@ typedef __u8 u8;
 typedef __u16 u16;
 typedef __u32 u32;
 typedef __u64 u64;
+
+#define BIT(nr) (1UL << (nr))
 
 #define cpu_to_le16(x) ((__le16)htole16(x))
 #define cpu_to_le32(x) ((__le32)htole32(x))

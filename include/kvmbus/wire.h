@@ -16,7 +16,7 @@
 #define KVMBUS_PKT_ALIGN		8u
 #define KVMBUS_RING_GAP			KVMBUS_PKT_ALIGN
 /* Largest packet either side accepts, whatever the ring size. */
-#define KVMBUS_PKT_MAX_LEN		(1u << 20)
+#define KVMBUS_PKT_MAX_LEN		(1024u * 1024u)
 
 static inline u64 kvmbus_align8(u64 x)
 {
