@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * kvmbus.ko: the paravirtual channel bus for KVM guests.  Brings up the
- * bus type; the ivshmem transport and the control plane hang off it.
+ * bus type, then the ivshmem transport that connects it to kvmbusd.
  */
 #include <linux/module.h>
 
@@ -9,11 +9,24 @@
 
 static int __init kvmbus_init(void)
 {
-	return kvmbus_bus_init();
+	int ret;
+
+	ret = kvmbus_bus_init();
+	if (ret)
+		return ret;
+	ret = kvmbus_pci_init();
+	if (ret)
+		goto err_bus_exit;
+	return 0;
+
+err_bus_exit:
+	kvmbus_bus_exit();
+	return ret;
 }
 
 static void __exit kvmbus_exit(void)
 {
+	kvmbus_pci_exit();
 	kvmbus_bus_exit();
 }
 

@@ -33,7 +33,7 @@
 #define KVMBUS_BAR_LAYOUT_1		1
 
 enum kvmbus_mbox_state {
-	KVMBUS_MBOX_IDLE	= 0,	/* nothing published */
+	KVMBUS_MBOX_IDLE	= 0,	/* nothing published / host let go */
 	KVMBUS_MBOX_CONNECT	= 1,	/* guest: control ring is ready */
 	KVMBUS_MBOX_ONLINE	= 2,	/* host: control ring accepted */
 	KVMBUS_MBOX_ERROR	= 3,	/* host: control ring rejected */
@@ -51,7 +51,8 @@ struct kvmbus_bar_hdr {
 	__le32 host_state;		/* enum kvmbus_mbox_state */
 	__le32 host_error;		/* positive errno when KVMBUS_MBOX_ERROR */
 	__le32 host_generation;		/* bumped on every host (re)start */
-	u8 reserved0[24];
+	__le32 acked_generation;	/* guest_generation host_state answers */
+	u8 reserved0[20];
 	/* Written by the guest only; read once and validated by the host. */
 	__le32 guest_state;		/* enum kvmbus_mbox_state */
 	__le32 ctl_ring_pages;		/* pages per direction, incl. header */

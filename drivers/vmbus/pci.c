@@ -1,0 +1,282 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * kvmbus transport: QEMU's ivshmem-doorbell PCI device, served by kvmbusd.
+ *
+ * BAR0 holds the doorbell register, BAR1 the MSI-X table and BAR2 the
+ * mailbox kvmbusd prepared (docs/protocol.md sections 2 and 3).  An
+ * ivshmem device is claimed only when BAR2 starts with the kvmbus magic;
+ * any other ivshmem device is left alone.
+ *
+ * Bootstrap: the control rings are allocated in guest RAM, their address
+ * goes into the mailbox, doorbell vector 0 rings, and the host answers by
+ * setting its mailbox state for our generation and signalling vector 0.
+ */
+#include <linux/interrupt.h>
+#include <linux/io-64-nonatomic-lo-hi.h>
+#include <linux/module.h>
+#include <linux/pci.h>
+#include <linux/slab.h>
+
+#include "kvmbus_internal.h"
+
+#define IVSHMEM_DEVICE_ID	0x1110
+#define IVSHMEM_REG_DOORBELL	12
+#define IVSHMEM_BAR_REGS	0
+#define IVSHMEM_BAR_MBOX	2
+
+/* Pages per control ring, header included. */
+#define KVMBUS_CTL_RING_PAGES	8
+#define KVMBUS_MBOX_TIMEOUT_MS	5000
+
+static void kvmbus_pci_signal(struct kvmbus_bus *bus, u16 vector)
+{
+	/* Peer 0 is kvmbusd.  The doorbell write is ordered after our ring
+	 * stores by writel()'s own barrier.
+	 */
+	writel(vector, bus->regs + IVSHMEM_REG_DOORBELL);
+	atomic64_inc(&bus->signals);
+}
+
+static irqreturn_t kvmbus_ctl_irq(int irq, void *data)
+{
+	struct kvmbus_bus *bus = data;
+
+	atomic64_inc(&bus->ctl_interrupts);
+	wake_up(&bus->mbox_wait);
+	return IRQ_HANDLED;
+}
+
+/* Check what the host put in the mailbox, each field read once. */
+static int kvmbus_pci_check_mbox(struct kvmbus_bus *bus)
+{
+	struct kvmbus_bar_hdr __iomem *mbox = bus->mbox;
+	struct device *dev = &bus->pdev->dev;
+	u8 magic[KVMBUS_BAR_MAGIC_LEN];
+	u32 layout, vmin, vmax, nvec;
+
+	memcpy_fromio(magic, mbox->magic, sizeof(magic));
+	if (memcmp(magic, KVMBUS_BAR_MAGIC, sizeof(magic))) {
+		dev_dbg(dev, "not a kvmbus ivshmem device\n");
+		return -ENODEV;
+	}
+	layout = ioread32(&mbox->layout);
+	vmin = ioread32(&mbox->host_version_min);
+	vmax = ioread32(&mbox->host_version_max);
+	nvec = ioread32(&mbox->nr_vectors);
+	if (layout != KVMBUS_BAR_LAYOUT_1) {
+		dev_err(dev, "mailbox layout %u not supported\n", layout);
+		return -EPROTO;
+	}
+	if (!kvmbus_version_pick(KVMBUS_VERSION_MIN, KVMBUS_VERSION_MAX,
+				 vmin, vmax)) {
+		dev_err(dev, "host speaks versions %#x..%#x, we speak %#x..%#x\n",
+			vmin, vmax, KVMBUS_VERSION_MIN, KVMBUS_VERSION_MAX);
+		return -EPROTO;
+	}
+	if (!nvec || nvec > KVMBUS_MAX_VECTORS) {
+		dev_err(dev, "host offers %u vectors\n", nvec);
+		return -EPROTO;
+	}
+	bus->host_vectors = nvec;
+	return 0;
+}
+
+static int kvmbus_pci_alloc_ctl(struct kvmbus_bus *bus)
+{
+	size_t ring = KVMBUS_CTL_RING_PAGES * PAGE_SIZE;
+
+	bus->ctl_mem = alloc_pages_exact(2 * ring, GFP_KERNEL | __GFP_ZERO);
+	if (!bus->ctl_mem)
+		return -ENOMEM;
+	kvmbus_ring_create(&bus->ctl_out, bus->ctl_mem,
+			   bus->ctl_mem + PAGE_SIZE, ring - PAGE_SIZE);
+	kvmbus_ring_create(&bus->ctl_in, bus->ctl_mem + ring,
+			   bus->ctl_mem + ring + PAGE_SIZE, ring - PAGE_SIZE);
+	return 0;
+}
+
+static void kvmbus_pci_free_ctl(struct kvmbus_bus *bus)
+{
+	if (bus->ctl_mem)
+		free_pages_exact(bus->ctl_mem,
+				 2 * KVMBUS_CTL_RING_PAGES * PAGE_SIZE);
+	bus->ctl_mem = NULL;
+}
+
+/* Has the host answered generation @gen with one of the states in @mask? */
+static bool kvmbus_host_answered(struct kvmbus_bus *bus, u32 gen, u32 mask)
+{
+	u32 acked = ioread32(&bus->mbox->acked_generation);
+
+	/* host_state is meaningful only once it answers our generation;
+	 * the host writes acked_generation before host_state.
+	 */
+	rmb();
+	return acked == gen &&
+	       (BIT(ioread32(&bus->mbox->host_state)) & mask);
+}
+
+static int kvmbus_pci_wait_host(struct kvmbus_bus *bus, u32 mask)
+{
+	long left;
+
+	left = wait_event_timeout(bus->mbox_wait,
+				  kvmbus_host_answered(bus, bus->generation,
+						       mask),
+				  msecs_to_jiffies(KVMBUS_MBOX_TIMEOUT_MS));
+	if (!left && !kvmbus_host_answered(bus, bus->generation, mask))
+		return -ETIMEDOUT;
+	return 0;
+}
+
+/* Publish the control rings and wait for the host to take them. */
+static int kvmbus_pci_connect(struct kvmbus_bus *bus)
+{
+	struct kvmbus_bar_hdr __iomem *mbox = bus->mbox;
+	struct device *dev = &bus->pdev->dev;
+	int ret;
+
+	bus->generation = ioread32(&mbox->guest_generation) + 1;
+	iowrite32(KVMBUS_CTL_RING_PAGES, &mbox->ctl_ring_pages);
+	lo_hi_writeq(virt_to_phys(bus->ctl_mem), &mbox->ctl_gpa);
+	iowrite32(bus->generation, &mbox->guest_generation);
+	/* The host reads the fields above only after it sees CONNECT. */
+	wmb();
+	iowrite32(KVMBUS_MBOX_CONNECT, &mbox->guest_state);
+	kvmbus_pci_signal(bus, KVMBUS_CTL_VECTOR);
+
+	ret = kvmbus_pci_wait_host(bus, BIT(KVMBUS_MBOX_ONLINE) |
+				   BIT(KVMBUS_MBOX_ERROR));
+	if (ret) {
+		dev_err(dev, "kvmbusd did not answer within %u ms\n",
+			KVMBUS_MBOX_TIMEOUT_MS);
+		return ret;
+	}
+	if (ioread32(&mbox->host_state) != KVMBUS_MBOX_ONLINE) {
+		dev_err(dev, "kvmbusd refused the control ring: error %u\n",
+			ioread32(&mbox->host_error));
+		return -ECONNREFUSED;
+	}
+	dev_info(dev, "connected to kvmbusd (host generation %u, %u vectors)\n",
+		 ioread32(&mbox->host_generation), bus->nr_vectors);
+	return 0;
+}
+
+/* Withdraw the control rings; true once the host has let go of them. */
+static bool kvmbus_pci_disconnect(struct kvmbus_bus *bus)
+{
+	iowrite32(KVMBUS_MBOX_RESET, &bus->mbox->guest_state);
+	kvmbus_pci_signal(bus, KVMBUS_CTL_VECTOR);
+	if (kvmbus_pci_wait_host(bus, BIT(KVMBUS_MBOX_IDLE))) {
+		/* Never hand pages the host may still write back to the
+		 * allocator: a small leak beats memory corruption.
+		 */
+		dev_warn(&bus->pdev->dev,
+			 "kvmbusd did not release the control ring; leaking it\n");
+		return false;
+	}
+	return true;
+}
+
+static int kvmbus_pci_probe(struct pci_dev *pdev,
+			    const struct pci_device_id *id)
+{
+	struct device *dev = &pdev->dev;
+	struct kvmbus_bus *bus;
+	int ret, nvec;
+
+	ret = pcim_enable_device(pdev);
+	if (ret)
+		return ret;
+	if (pci_resource_len(pdev, IVSHMEM_BAR_MBOX) <
+	    sizeof(struct kvmbus_bar_hdr))
+		return -ENODEV;
+	ret = pcim_iomap_regions(pdev, BIT(IVSHMEM_BAR_REGS) |
+				 BIT(IVSHMEM_BAR_MBOX), KBUILD_MODNAME);
+	if (ret)
+		return ret;
+
+	bus = devm_kzalloc(dev, sizeof(*bus), GFP_KERNEL);
+	if (!bus)
+		return -ENOMEM;
+	bus->pdev = pdev;
+	bus->regs = pcim_iomap_table(pdev)[IVSHMEM_BAR_REGS];
+	bus->mbox = pcim_iomap_table(pdev)[IVSHMEM_BAR_MBOX];
+	init_waitqueue_head(&bus->mbox_wait);
+
+	ret = kvmbus_pci_check_mbox(bus);
+	if (ret)
+		return ret;
+
+	/* One vector for control plus one per CPU for channels, at most
+	 * what the host serves.
+	 */
+	nvec = pci_alloc_irq_vectors(pdev, 1,
+				     min_t(u32, bus->host_vectors,
+					   num_possible_cpus() + 1),
+				     PCI_IRQ_MSIX);
+	if (nvec < 0) {
+		dev_err(dev, "no MSI-X vectors: %d\n", nvec);
+		return nvec;
+	}
+	bus->nr_vectors = nvec;
+	pci_set_master(pdev);
+
+	ret = kvmbus_pci_alloc_ctl(bus);
+	if (ret)
+		goto err_free_vectors;
+	ret = request_irq(pci_irq_vector(pdev, KVMBUS_CTL_VECTOR),
+			  kvmbus_ctl_irq, 0, "kvmbus-ctl", bus);
+	if (ret)
+		goto err_free_ctl;
+	ret = kvmbus_pci_connect(bus);
+	if (ret)
+		goto err_disconnect;
+
+	pci_set_drvdata(pdev, bus);
+	return 0;
+
+err_disconnect:
+	if (!kvmbus_pci_disconnect(bus))
+		bus->ctl_mem = NULL;	/* leaked on purpose, see above */
+	free_irq(pci_irq_vector(pdev, KVMBUS_CTL_VECTOR), bus);
+err_free_ctl:
+	kvmbus_pci_free_ctl(bus);
+err_free_vectors:
+	pci_free_irq_vectors(pdev);
+	return ret;
+}
+
+static void kvmbus_pci_remove(struct pci_dev *pdev)
+{
+	struct kvmbus_bus *bus = pci_get_drvdata(pdev);
+
+	if (!kvmbus_pci_disconnect(bus))
+		bus->ctl_mem = NULL;	/* leaked on purpose */
+	free_irq(pci_irq_vector(pdev, KVMBUS_CTL_VECTOR), bus);
+	kvmbus_pci_free_ctl(bus);
+	pci_free_irq_vectors(pdev);
+}
+
+static const struct pci_device_id kvmbus_pci_ids[] = {
+	{ PCI_DEVICE(PCI_VENDOR_ID_REDHAT_QUMRANET, IVSHMEM_DEVICE_ID) },
+	{ }
+};
+MODULE_DEVICE_TABLE(pci, kvmbus_pci_ids);
+
+static struct pci_driver kvmbus_pci_driver = {
+	.name		= KBUILD_MODNAME,
+	.id_table	= kvmbus_pci_ids,
+	.probe		= kvmbus_pci_probe,
+	.remove		= kvmbus_pci_remove,
+};
+
+int kvmbus_pci_init(void)
+{
+	return pci_register_driver(&kvmbus_pci_driver);
+}
+
+void kvmbus_pci_exit(void)
+{
+	pci_unregister_driver(&kvmbus_pci_driver);
+}
