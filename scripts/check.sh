@@ -13,7 +13,7 @@
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
+cd "$root" || exit 1
 export KVMBUS_CACHE=${KVMBUS_CACHE:-/var/cache/kvmbus}
 logdir=build/logs/check
 total_pass=0

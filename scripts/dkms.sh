@@ -82,7 +82,7 @@ guest_copy() {
 }
 
 cmd_check() {
-	local top=$root/build/dkms k mods pass=0 fail=0
+	local top=$root/build/dkms k pass=0 fail=0
 	# shellcheck disable=SC2046
 	[ $# -gt 0 ] || set -- $(guest_kernels)
 	rm -rf "$top"

@@ -12,7 +12,7 @@
 #include "types.h"
 
 /* Protocol versions are major << 16 | minor. */
-#define KVMBUS_VERSION(maj, min)	(((maj) << 16) | (min))
+#define KVMBUS_VERSION(maj, min)	(((u32)(maj) << 16) | (u32)(min))
 #define KVMBUS_VERSION_1_0		KVMBUS_VERSION(1, 0)
 #define KVMBUS_VERSION_MIN		KVMBUS_VERSION_1_0
 #define KVMBUS_VERSION_MAX		KVMBUS_VERSION_1_0

@@ -29,7 +29,8 @@ static inline u64 kvmbus_align8(u64 x)
  * @data_len: payload bytes
  *
  * Return: descriptor, header, payload and padding plus the trailer, or 0
- * when the packet would exceed %KVMBUS_PKT_MAX_LEN.
+ * when the packet would exceed %KVMBUS_PKT_MAX_LEN or its payload offset
+ * would not fit the descriptor's 16-bit data_offset.
  */
 static inline u32 kvmbus_pkt_ring_len(u32 hdr_len, u32 data_len)
 {
@@ -46,7 +47,7 @@ static inline u32 kvmbus_pkt_ring_len(u32 hdr_len, u32 data_len)
  * kvmbus_ring_size_ok() - is @size a usable ring data-area size?
  * @size: bytes of the data area
  *
- * Return: true for a whole number of pages, at least one, below 2 GiB.
+ * Return: true for a whole number of pages, at least one, at most 1 GiB.
  */
 static inline bool kvmbus_ring_size_ok(u32 size)
 {
@@ -254,7 +255,8 @@ static inline u32 kvmbus_version_pick(u32 a_min, u32 a_max,
 	u32 lo = a_min > b_min ? a_min : b_min;
 	u32 hi = a_max < b_max ? a_max : b_max;
 
-	if (!a_min || !b_min || a_min > a_max || b_min > b_max || lo > hi)
+	/* An inverted range on either side also ends up with lo > hi. */
+	if (!a_min || !b_min || lo > hi)
 		return 0;
 	return hi;
 }
