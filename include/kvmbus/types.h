@@ -32,6 +32,12 @@ typedef __u64 u64;
 
 #define BIT(nr) (1UL << (nr))
 
+/* The kernel's static_assert(), whose message is optional: C11's is not. */
+#undef static_assert
+#define static_assert(expr, ...) \
+	__kvmbus_static_assert(expr, ##__VA_ARGS__, #expr)
+#define __kvmbus_static_assert(expr, msg, ...) _Static_assert(expr, msg)
+
 #define cpu_to_le16(x) ((__le16)htole16(x))
 #define cpu_to_le32(x) ((__le32)htole32(x))
 #define cpu_to_le64(x) ((__le64)htole64(x))

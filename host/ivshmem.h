@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The ivshmem server end that QEMU's ivshmem-doorbell device connects to
+ * (QEMU docs/specs/ivshmem-spec.rst, checked against QEMU 7.2).
+ *
+ * All messages go server -> QEMU, each a little-endian int64 with at most
+ * one fd attached (SCM_RIGHTS); QEMU never writes.  On connect kvmbusd
+ * sends, in this order:
+ *
+ *	0			protocol version
+ *	1			the client's id (no fd)
+ *	-1	+ memfd		BAR2 shared memory
+ *	0	+ eventfd	x vectors: peer 0 = kvmbusd; QEMU writes these
+ *				when the guest rings doorbell (0 << 16 | v)
+ *	1	+ eventfd	x vectors: the client's own; kvmbusd writes
+ *				these to raise MSI-X vector v in the guest
+ *
+ * QEMU reads the first three synchronously while it creates the device,
+ * the eventfds from its main loop.  It must be given exactly as many
+ * eventfds per peer as its vectors= property says: more are refused with
+ * an error, fewer leave vectors dead.  kvmbusd serves one client at a
+ * time; further connections get IVSHMEM_REFUSED_VERSION and are closed.  A client that goes away
+ * is forgotten completely (every fd closed) and the next one gets a
+ * fresh set.
+ */
+#ifndef KVMBUSD_IVSHMEM_H
+#define KVMBUSD_IVSHMEM_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "log.h"
+#include "loop.h"
+#include "proto.h"
+#include "sock.h"
+
+#define IVSHMEM_PROTOCOL_VERSION	0
+#define IVSHMEM_HOST_ID			0	/* kvmbusd, a virtual peer */
+#define IVSHMEM_CLIENT_ID		1	/* QEMU */
+#define IVSHMEM_DEFAULT_VECTORS		64
+/*
+ * Sent as the "protocol version" to a client that is refused because a
+ * QEMU is already connected.  QEMU 7.2 spins forever on a server that
+ * just closes the socket during its synchronous setup; a wrong version
+ * makes it fail cleanly ("server sent version -2, expecting 0").
+ */
+#define IVSHMEM_REFUSED_VERSION		(-2)
+
+struct ivshmem;
+
+struct ivshmem_ops {
+	/* A QEMU connected; called before it is sent the memfd. */
+	void (*client_up)(void *opaque);
+	/* Its connection is gone and every fd of it closed. */
+	void (*client_down)(void *opaque);
+	/* The guest rang @vector @count times since the last call. */
+	void (*doorbell)(void *opaque, unsigned int vector, uint64_t count);
+};
+
+struct ivshmem_vec {
+	struct loop_src src;
+	struct ivshmem *iv;
+	int doorbell_fd;	/* peer 0's: guest -> kvmbusd */
+	int irq_fd;		/* the client's: kvmbusd -> guest MSI-X */
+};
+
+struct ivshmem_client {
+	struct loop_src src;
+	int fd;			/* -1: no client */
+	pid_t pid;
+	uid_t uid;
+	unsigned int next;	/* next setup message to send */
+	unsigned int off;	/* bytes of it already sent */
+	uint32_t events;	/* what the loop waits for */
+};
+
+struct ivshmem_stats {
+	uint64_t connects;
+	uint64_t disconnects;
+	uint64_t refused;	/* connections while a client was active */
+	uint64_t bad_clients;	/* wrote to us or failed setup */
+	uint64_t notifies;
+	uint64_t setup_waits;	/* setup paused on a full socket */
+	uint64_t doorbells[KVMBUS_MAX_VECTORS];
+};
+
+struct ivshmem {
+	struct loop *loop;
+	struct unix_listener listener;
+	struct loop_src listen_src;
+	unsigned int vectors;
+	int shm_fd;		/* not owned */
+	const struct ivshmem_ops *ops;
+	void *opaque;
+	struct ivshmem_client client;
+	struct ivshmem_vec vec[KVMBUS_MAX_VECTORS];
+	struct ivshmem_stats stats;
+	struct ratelimit rl;	/* for anything a peer can trigger */
+};
+
+/*
+ * ivshmem_init() - listen on @path and serve QEMU from @loop
+ * @vectors: 1..KVMBUS_MAX_VECTORS, QEMU's vectors= property
+ * @shm_fd: the BAR2 memfd, kept open by the caller
+ *
+ * Return: 0 or -errno (logged).
+ */
+int ivshmem_init(struct ivshmem *iv, struct loop *loop, const char *path,
+		 unsigned int vectors, int shm_fd,
+		 const struct ivshmem_ops *ops, void *opaque);
+
+/* Drop any client, close the listener and unlink the socket. */
+void ivshmem_fini(struct ivshmem *iv);
+
+/* Return: true while a client is connected. */
+bool ivshmem_connected(const struct ivshmem *iv);
+
+/* Return: true once the whole setup has been handed to the client. */
+bool ivshmem_setup_done(const struct ivshmem *iv);
+
+/*
+ * ivshmem_notify() - raise MSI-X @vector in the guest
+ * Return: 0, -ENOTCONN without a client, -EINVAL for a bad vector.
+ */
+int ivshmem_notify(struct ivshmem *iv, unsigned int vector);
+
+/* Number of setup messages a client receives: 3 + 2 * vectors. */
+unsigned int ivshmem_setup_len(const struct ivshmem *iv);
+
+/*
+ * ivshmem_setup_msg() - the @idx-th setup message for the current client
+ * @val: the int64 to send
+ * @fd: the fd to attach, or -1
+ *
+ * Return: 0, or -ENOENT past the end.
+ */
+int ivshmem_setup_msg(const struct ivshmem *iv, unsigned int idx,
+		      int64_t *val, int *fd);
+
+/* Disconnect the current client, if any. */
+void ivshmem_drop_client(struct ivshmem *iv, const char *why);
+
+#endif /* KVMBUSD_IVSHMEM_H */

@@ -1,0 +1,413 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * kvmbusd: the host end of the kvmbus bus, one process per VM.
+ *
+ * One epoll loop owns everything: the ivshmem server QEMU connects to,
+ * the BAR2 memfd, the mapping of guest RAM, the control socket and the
+ * signals.  All state lives in struct kvmbusd on main()'s stack.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <json.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "bar.h"
+#include "control.h"
+#include "guestmem.h"
+#include "ivshmem.h"
+#include "log.h"
+#include "loop.h"
+#include "opts.h"
+
+#define EXIT_STARTUP	2	/* bad option, missing file, ... */
+
+struct kvmbusd {
+	struct opts opts;
+	char *socket_path;		/* absolute */
+	char *control_path;		/* absolute, or NULL */
+	struct loop loop;
+	struct guestmem gm;
+	struct bar bar;
+	struct ivshmem iv;
+	struct control ctl;
+	struct loop_src sig_src;
+	int sig_fd;
+	struct bar_mbox mbox;		/* last accepted guest mailbox */
+	uint64_t mbox_rejected;
+	struct ratelimit rl_guest;	/* guest-triggered messages */
+};
+
+#define container_of(ptr, type, member) \
+	((type *)((char *)(ptr) - offsetof(type, member)))
+
+static void on_client_up(void *opaque)
+{
+	struct kvmbusd *d = opaque;
+
+	/* A new QEMU is a new guest: fresh mailbox, next generation. */
+	bar_reset(&d->bar);
+	memset(&d->mbox, 0, sizeof(d->mbox));
+	if (!guestmem_same_file(&d->gm, d->opts.ram_path))
+		log_warn("%s is no longer the file kvmbusd mapped at start-up: restart kvmbusd with the new RAM file",
+			 d->opts.ram_path);
+}
+
+static void on_client_down(void *opaque)
+{
+	struct kvmbusd *d = opaque;
+
+	log_info("doorbells served: %llu on vector 0, guest ranges refused: %llu",
+		 (unsigned long long)d->iv.stats.doorbells[0],
+		 (unsigned long long)d->gm.stats.rejected);
+}
+
+/* Vector 0: the guest published (or withdrew) its control rings. */
+static void on_ctl_doorbell(struct kvmbusd *d)
+{
+	struct bar_mbox m;
+	const char *why = NULL;
+
+	bar_mbox_read(d->bar.hdr, &m);	/* the only read of shared memory */
+	if (bar_mbox_check(&m, &d->gm, &why)) {
+		d->mbox_rejected++;
+		log_rl(&d->rl_guest, LOG_WARNING,
+		       "guest mailbox rejected (%s): state %u, %u ring pages at GPA 0x%llx, generation %u",
+		       why, m.state, m.ring_pages,
+		       (unsigned long long)m.ctl_gpa, m.generation);
+		return;
+	}
+	d->mbox = m;
+	log_rl(&d->rl_guest, LOG_INFO,
+	       "guest mailbox: %s, control rings %u pages at GPA 0x%llx, generation %u",
+	       bar_state_name(m.state), m.ring_pages,
+	       (unsigned long long)m.ctl_gpa, m.generation);
+}
+
+static void on_doorbell(void *opaque, unsigned int vector, uint64_t count)
+{
+	struct kvmbusd *d = opaque;
+
+	if (vector == KVMBUS_CTL_VECTOR) {
+		on_ctl_doorbell(d);
+		return;
+	}
+	/* No channel owns a vector yet: counted by ivshmem, nothing else. */
+	log_rl(&d->rl_guest, LOG_DEBUG, "doorbell on vector %u (x%llu)",
+	       vector, (unsigned long long)count);
+}
+
+static const struct ivshmem_ops kvmbusd_ivshmem_ops = {
+	.client_up = on_client_up,
+	.client_down = on_client_down,
+	.doorbell = on_doorbell,
+};
+
+static struct json_object *json_u64(uint64_t v)
+{
+	return json_object_new_uint64(v);
+}
+
+static void status_qemu(struct kvmbusd *d, struct json_object *resp)
+{
+	struct json_object *q = json_object_new_object();
+	struct json_object *db = json_object_new_object();
+	unsigned int i;
+	char key[16];
+
+	json_object_object_add(q, "connected",
+			       json_object_new_boolean(ivshmem_connected(&d->iv)));
+	json_object_object_add(q, "setup_done",
+			       json_object_new_boolean(ivshmem_setup_done(&d->iv)));
+	json_object_object_add(q, "pid", json_object_new_int(
+		ivshmem_connected(&d->iv) ? d->iv.client.pid : 0));
+	json_object_object_add(q, "connects", json_u64(d->iv.stats.connects));
+	json_object_object_add(q, "disconnects",
+			       json_u64(d->iv.stats.disconnects));
+	json_object_object_add(q, "refused", json_u64(d->iv.stats.refused));
+	json_object_object_add(q, "bad_clients",
+			       json_u64(d->iv.stats.bad_clients));
+	json_object_object_add(q, "notifies", json_u64(d->iv.stats.notifies));
+	for (i = 0; i < d->iv.vectors; i++) {
+		if (!d->iv.stats.doorbells[i])
+			continue;
+		snprintf(key, sizeof(key), "%u", i);
+		json_object_object_add(db, key,
+				       json_u64(d->iv.stats.doorbells[i]));
+	}
+	json_object_object_add(q, "doorbells", db);
+	json_object_object_add(resp, "qemu", q);
+}
+
+static void status_mem(struct kvmbusd *d, struct json_object *resp)
+{
+	struct json_object *ram = json_object_new_object();
+	struct json_object *bar = json_object_new_object();
+	struct json_object *mb = json_object_new_object();
+	const struct guestmem_stats *st = &d->gm.stats;
+
+	json_object_object_add(ram, "path",
+			       json_object_new_string(d->opts.ram_path));
+	json_object_object_add(ram, "size", json_u64(d->gm.layout.ram_size));
+	json_object_object_add(ram, "low_size",
+			       json_u64(d->gm.layout.low_size));
+	json_object_object_add(ram, "high_size",
+			       json_u64(d->gm.layout.high_size));
+	json_object_object_add(ram, "rejected", json_u64(st->rejected));
+	json_object_object_add(resp, "ram", ram);
+
+	json_object_object_add(bar, "size", json_u64(d->bar.size));
+	json_object_object_add(bar, "vectors", json_u64(d->bar.nr_vectors));
+	json_object_object_add(bar, "generation",
+			       json_u64(d->bar.generation));
+	json_object_object_add(resp, "bar", bar);
+
+	json_object_object_add(mb, "state",
+			       json_object_new_string(bar_state_name(d->mbox.state)));
+	json_object_object_add(mb, "ring_pages", json_u64(d->mbox.ring_pages));
+	json_object_object_add(mb, "ctl_gpa", json_u64(d->mbox.ctl_gpa));
+	json_object_object_add(mb, "generation",
+			       json_u64(d->mbox.generation));
+	json_object_object_add(mb, "rejected", json_u64(d->mbox_rejected));
+	json_object_object_add(resp, "mailbox", mb);
+}
+
+static int control_cmd(void *opaque, const char *cmd,
+		       struct json_object *req, struct json_object *resp)
+{
+	struct kvmbusd *d = opaque;
+
+	if (!strcmp(cmd, "status")) {
+		json_object_object_add(resp, "pid",
+				       json_object_new_int((int)getpid()));
+		status_qemu(d, resp);
+		status_mem(d, resp);
+		return 0;
+	}
+	if (!strcmp(cmd, "notify")) {	/* raise an MSI-X vector: debugging */
+		struct json_object *v;
+		int64_t vector;
+
+		if (!json_object_object_get_ex(req, "vector", &v) ||
+		    !json_object_is_type(v, json_type_int))
+			return -EINVAL;
+		vector = json_object_get_int64(v);
+		if (vector < 0 || vector >= (int64_t)d->iv.vectors)
+			return -EINVAL;
+		return ivshmem_notify(&d->iv, (unsigned int)vector);
+	}
+	if (!strcmp(cmd, "version")) {
+		json_object_object_add(resp, "version_min",
+				       json_u64(KVMBUS_VERSION_MIN));
+		json_object_object_add(resp, "version_max",
+				       json_u64(KVMBUS_VERSION_MAX));
+		return 0;
+	}
+	return -ENOENT;
+}
+
+static void on_signal(struct loop_src *src, uint32_t events)
+{
+	struct kvmbusd *d = container_of(src, struct kvmbusd, sig_src);
+	struct signalfd_siginfo si;
+
+	(void)events;
+	while (read(d->sig_fd, &si, sizeof(si)) == sizeof(si)) {
+		log_info("signal %u: shutting down", si.ssi_signo);
+		d->loop.stop = true;
+	}
+}
+
+/*
+ * Called again in the daemon child: a signalfd that is in an epoll set
+ * keeps waking only for the process that registered it, so the child
+ * needs its own.
+ */
+static int signals_init(struct kvmbusd *d)
+{
+	sigset_t set;
+
+	if (d->sig_fd >= 0) {
+		loop_del(&d->loop, d->sig_fd);
+		close(d->sig_fd);
+	}
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -errno;
+	d->sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (d->sig_fd < 0)
+		return -errno;
+	d->sig_src.fn = on_signal;
+	return loop_add(&d->loop, d->sig_fd, EPOLLIN, &d->sig_src);
+}
+
+/* Socket paths must survive the daemon's chdir("/"). */
+static char *abs_path(const char *path)
+{
+	char cwd[PATH_MAX];
+	char *out;
+
+	if (path[0] == '/')
+		return strdup(path);
+	if (!getcwd(cwd, sizeof(cwd)))
+		return NULL;
+	if (asprintf(&out, "%s/%s", cwd, path) < 0)
+		return NULL;
+	return out;
+}
+
+static int ram_setup(struct kvmbusd *d)
+{
+	const struct opts *o = &d->opts;
+	struct guestmem_layout layout;
+	uint64_t file_size, ram_size;
+	int ret;
+
+	ret = guestmem_file_size(o->ram_path, &file_size);
+	if (ret)
+		return ret;
+	ram_size = o->ram_size ? o->ram_size : file_size;
+	if (!ram_size) {
+		log_err("guest RAM file %s is empty: give it the guest's RAM size (truncate -s) or pass --ram-size",
+			o->ram_path);
+		return -EINVAL;
+	}
+	if (o->low_size)
+		ret = guestmem_layout_fixed(ram_size, o->low_size, &layout);
+	else
+		ret = guestmem_layout(o->machine, ram_size, o->max_below_4g,
+				      &layout);
+	if (ret) {
+		log_err("no valid RAM layout for %llu bytes of RAM",
+			(unsigned long long)ram_size);
+		return ret;
+	}
+	return guestmem_open(&d->gm, o->ram_path, &layout);
+}
+
+static int daemonize(int log_level)
+{
+	pid_t pid;
+	int fd;
+
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid > 0)
+		_exit(0);	/* the sockets are listening: QEMU may start */
+	if (setsid() < 0 || chdir("/") < 0)
+		return -errno;
+	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	dup2(fd, STDIN_FILENO);
+	dup2(fd, STDOUT_FILENO);
+	dup2(fd, STDERR_FILENO);
+	if (fd > STDERR_FILENO)
+		close(fd);
+	log_init("kvmbusd", LOG_TO_SYSLOG, log_level);
+	return 0;
+}
+
+static void kvmbusd_init(struct kvmbusd *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->loop.epfd = -1;
+	d->sig_fd = -1;
+	d->gm.fd = -1;
+	d->bar.fd = -1;
+	d->iv.listener.fd = -1;
+	d->iv.client.fd = -1;
+	d->ctl.listener.fd = -1;
+	ratelimit_init(&d->rl_guest, 5000, 10);
+}
+
+/* Return: 0, or the exit code to leave with. */
+static int kvmbusd_setup(struct kvmbusd *d)
+{
+	const struct opts *o = &d->opts;
+	int ret;
+
+	d->socket_path = abs_path(o->socket_path);
+	d->control_path = o->control_path ? abs_path(o->control_path) : NULL;
+	if (!d->socket_path || (o->control_path && !d->control_path)) {
+		log_err("cannot resolve socket paths: %s", strerror(errno));
+		return EXIT_STARTUP;
+	}
+	if (ram_setup(d))
+		return EXIT_STARTUP;
+	if (bar_create(&d->bar, o->bar_size, o->vectors))
+		return EXIT_STARTUP;
+
+	ret = loop_init(&d->loop);
+	if (!ret)
+		ret = signals_init(d);
+	if (ret) {
+		log_err("event loop: %s", strerror(-ret));
+		return EXIT_FAILURE;
+	}
+	if (ivshmem_init(&d->iv, &d->loop, d->socket_path, o->vectors,
+			 d->bar.fd, &kvmbusd_ivshmem_ops, d))
+		return EXIT_STARTUP;
+	if (control_init(&d->ctl, &d->loop, d->control_path, control_cmd, d))
+		return EXIT_STARTUP;
+
+	log_info("listening on %s: %u vectors, BAR2 %u KiB; guest RAM %s: %llu MiB, %llu MiB at GPA 0, %llu MiB at GPA 4 GiB",
+		 d->socket_path, o->vectors, d->bar.size >> 10, o->ram_path,
+		 (unsigned long long)(d->gm.layout.ram_size >> 20),
+		 (unsigned long long)(d->gm.layout.low_size >> 20),
+		 (unsigned long long)(d->gm.layout.high_size >> 20));
+	if (d->control_path)
+		log_info("control socket %s", d->control_path);
+	return 0;
+}
+
+static void kvmbusd_teardown(struct kvmbusd *d)
+{
+	control_fini(&d->ctl);
+	ivshmem_fini(&d->iv);
+	if (d->sig_fd >= 0)
+		close(d->sig_fd);
+	loop_fini(&d->loop);
+	bar_destroy(&d->bar);
+	guestmem_close(&d->gm);
+	free(d->socket_path);
+	free(d->control_path);
+}
+
+int main(int argc, char **argv)
+{
+	struct kvmbusd d;
+	int level, ret;
+
+	kvmbusd_init(&d);
+	if (opts_parse(&d.opts, argc, argv))
+		return EXIT_STARTUP;
+	if (d.opts.help) {
+		opts_usage(stdout, argv[0]);
+		return 0;
+	}
+	level = d.opts.verbose ? LOG_DEBUG : LOG_INFO;
+	log_init("kvmbusd", LOG_TO_STDERR, level);
+
+	ret = kvmbusd_setup(&d);
+	if (!ret && !d.opts.foreground &&
+	    (daemonize(level) || signals_init(&d))) {
+		log_err("cannot become a daemon: %s", strerror(errno));
+		ret = EXIT_FAILURE;
+	}
+	if (!ret)
+		ret = loop_run(&d.loop) ? EXIT_FAILURE : 0;
+	kvmbusd_teardown(&d);
+	return ret;
+}

@@ -1,0 +1,202 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * kvmbusd command line.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <string.h>
+
+#include "bar.h"
+#include "ivshmem.h"
+#include "opts.h"
+#include "parse.h"
+
+enum {
+	OPT_RAM_SIZE = 0x100,
+	OPT_BAR_SIZE,
+	OPT_MACHINE,
+	OPT_MAX_BELOW_4G,
+	OPT_LOW_SIZE,
+};
+
+static const struct option long_opts[] = {
+	{ "socket",		required_argument, NULL, 's' },
+	{ "ram",		required_argument, NULL, 'r' },
+	{ "ram-size",		required_argument, NULL, OPT_RAM_SIZE },
+	{ "vectors",		required_argument, NULL, 'n' },
+	{ "bar-size",		required_argument, NULL, OPT_BAR_SIZE },
+	{ "machine",		required_argument, NULL, OPT_MACHINE },
+	{ "max-ram-below-4g",	required_argument, NULL, OPT_MAX_BELOW_4G },
+	{ "low-size",		required_argument, NULL, OPT_LOW_SIZE },
+	{ "control",		required_argument, NULL, 'c' },
+	{ "foreground",		no_argument,	   NULL, 'f' },
+	{ "verbose",		no_argument,	   NULL, 'v' },
+	{ "help",		no_argument,	   NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+void opts_usage(FILE *f, const char *prog)
+{
+	fprintf(f,
+"Usage: %s --socket PATH --ram PATH [options]\n"
+"\n"
+"kvmbusd: the host end of the kvmbus bus, one process per VM.  It is the\n"
+"ivshmem server of QEMU's ivshmem-doorbell device and maps the guest's RAM\n"
+"file; start it before QEMU.\n"
+"\n"
+"  -s, --socket PATH         ivshmem server socket (QEMU: -chardev socket,path=PATH)\n"
+"  -r, --ram PATH            guest RAM file (QEMU: memory-backend-file,mem-path=PATH,share=on)\n"
+"      --ram-size SIZE       guest RAM size (QEMU -m); default: the file's size\n"
+"  -n, --vectors N           MSI-X vectors, 1..%u, must equal QEMU's vectors=N (default %u)\n"
+"      --bar-size SIZE       BAR2 shared memory, a power of two, %uK..%uM (default %uK)\n"
+"      --machine q35|pc      QEMU machine type, for the RAM layout (default q35)\n"
+"      --max-ram-below-4g SIZE  the machine's max-ram-below-4g property, if set\n"
+"      --low-size SIZE       explicit RAM below 4 GiB (overrides --machine)\n"
+"  -c, --control PATH        JSON control socket\n"
+"  -f, --foreground          stay in the foreground, log to stderr\n"
+"  -v, --verbose             debug messages\n"
+"  -h, --help                this text\n"
+"\n"
+"SIZE: bytes, decimal or 0x-hex, with an optional K, M, G or T suffix (1024-based).\n",
+		prog, KVMBUS_MAX_VECTORS, IVSHMEM_DEFAULT_VECTORS,
+		BAR_MIN_SIZE >> 10, BAR_MAX_SIZE >> 20, BAR_DEFAULT_SIZE >> 10);
+}
+
+static int opt_size(const char *name, const char *arg, uint64_t *out)
+{
+	int ret = parse_size(arg, out);
+
+	if (ret)
+		fprintf(stderr, "kvmbusd: --%s '%s': %s\n", name, arg,
+			ret == -ERANGE ? "too large" : "not a size");
+	return ret;
+}
+
+static int opts_check(struct opts *o)
+{
+	if (!o->socket_path || !o->ram_path) {
+		fprintf(stderr, "kvmbusd: --socket and --ram are required (see --help)\n");
+		return -EINVAL;
+	}
+	if (!bar_size_ok(o->bar_size)) {
+		fprintf(stderr, "kvmbusd: --bar-size %llu: must be a power of two from %u to %u bytes (QEMU aborts on anything else)\n",
+			(unsigned long long)o->bar_size, BAR_MIN_SIZE,
+			BAR_MAX_SIZE);
+		return -EINVAL;
+	}
+	if (o->ram_size > GUESTMEM_MAX_RAM) {
+		fprintf(stderr, "kvmbusd: --ram-size is too large\n");
+		return -EINVAL;
+	}
+	if (o->max_below_4g > GUESTMEM_4G) {
+		fprintf(stderr, "kvmbusd: --max-ram-below-4g must not exceed 4G\n");
+		return -EINVAL;
+	}
+	if (o->low_size > GUESTMEM_4G) {
+		fprintf(stderr, "kvmbusd: --low-size must be 1 byte to 4G\n");
+		return -EINVAL;
+	}
+	if (o->low_size && o->max_below_4g) {
+		fprintf(stderr, "kvmbusd: --low-size and --max-ram-below-4g exclude each other\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int opts_one(struct opts *o, int c, const char *arg)
+{
+	uint64_t v;
+
+	switch (c) {
+	case 's':
+		o->socket_path = arg;
+		return 0;
+	case 'r':
+		o->ram_path = arg;
+		return 0;
+	case 'c':
+		o->control_path = arg;
+		return 0;
+	case 'f':
+		o->foreground = true;
+		return 0;
+	case 'v':
+		o->verbose = true;
+		return 0;
+	case 'h':
+		o->help = true;
+		return 0;
+	case 'n':
+		if (parse_uint(arg, 1, KVMBUS_MAX_VECTORS, &v)) {
+			fprintf(stderr, "kvmbusd: --vectors '%s': must be 1..%u\n",
+				arg, KVMBUS_MAX_VECTORS);
+			return -EINVAL;
+		}
+		o->vectors = (unsigned int)v;
+		return 0;
+	case OPT_RAM_SIZE:
+		if (opt_size("ram-size", arg, &o->ram_size))
+			return -EINVAL;
+		if (!o->ram_size) {
+			fprintf(stderr, "kvmbusd: --ram-size must not be 0\n");
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_BAR_SIZE:
+		return opt_size("bar-size", arg, &o->bar_size) ? -EINVAL : 0;
+	case OPT_MAX_BELOW_4G:
+		if (opt_size("max-ram-below-4g", arg, &o->max_below_4g))
+			return -EINVAL;
+		if (!o->max_below_4g) {
+			fprintf(stderr, "kvmbusd: --max-ram-below-4g must not be 0\n");
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_LOW_SIZE:
+		if (opt_size("low-size", arg, &o->low_size))
+			return -EINVAL;
+		if (!o->low_size) {
+			fprintf(stderr, "kvmbusd: --low-size must not be 0\n");
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_MACHINE:
+		if (!strcmp(arg, "q35")) {
+			o->machine = GUESTMEM_Q35;
+		} else if (!strcmp(arg, "pc")) {
+			o->machine = GUESTMEM_PC;
+		} else {
+			fprintf(stderr, "kvmbusd: --machine '%s': must be q35 or pc\n",
+				arg);
+			return -EINVAL;
+		}
+		return 0;
+	default:	/* getopt has printed why */
+		return -EINVAL;
+	}
+}
+
+int opts_parse(struct opts *o, int argc, char **argv)
+{
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->vectors = IVSHMEM_DEFAULT_VECTORS;
+	o->bar_size = BAR_DEFAULT_SIZE;
+	o->machine = GUESTMEM_Q35;
+
+	optind = 0;	/* GNU: a full re-initialisation, for repeated use */
+	while ((c = getopt_long(argc, argv, "s:r:n:c:fvh", long_opts,
+				NULL)) != -1) {
+		if (opts_one(o, c, optarg))
+			return -EINVAL;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "kvmbusd: unexpected argument '%s'\n",
+			argv[optind]);
+		return -EINVAL;
+	}
+	if (o->help)
+		return 0;
+	return opts_check(o);
+}

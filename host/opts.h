@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * kvmbusd command line.
+ */
+#ifndef KVMBUSD_OPTS_H
+#define KVMBUSD_OPTS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "guestmem.h"
+
+struct opts {
+	const char *socket_path;	/* --socket, required */
+	const char *ram_path;		/* --ram, required */
+	const char *control_path;	/* --control, optional */
+	uint64_t ram_size;		/* --ram-size, 0: the file's size */
+	uint64_t bar_size;		/* --bar-size */
+	uint64_t max_below_4g;		/* --max-ram-below-4g, 0: default */
+	uint64_t low_size;		/* --low-size, 0: from --machine */
+	unsigned int vectors;		/* --vectors */
+	enum guestmem_machine machine;	/* --machine */
+	bool foreground;
+	bool verbose;
+	bool help;
+};
+
+/*
+ * opts_parse() - parse and check the command line
+ *
+ * Prints the reason for a rejection to stderr.
+ * Return: 0 (see opts->help), or -EINVAL.
+ */
+int opts_parse(struct opts *o, int argc, char **argv);
+void opts_usage(FILE *f, const char *prog);
+
+#endif /* KVMBUSD_OPTS_H */
