@@ -182,6 +182,36 @@ static void ring_full_and_pending(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, le32_to_cpu(f->hdr->pending_send_sz), 0u);
 }
 
+/* Attaching continues from the shared indices, and refuses bad ones. */
+static void ring_attach(struct kunit *test)
+{
+	struct ring_fixture *f = test->priv;
+	struct kvmbus_ring late;
+
+	KUNIT_ASSERT_EQ(test, put_data(&f->prod, 40, 5, 5), 0);
+	KUNIT_ASSERT_EQ(test, put_data(&f->prod, 41, 6, 6), 0);
+	kvmbus_ring_commit(&f->prod);
+	expect_data(test, f, 40, 5, 5);
+	kvmbus_ring_release(&f->cons);
+
+	/* A consumer that restarts finds the second packet, not the first. */
+	KUNIT_ASSERT_EQ(test, kvmbus_ring_attach(&late, f->hdr, f->data,
+						 RING_SIZE), 0);
+	f->cons = late;
+	expect_data(test, f, 41, 6, 6);
+
+	f->hdr->read_index = cpu_to_le32(4);
+	KUNIT_EXPECT_EQ(test, kvmbus_ring_attach(&late, f->hdr, f->data,
+						 RING_SIZE), -EINVAL);
+	f->hdr->read_index = 0;
+	f->hdr->write_index = cpu_to_le32(RING_SIZE);
+	KUNIT_EXPECT_EQ(test, kvmbus_ring_attach(&late, f->hdr, f->data,
+						 RING_SIZE), -EINVAL);
+	f->hdr->write_index = 0;
+	KUNIT_EXPECT_EQ(test, kvmbus_ring_attach(&late, f->hdr, f->data,
+						 RING_SIZE + 8), -EINVAL);
+}
+
 static void ring_too_big(struct kunit *test)
 {
 	struct ring_fixture *f = test->priv;
@@ -390,6 +420,7 @@ static struct kunit_case kvmbus_ring_cases[] = {
 	KUNIT_CASE(ring_wrap),
 	KUNIT_CASE(ring_wrap_every_offset),
 	KUNIT_CASE(ring_full_and_pending),
+	KUNIT_CASE(ring_attach),
 	KUNIT_CASE(ring_too_big),
 	KUNIT_CASE(ring_batching),
 	KUNIT_CASE(ring_masking),

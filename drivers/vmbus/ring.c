@@ -38,6 +38,39 @@ void kvmbus_ring_create(struct kvmbus_ring *r, struct kvmbus_ring_hdr *hdr,
 	};
 }
 
+/**
+ * kvmbus_ring_attach() - take over one end of a ring the peer created
+ * @r: the private ring state
+ * @hdr: the header page, shared with the peer
+ * @data: the data area, shared with the peer
+ * @size: bytes of @data, as agreed out of band (never read from @hdr)
+ *
+ * Both ends continue from the indices in the header, each loaded once and
+ * checked, so a side that restarts picks up where the ring stands.
+ *
+ * Return: 0, or -EINVAL when @size or a shared index is not valid.
+ */
+int kvmbus_ring_attach(struct kvmbus_ring *r, struct kvmbus_ring_hdr *hdr,
+		       void *data, u32 size)
+{
+	u32 wr = le32_to_cpu(READ_ONCE(hdr->write_index));
+	u32 rd = le32_to_cpu(READ_ONCE(hdr->read_index));
+
+	if (!kvmbus_ring_size_ok(size) || !kvmbus_ring_index_ok(wr, size) ||
+	    !kvmbus_ring_index_ok(rd, size))
+		return -EINVAL;
+	*r = (struct kvmbus_ring) {
+		.hdr = hdr,
+		.data = data,
+		.size = size,
+		.wr = wr,
+		.wr_pub = wr,
+		.rd = rd,
+		.rd_pub = rd,
+	};
+	return 0;
+}
+
 static void kvmbus_ring_copy_to(struct kvmbus_ring *r, u32 off,
 				const void *src, u32 len)
 {

@@ -58,6 +58,8 @@ struct kvmbus_ring_pkt {
 
 void kvmbus_ring_create(struct kvmbus_ring *r, struct kvmbus_ring_hdr *hdr,
 			void *data, u32 size);
+int kvmbus_ring_attach(struct kvmbus_ring *r, struct kvmbus_ring_hdr *hdr,
+		       void *data, u32 size);
 int kvmbus_ring_put(struct kvmbus_ring *r, const struct kvmbus_ring_pkt *p);
 bool kvmbus_ring_commit(struct kvmbus_ring *r);
 int kvmbus_ring_get(struct kvmbus_ring *r, void *buf, u32 buflen,
