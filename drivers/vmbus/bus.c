@@ -108,6 +108,35 @@ static struct bus_type kvmbus_bus = {
 	.dev_groups	= kvmbus_dev_groups,
 };
 
+static void kvmbus_device_release(struct device *dev)
+{
+	kfree(to_kvmbus_device(dev));
+}
+
+/**
+ * kvmbus_device_register() - add an offered channel to the bus
+ * @kdev: ids and relid filled in; freed by the device core from now on
+ * @parent: the transport device
+ *
+ * A matching driver is probed before this returns.  On failure the caller
+ * drops its reference with put_device(), which frees @kdev.
+ *
+ * Return: 0 or a negative errno.
+ */
+int kvmbus_device_register(struct kvmbus_device *kdev, struct device *parent)
+{
+	int ret;
+
+	device_initialize(&kdev->dev);
+	kdev->dev.bus = &kvmbus_bus;
+	kdev->dev.parent = parent;
+	kdev->dev.release = kvmbus_device_release;
+	ret = dev_set_name(&kdev->dev, "%pUb", &kdev->instance_id);
+	if (ret)
+		return ret;
+	return device_add(&kdev->dev);
+}
+
 /**
  * __kvmbus_driver_register() - register a class driver with the bus
  * @kdrv: the driver; its id_table must end with a zero class id

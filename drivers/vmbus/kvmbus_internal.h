@@ -7,11 +7,18 @@
 #define _KVMBUS_INTERNAL_H
 
 #include <linux/atomic.h>
+#include <linux/completion.h>
+#include <linux/mutex.h>
 #include <linux/pci.h>
 #include <linux/wait.h>
+#include <linux/workqueue.h>
+#include <linux/xarray.h>
 #include <kvmbus/kvmbus.h>
 
 #include "ring.h"
+
+#define KVMBUS_IVSHMEM_DOORBELL	12	/* BAR0 register */
+#define KVMBUS_CTL_MSG_MAX	4096	/* largest control packet we take */
 
 /**
  * struct kvmbus_bus - one kvmbus connection: an ivshmem device and kvmbusd
@@ -25,8 +32,21 @@
  * @ctl_mem: both control rings, contiguous guest RAM
  * @ctl_out: guest-to-host control ring
  * @ctl_in: host-to-guest control ring
+ * @ctl_send_lock: serialises senders on @ctl_out
+ * @ctl_wq: ordered: handles host messages one at a time
+ * @ctl_work: drains @ctl_in
+ * @ctl_buf: @ctl_work's private copy of the current message
+ * @version_done: VERSION_RESP arrived, in @version_resp
+ * @offers_done: ALL_OFFERS_DONE arrived
+ * @unload_done: UNLOAD_RESP arrived
+ * @version_resp: the host's answer, copied out of the ring
+ * @version: the negotiated protocol version
+ * @devices: offered devices by relid
+ * @dying: tearing down: offers and rescinds are ignored
  * @signals: doorbells rung
  * @ctl_interrupts: control-vector interrupts taken
+ * @ctl_malformed: control messages dropped as malformed
+ * @ctl_unsupported: control messages not handled yet
  */
 struct kvmbus_bus {
 	struct pci_dev *pdev;
@@ -39,13 +59,37 @@ struct kvmbus_bus {
 	void *ctl_mem;
 	struct kvmbus_ring ctl_out;
 	struct kvmbus_ring ctl_in;
+	struct mutex ctl_send_lock;	/* serialises senders on ctl_out */
+	struct workqueue_struct *ctl_wq;
+	struct work_struct ctl_work;
+	u8 *ctl_buf;
+	struct completion version_done;
+	struct completion offers_done;
+	struct completion unload_done;
+	struct kvmbus_ctl_version_resp version_resp;
+	u32 version;
+	struct xarray devices;
+	bool dying;
 	atomic64_t signals;
 	atomic64_t ctl_interrupts;
+	atomic64_t ctl_malformed;
+	atomic64_t ctl_unsupported;
 };
 
 int kvmbus_bus_init(void);
 void kvmbus_bus_exit(void);
+int kvmbus_device_register(struct kvmbus_device *kdev, struct device *parent);
+
 int kvmbus_pci_init(void);
 void kvmbus_pci_exit(void);
+void kvmbus_signal(struct kvmbus_bus *bus, u16 vector);
+
+int kvmbus_ctl_init(struct kvmbus_bus *bus);
+int kvmbus_ctl_start(struct kvmbus_bus *bus);
+void kvmbus_ctl_stop(struct kvmbus_bus *bus);
+void kvmbus_ctl_destroy(struct kvmbus_bus *bus);
+void kvmbus_ctl_kick(struct kvmbus_bus *bus);
+int kvmbus_ctl_send(struct kvmbus_bus *bus, const void *msg, u32 len);
+unsigned long kvmbus_ctl_nr_devices(struct kvmbus_bus *bus);
 
 #endif /* _KVMBUS_INTERNAL_H */

@@ -20,7 +20,6 @@
 #include "kvmbus_internal.h"
 
 #define IVSHMEM_DEVICE_ID	0x1110
-#define IVSHMEM_REG_DOORBELL	12
 #define IVSHMEM_BAR_REGS	0
 #define IVSHMEM_BAR_MBOX	2
 
@@ -28,12 +27,17 @@
 #define KVMBUS_CTL_RING_PAGES	8
 #define KVMBUS_MBOX_TIMEOUT_MS	5000
 
-static void kvmbus_pci_signal(struct kvmbus_bus *bus, u16 vector)
+/**
+ * kvmbus_signal() - ring kvmbusd's doorbell for one vector
+ * @bus: the connection
+ * @vector: the channel's (or the control) vector
+ */
+void kvmbus_signal(struct kvmbus_bus *bus, u16 vector)
 {
-	/* Peer 0 is kvmbusd.  The doorbell write is ordered after our ring
-	 * stores by writel()'s own barrier.
+	/* Peer 0 is kvmbusd.  writel() orders the doorbell after our ring
+	 * stores.
 	 */
-	writel(vector, bus->regs + IVSHMEM_REG_DOORBELL);
+	writel(vector, bus->regs + KVMBUS_IVSHMEM_DOORBELL);
 	atomic64_inc(&bus->signals);
 }
 
@@ -43,6 +47,7 @@ static irqreturn_t kvmbus_ctl_irq(int irq, void *data)
 
 	atomic64_inc(&bus->ctl_interrupts);
 	wake_up(&bus->mbox_wait);
+	kvmbus_ctl_kick(bus);
 	return IRQ_HANDLED;
 }
 
@@ -143,7 +148,7 @@ static int kvmbus_pci_connect(struct kvmbus_bus *bus)
 	/* The host reads the fields above only after it sees CONNECT. */
 	wmb();
 	iowrite32(KVMBUS_MBOX_CONNECT, &mbox->guest_state);
-	kvmbus_pci_signal(bus, KVMBUS_CTL_VECTOR);
+	kvmbus_signal(bus, KVMBUS_CTL_VECTOR);
 
 	ret = kvmbus_pci_wait_host(bus, BIT(KVMBUS_MBOX_ONLINE) |
 				   BIT(KVMBUS_MBOX_ERROR));
@@ -166,7 +171,7 @@ static int kvmbus_pci_connect(struct kvmbus_bus *bus)
 static bool kvmbus_pci_disconnect(struct kvmbus_bus *bus)
 {
 	iowrite32(KVMBUS_MBOX_RESET, &bus->mbox->guest_state);
-	kvmbus_pci_signal(bus, KVMBUS_CTL_VECTOR);
+	kvmbus_signal(bus, KVMBUS_CTL_VECTOR);
 	if (kvmbus_pci_wait_host(bus, BIT(KVMBUS_MBOX_IDLE))) {
 		/* Never hand pages the host may still write back to the
 		 * allocator: a small leak beats memory corruption.
@@ -225,11 +230,17 @@ static int kvmbus_pci_probe(struct pci_dev *pdev,
 	ret = kvmbus_pci_alloc_ctl(bus);
 	if (ret)
 		goto err_free_vectors;
+	ret = kvmbus_ctl_init(bus);
+	if (ret)
+		goto err_free_ctl;
 	ret = request_irq(pci_irq_vector(pdev, KVMBUS_CTL_VECTOR),
 			  kvmbus_ctl_irq, 0, "kvmbus-ctl", bus);
 	if (ret)
-		goto err_free_ctl;
+		goto err_ctl_destroy;
 	ret = kvmbus_pci_connect(bus);
+	if (ret)
+		goto err_disconnect;
+	ret = kvmbus_ctl_start(bus);
 	if (ret)
 		goto err_disconnect;
 
@@ -240,6 +251,8 @@ err_disconnect:
 	if (!kvmbus_pci_disconnect(bus))
 		bus->ctl_mem = NULL;	/* leaked on purpose, see above */
 	free_irq(pci_irq_vector(pdev, KVMBUS_CTL_VECTOR), bus);
+err_ctl_destroy:
+	kvmbus_ctl_destroy(bus);
 err_free_ctl:
 	kvmbus_pci_free_ctl(bus);
 err_free_vectors:
@@ -251,9 +264,11 @@ static void kvmbus_pci_remove(struct pci_dev *pdev)
 {
 	struct kvmbus_bus *bus = pci_get_drvdata(pdev);
 
+	kvmbus_ctl_stop(bus);
 	if (!kvmbus_pci_disconnect(bus))
 		bus->ctl_mem = NULL;	/* leaked on purpose */
 	free_irq(pci_irq_vector(pdev, KVMBUS_CTL_VECTOR), bus);
+	kvmbus_ctl_destroy(bus);
 	kvmbus_pci_free_ctl(bus);
 	pci_free_irq_vectors(pdev);
 }

@@ -1,0 +1,385 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * kvmbus control plane, guest side: docs/protocol.md section 6.
+ *
+ * Messages from the host are drained by one work item on an ordered
+ * workqueue, so offers and rescinds are handled one at a time and in
+ * order; a device is registered (and its driver probed) before the next
+ * message is looked at.  Every message is copied out of the ring, checked
+ * against its type's size, and its fields validated before use.
+ */
+#include <linux/module.h>
+#include <linux/slab.h>
+#include <linux/workqueue.h>
+
+#include "kvmbus_internal.h"
+
+#define KVMBUS_CTL_TIMEOUT_MS	5000
+
+static void kvmbus_ctl_signal(struct kvmbus_bus *bus)
+{
+	kvmbus_signal(bus, KVMBUS_CTL_VECTOR);
+}
+
+/**
+ * kvmbus_ctl_send() - send one control message to the host
+ * @bus: the connection
+ * @msg: the message, starting with struct kvmbus_ctl_hdr
+ * @len: its size
+ *
+ * Waits for room when the control ring is full, up to a time-out.
+ *
+ * Return: 0, -ETIMEDOUT, or -EIO when the ring is broken.
+ */
+int kvmbus_ctl_send(struct kvmbus_bus *bus, const void *msg, u32 len)
+{
+	struct kvmbus_ring_pkt p = {
+		.type = KVMBUS_PKT_INBAND,
+		.data = msg,
+		.data_len = len,
+	};
+	unsigned long end = jiffies + msecs_to_jiffies(KVMBUS_CTL_TIMEOUT_MS);
+	int ret;
+
+	mutex_lock(&bus->ctl_send_lock);
+	while ((ret = kvmbus_ring_put(&bus->ctl_out, &p)) == -ENOSPC) {
+		s64 irqs = atomic64_read(&bus->ctl_interrupts);
+
+		if (kvmbus_ring_commit(&bus->ctl_out))
+			kvmbus_ctl_signal(bus);
+		if (time_after(jiffies, end)) {
+			ret = -ETIMEDOUT;
+			break;
+		}
+		/* The host signals vector 0 once the room we asked for is
+		 * free; look again on any control interrupt.
+		 */
+		wait_event_timeout(bus->mbox_wait,
+				   atomic64_read(&bus->ctl_interrupts) != irqs,
+				   HZ / 10);
+	}
+	if (!ret && kvmbus_ring_commit(&bus->ctl_out))
+		kvmbus_ctl_signal(bus);
+	mutex_unlock(&bus->ctl_send_lock);
+	if (ret)
+		dev_err_ratelimited(&bus->pdev->dev,
+				    "control message %u not sent: %d\n",
+				    le32_to_cpu(((struct kvmbus_ctl_hdr *)msg)->type),
+				    ret);
+	return ret;
+}
+
+static void kvmbus_ctl_send_relid(struct kvmbus_bus *bus, u32 type, u32 relid)
+{
+	struct kvmbus_ctl_relid m = {
+		.hdr.type = cpu_to_le32(type),
+		.relid = cpu_to_le32(relid),
+	};
+
+	kvmbus_ctl_send(bus, &m, sizeof(m));
+}
+
+static void kvmbus_ctl_offer(struct kvmbus_bus *bus,
+			     const struct kvmbus_ctl_offer *o)
+{
+	struct device *dev = &bus->pdev->dev;
+	u32 relid = le32_to_cpu(o->relid);
+	u16 vector = le16_to_cpu(o->vector);
+	struct kvmbus_device *kdev;
+	int ret;
+
+	if (!relid || vector >= bus->host_vectors ||
+	    vector == KVMBUS_CTL_VECTOR ||
+	    le32_to_cpu(o->data_len) > KVMBUS_OFFER_DATA_MAX) {
+		dev_err_ratelimited(dev, "malformed offer for channel %u\n",
+				    relid);
+		atomic64_inc(&bus->ctl_malformed);
+		return;
+	}
+	if (le16_to_cpu(o->flags) & KVMBUS_OFFER_F_SUBCHANNEL) {
+		/* Sub-channels belong to their primary's driver. */
+		atomic64_inc(&bus->ctl_unsupported);
+		return;
+	}
+
+	kdev = kzalloc(sizeof(*kdev), GFP_KERNEL);
+	if (!kdev)
+		return;
+	import_uuid(&kdev->class_id, o->class_id);
+	import_uuid(&kdev->instance_id, o->instance_id);
+	kdev->relid = relid;
+
+	ret = xa_insert(&bus->devices, relid, kdev, GFP_KERNEL);
+	if (ret) {
+		dev_err_ratelimited(dev, "offer for channel %u: %s\n", relid,
+				    ret == -EBUSY ? "duplicate" : "no memory");
+		atomic64_inc(&bus->ctl_malformed);
+		kfree(kdev);
+		return;
+	}
+	ret = kvmbus_device_register(kdev, dev);
+	if (ret) {
+		/* The device core holds the last reference now. */
+		xa_erase(&bus->devices, relid);
+		put_device(&kdev->dev);
+		dev_err(dev, "channel %u: device not registered: %d\n", relid,
+			ret);
+	}
+}
+
+static void kvmbus_ctl_rescind(struct kvmbus_bus *bus, u32 relid)
+{
+	struct kvmbus_device *kdev = xa_erase(&bus->devices, relid);
+
+	if (!kdev) {
+		dev_err_ratelimited(&bus->pdev->dev,
+				    "rescind of unknown channel %u\n", relid);
+		atomic64_inc(&bus->ctl_malformed);
+		return;
+	}
+	/* Unbinds the driver: its remove() runs before this returns. */
+	device_unregister(&kdev->dev);
+	kvmbus_ctl_send_relid(bus, KVMBUS_CTL_RELID_RELEASED, relid);
+}
+
+/* Minimum size of each host-to-guest message; 0 = not for the guest. */
+static const u32 kvmbus_ctl_min_len[KVMBUS_CTL_MAX + 1] = {
+	[KVMBUS_CTL_VERSION_RESP]	= sizeof(struct kvmbus_ctl_version_resp),
+	[KVMBUS_CTL_OFFER]		= sizeof(struct kvmbus_ctl_offer),
+	[KVMBUS_CTL_ALL_OFFERS_DONE]	= sizeof(struct kvmbus_ctl_hdr),
+	[KVMBUS_CTL_RESCIND]		= sizeof(struct kvmbus_ctl_relid),
+	[KVMBUS_CTL_UNLOAD_RESP]	= sizeof(struct kvmbus_ctl_hdr),
+};
+
+static void kvmbus_ctl_dispatch(struct kvmbus_bus *bus, const void *msg,
+				u32 len)
+{
+	const struct kvmbus_ctl_hdr *hdr = msg;
+	u32 type;
+
+	if (len < sizeof(*hdr))
+		goto malformed;
+	type = le32_to_cpu(hdr->type);
+	if (type > KVMBUS_CTL_MAX || !kvmbus_ctl_min_len[type] ||
+	    len < kvmbus_ctl_min_len[type])
+		goto malformed;
+
+	switch (type) {
+	case KVMBUS_CTL_VERSION_RESP:
+		memcpy(&bus->version_resp, msg, sizeof(bus->version_resp));
+		complete(&bus->version_done);
+		break;
+	case KVMBUS_CTL_OFFER:
+		if (!READ_ONCE(bus->dying))
+			kvmbus_ctl_offer(bus, msg);
+		break;
+	case KVMBUS_CTL_ALL_OFFERS_DONE:
+		complete(&bus->offers_done);
+		break;
+	case KVMBUS_CTL_RESCIND: {
+		const struct kvmbus_ctl_relid *r = msg;
+
+		if (!READ_ONCE(bus->dying))
+			kvmbus_ctl_rescind(bus, le32_to_cpu(r->relid));
+		break;
+	}
+	case KVMBUS_CTL_UNLOAD_RESP:
+		complete(&bus->unload_done);
+		break;
+	}
+	return;
+
+malformed:
+	atomic64_inc(&bus->ctl_malformed);
+	dev_err_ratelimited(&bus->pdev->dev,
+			    "malformed control message (%u bytes)\n", len);
+}
+
+static void kvmbus_ctl_work(struct work_struct *work)
+{
+	struct kvmbus_bus *bus = container_of(work, struct kvmbus_bus,
+					      ctl_work);
+	struct kvmbus_pkt_info pi;
+	int ret;
+
+	while ((ret = kvmbus_ring_get(&bus->ctl_in, bus->ctl_buf,
+				      KVMBUS_CTL_MSG_MAX, &pi)) == 0) {
+		if (pi.type == KVMBUS_PKT_INBAND)
+			kvmbus_ctl_dispatch(bus, bus->ctl_buf + pi.data_offset,
+					    pi.data_len);
+		else
+			atomic64_inc(&bus->ctl_malformed);
+		/* Hand each message's space back before handling the next
+		 * one can block (device probe, sending a reply).
+		 */
+		if (kvmbus_ring_release(&bus->ctl_in))
+			kvmbus_ctl_signal(bus);
+	}
+	if (ret == -EIO)
+		dev_err_once(&bus->pdev->dev,
+			     "control ring broken by the host; ignoring it\n");
+}
+
+/**
+ * kvmbus_ctl_kick() - schedule a look at the host-to-guest control ring
+ * @bus: the connection
+ */
+void kvmbus_ctl_kick(struct kvmbus_bus *bus)
+{
+	queue_work(bus->ctl_wq, &bus->ctl_work);
+}
+
+static int kvmbus_ctl_wait(struct kvmbus_bus *bus, struct completion *done,
+			   const char *what)
+{
+	if (wait_for_completion_timeout(done,
+					msecs_to_jiffies(KVMBUS_CTL_TIMEOUT_MS)))
+		return 0;
+	dev_err(&bus->pdev->dev, "no %s from kvmbusd within %u ms\n", what,
+		KVMBUS_CTL_TIMEOUT_MS);
+	return -ETIMEDOUT;
+}
+
+static int kvmbus_ctl_negotiate(struct kvmbus_bus *bus)
+{
+	struct kvmbus_ctl_version_req req = {
+		.hdr.type = cpu_to_le32(KVMBUS_CTL_VERSION_REQ),
+		.version_min = cpu_to_le32(KVMBUS_VERSION_MIN),
+		.version_max = cpu_to_le32(KVMBUS_VERSION_MAX),
+	};
+	u32 version;
+	int ret;
+
+	ret = kvmbus_ctl_send(bus, &req, sizeof(req));
+	if (!ret)
+		ret = kvmbus_ctl_wait(bus, &bus->version_done, "version answer");
+	if (ret)
+		return ret;
+
+	version = le32_to_cpu(bus->version_resp.version);
+	if (!version || version < KVMBUS_VERSION_MIN ||
+	    version > KVMBUS_VERSION_MAX) {
+		dev_err(&bus->pdev->dev,
+			"kvmbusd offers protocol %#x, we speak %#x..%#x\n",
+			version, KVMBUS_VERSION_MIN, KVMBUS_VERSION_MAX);
+		return -EPROTO;
+	}
+	bus->version = version;
+	return 0;
+}
+
+/**
+ * kvmbus_ctl_init() - allocate what the control plane needs
+ * @bus: the connection, before its control interrupt is requested
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int kvmbus_ctl_init(struct kvmbus_bus *bus)
+{
+	mutex_init(&bus->ctl_send_lock);
+	INIT_WORK(&bus->ctl_work, kvmbus_ctl_work);
+	init_completion(&bus->version_done);
+	init_completion(&bus->offers_done);
+	init_completion(&bus->unload_done);
+	xa_init(&bus->devices);
+
+	bus->ctl_buf = kmalloc(KVMBUS_CTL_MSG_MAX, GFP_KERNEL);
+	if (!bus->ctl_buf)
+		return -ENOMEM;
+	bus->ctl_wq = alloc_ordered_workqueue("kvmbus-ctl-%s", 0,
+					      dev_name(&bus->pdev->dev));
+	if (!bus->ctl_wq) {
+		kfree(bus->ctl_buf);
+		bus->ctl_buf = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/**
+ * kvmbus_ctl_start() - negotiate and ask for the host's devices
+ * @bus: a connection whose control rings the host accepted
+ *
+ * On failure everything it started is stopped again.
+ *
+ * Return: 0 or a negative errno.
+ */
+int kvmbus_ctl_start(struct kvmbus_bus *bus)
+{
+	struct kvmbus_ctl_hdr req = {
+		.type = cpu_to_le32(KVMBUS_CTL_REQUEST_OFFERS),
+	};
+	int ret;
+
+	/* Anything the host queued before interrupts worked is found now. */
+	kvmbus_ctl_kick(bus);
+
+	ret = kvmbus_ctl_negotiate(bus);
+	if (ret)
+		return ret;
+	ret = kvmbus_ctl_send(bus, &req, sizeof(req));
+	if (!ret)
+		ret = kvmbus_ctl_wait(bus, &bus->offers_done, "offer list");
+	if (ret) {
+		kvmbus_ctl_stop(bus);
+		return ret;
+	}
+	dev_info(&bus->pdev->dev, "protocol %u.%u, %lu device(s) offered\n",
+		 bus->version >> 16, bus->version & 0xffff,
+		 kvmbus_ctl_nr_devices(bus));
+	return 0;
+}
+
+/**
+ * kvmbus_ctl_nr_devices() - how many devices the host offered
+ * @bus: the connection
+ *
+ * Return: the number of offered devices known.
+ */
+unsigned long kvmbus_ctl_nr_devices(struct kvmbus_bus *bus)
+{
+	struct kvmbus_device *kdev;
+	unsigned long relid, n = 0;
+
+	xa_for_each(&bus->devices, relid, kdev)
+		n++;
+	return n;
+}
+
+/**
+ * kvmbus_ctl_stop() - remove every device and unload the connection
+ * @bus: the connection
+ *
+ * Offers and rescinds that arrive from now on are ignored; the host
+ * forgets every channel with UNLOAD.  The control rings stay mapped until
+ * the mailbox reset.
+ */
+void kvmbus_ctl_stop(struct kvmbus_bus *bus)
+{
+	struct kvmbus_ctl_hdr req = {
+		.type = cpu_to_le32(KVMBUS_CTL_UNLOAD),
+	};
+	struct kvmbus_device *kdev;
+	unsigned long relid;
+
+	WRITE_ONCE(bus->dying, true);
+	/* No offer is half-registered after this. */
+	flush_workqueue(bus->ctl_wq);
+	xa_for_each(&bus->devices, relid, kdev) {
+		xa_erase(&bus->devices, relid);
+		device_unregister(&kdev->dev);
+	}
+	if (!kvmbus_ctl_send(bus, &req, sizeof(req)))
+		kvmbus_ctl_wait(bus, &bus->unload_done, "unload answer");
+}
+
+/**
+ * kvmbus_ctl_destroy() - free what kvmbus_ctl_init() allocated
+ * @bus: the connection, its control interrupt already freed
+ */
+void kvmbus_ctl_destroy(struct kvmbus_bus *bus)
+{
+	destroy_workqueue(bus->ctl_wq);
+	kfree(bus->ctl_buf);
+	xa_destroy(&bus->devices);
+}
