@@ -58,9 +58,9 @@ modules:
 	scripts/compat.sh $(KDIR) compat/generated/kvmbus_config.h
 	$(MAKE) -C $(KDIR) M=$(CURDIR) -j$(JOBS) modules
 
+# Not kbuild's own clean: with M=$(CURDIR) it would also delete every
+# module under build/, where the per-kernel builds live.
 clean-modules:
-	@if [ -n "$(KDIR)" ] && [ -d "$(KDIR)" ]; then \
-		$(MAKE) -s -C $(KDIR) M=$(CURDIR) clean >/dev/null; fi
 	rm -rf compat/generated
 	find . -path ./build -prune -o -path ./.git -prune -o -path ./host -prune -o \
 		\( $(patsubst %,-name % -o,$(filter-out 'generated',$(KBUILD_PRODUCTS))) \

@@ -76,6 +76,7 @@ unpack_kernel() {
 	[ -f "$dir/.complete" ] && return 0
 	log "unpacking guest kernel $kver into $dir"
 	tmp=$(mktemp -d "$CACHE/dl.XXXXXX")
+	chmod 755 "$tmp"	# apt downloads as _apt
 	(cd "$tmp" && apt-get download -qq "linux-image-$kver-unsigned")
 	rm -rf "$dir"
 	mkdir -p "$dir"
@@ -83,6 +84,24 @@ unpack_kernel() {
 	rm -rf "$tmp"
 	[ -f "$dir/boot/vmlinuz-$kver" ] || { log "no vmlinuz in $kver"; exit 1; }
 	touch "$dir/.complete"
+}
+
+# Debian's busybox-static always runs its own applets (ip, modprobe,
+# modinfo...) even when the real program is on PATH, so the guest image
+# uses the dynamic busybox package.  It conflicts with busybox-static, so it
+# is unpacked into the cache rather than installed.
+unpack_busybox() {
+	local dir=$CACHE/busybox tmp
+	[ -x "$dir/bin/busybox" ] && return 0
+	log "unpacking Debian's dynamic busybox into $dir"
+	tmp=$(mktemp -d "$CACHE/dl.XXXXXX")
+	chmod 755 "$tmp"	# apt downloads as _apt
+	(cd "$tmp" && apt-get download -qq busybox)
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	dpkg -x "$tmp"/busybox_*.deb "$dir"
+	rm -rf "$tmp"
+	[ -x "$dir/bin/busybox" ] || { log "no busybox in the busybox package"; exit 1; }
 }
 
 main() {
@@ -99,6 +118,7 @@ main() {
 		[ -n "$KVER_612" ] || { log "no 6.12 guest kernel in the archive"; exit 1; }
 	fi
 	apt_install "${PKGS[@]}" "linux-headers-$KVER_61" "linux-headers-$KVER_612"
+	unpack_busybox
 	unpack_kernel "$KVER_61"
 	unpack_kernel "$KVER_612"
 	printf 'KVER_61=%s\nKVER_612=%s\n' "$KVER_61" "$KVER_612" >"$ENVFILE.tmp"
