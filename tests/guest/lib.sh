@@ -1,0 +1,312 @@
+# SPDX-License-Identifier: GPL-2.0-only
+# shellcheck shell=sh disable=SC3028,SC3045
+# (busybox ash: $RANDOM and read -t exist)
+#
+# kvmbus guest test runtime (busybox ash), installed as /tests/lib.sh.
+#
+# Sourced by /init (which runs the cases) and again in every case's own
+# shell before the suite file.  docs/testing.md describes the whole harness.
+#
+# For suites:
+#   log MSG...                   timestamped line on the console
+#   fail MSG...                  end the case as FAILED with MSG
+#   skip MSG...                  end the case as SKIPPED with MSG
+#   assert_eq ACTUAL EXPECTED [MSG]
+#   assert_match STRING REGEX [MSG]        (extended regex, unanchored)
+#   assert_file_contains FILE REGEX [MSG]
+#   wait_for SECS CMD [ARGS...]  retry CMD every 0.2 s until it succeeds
+#   re_escape STRING             STRING quoted for use in a REGEX
+#   hostcall ARGS...             run "<suite>.host call ARGS..." on the host;
+#                                prints its stdout, returns its exit status
+#   KVMTEST_SUITE KVMTEST_CASE KVMTEST_KVER KVMTEST_TIMEOUT
+#
+# fail and skip exit the shell they run in.  Called in a subshell or a
+# pipeline they still record the result (the first fail/skip wins), but only
+# that subshell ends: follow them with "|| return 1" there.
+
+KT_DIR=/run/kvmtest
+KT_MARK=@@KVMBUS@@
+KT_CHAN=/dev/ttyS1
+
+# The dmesg rule: a new kernel log line matching this extended regex fails
+# the case that was running.  This is the only copy of the list.
+KT_DMESG_BAD='(^|[^A-Za-z0-9_])(WARNING|BUG|KASAN|UBSAN|kmemleak|refcount_t):'
+KT_DMESG_BAD="$KT_DMESG_BAD"'|Oops|general protection fault|Kernel panic'
+KT_DMESG_BAD="$KT_DMESG_BAD"'|possible circular locking|possible recursive locking'
+KT_DMESG_BAD="$KT_DMESG_BAD"'|inconsistent lock state|suspicious RCU usage'
+KT_DMESG_BAD="$KT_DMESG_BAD"'|INFO: possible irq lock inversion'
+KT_DMESG_BAD="$KT_DMESG_BAD"'|blocked for more than|soft lockup|hard LOCKUP'
+KT_DMESG_BAD="$KT_DMESG_BAD"'|list_add corruption|list_del corruption|Call Trace:'
+
+# ---------------------------------------------------------------- for suites
+
+_kt_now() {
+	read -r _kt_up _kt_rest </proc/uptime
+	echo "$_kt_up"
+}
+
+log() {
+	read -r _kt_up _kt_rest </proc/uptime
+	printf '[%10s] %s: %s\n' "$_kt_up" "${KVMTEST_SUITE}.${KVMTEST_CASE}" "$*"
+}
+
+# _kt_record STATUS MSG: the first recorded fail/skip of a case wins.
+# A multi-line MSG becomes one line, its lines joined with " | ".
+_kt_record() {
+	[ -e "$KT_DIR/result" ] && return 0
+	{
+		echo "$1"
+		printf '%s\n' "$2" | awk 'NR > 1 { printf " | " } { printf "%s", $0 } END { print "" }'
+	} >"$KT_DIR/result.$$"
+	mv "$KT_DIR/result.$$" "$KT_DIR/result" 2>/dev/null
+}
+
+fail() {
+	echo "FAIL: $*" >&2
+	_kt_record FAIL "$*"
+	exit 1
+}
+
+skip() {
+	echo "SKIP: $*" >&2
+	_kt_record SKIP "$*"
+	exit 0
+}
+
+assert_eq() {
+	[ "$1" = "$2" ] ||
+		fail "${3:-assert_eq}: expected '$2', got '$1'"
+}
+
+assert_match() {
+	printf '%s\n' "$1" | grep -Eq -- "$2" ||
+		fail "${3:-assert_match}: '$1' does not match /$2/"
+}
+
+assert_file_contains() {
+	[ -e "$1" ] || fail "${3:-assert_file_contains}: $1 does not exist"
+	grep -Eq -- "$2" "$1" ||
+		fail "${3:-assert_file_contains}: $1 has no line matching /$2/"
+}
+
+# re_escape STRING: STRING as a literal in an extended regex
+# (kernel versions like 6.12.117+deb12-amd64 contain "+" and ".").
+re_escape() {
+	printf '%s\n' "$1" | sed 's#[][\\.^$*+?(){}|]#\\&#g'
+}
+
+wait_for() {
+	_kt_wf_end=$(($(_kt_secs) + $1))
+	shift
+	until "$@"; do
+		[ "$(_kt_secs)" -ge "$_kt_wf_end" ] && return 1
+		sleep 0.2
+	done
+}
+
+_kt_secs() {
+	read -r _kt_up _kt_rest </proc/uptime
+	echo "${_kt_up%.*}"
+}
+
+# hostcall ARGS...: each argument travels base64-encoded ("-" = empty) in
+# one line on ttyS1; the host answers on one line
+#   @@KVMBUS@@ REPLY <id> <status> <stdout base64|-> <stderr base64|->
+hostcall() {
+	if [ $# -eq 0 ]; then
+		echo "usage: hostcall ARGS..." >&2
+		return 2
+	fi
+	_kt_hc_id="$$.$RANDOM.$(_kt_secs)"
+	_kt_hc_req="$KT_MARK HOSTCALL $_kt_hc_id"
+	for _kt_hc_arg in "$@"; do
+		if [ -z "$_kt_hc_arg" ]; then
+			_kt_hc_req="$_kt_hc_req -"
+		else
+			_kt_hc_req="$_kt_hc_req $(printf '%s' "$_kt_hc_arg" | base64 | tr -d '\n')"
+		fi
+	done
+	_kt_lock || return 125
+	(
+		exec 9<>"$KT_CHAN"
+		printf '%s\n' "$_kt_hc_req" >&9
+		# 120 s on the host plus a margin; stale replies are skipped.
+		while IFS= read -r -t 150 _kt_hc_line <&9; do
+			case $_kt_hc_line in
+			"$KT_MARK REPLY $_kt_hc_id "*) ;;
+			*) continue ;;
+			esac
+			# shellcheck disable=SC2086
+			set -- $_kt_hc_line
+			[ "$5" = - ] || printf '%s' "$5" | base64 -d
+			[ "${6:--}" = - ] || printf '%s' "$6" | base64 -d >&2
+			exit "$4"
+		done
+		echo "hostcall: no reply from the host within 150 s" >&2
+		exit 124
+	)
+	_kt_hc_rc=$?
+	_kt_unlock
+	return $_kt_hc_rc
+}
+
+# The channel is shared by hostcalls and the runner's reports.
+_kt_lock() {
+	_kt_lk=0
+	until mkdir "$KT_DIR/chan.lock" 2>/dev/null; do
+		_kt_lk=$((_kt_lk + 1))
+		if [ "$_kt_lk" -ge 3000 ]; then
+			echo "hostcall: channel stayed busy for 300 s" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+_kt_unlock() {
+	rmdir "$KT_DIR/chan.lock" 2>/dev/null
+}
+
+# --------------------------------------------------------------- the runner
+# Everything below runs in /init (PID 1).
+
+# _kt_say LINE: a control line on the console and on the channel.
+_kt_say() {
+	printf '%s\n' "$*"
+	printf '%s\n' "$*" >"$KT_CHAN"
+}
+
+_kt_oneline() {
+	printf '%s' "$*" | tr '\n\r\t' '   ' | sed "s/$KT_MARK/@@/g" | cut -c1-400
+}
+
+_kt_kmsg_reader() {
+	# cat ends if it falls behind the ring buffer (EPIPE); restarting it
+	# re-reads old records, which the sequence-number filter skips.
+	while :; do
+		cat /dev/kmsg >>"$KT_DIR/kmsg" 2>/dev/null
+		sleep 0.2
+	done
+}
+
+# _kt_dmesg_check: print the first new kernel log line that breaks the
+# dmesg rule (empty if none) and move the mark past what was read.
+_kt_dmesg_check() {
+	_kt_sync=$((${_kt_sync:-0} + 1))
+	echo "<7>kvmtest: dmesg mark $_kt_sync" >/dev/kmsg
+	_kt_n=0
+	until grep -q "kvmtest: dmesg mark $_kt_sync\$" "$KT_DIR/kmsg" 2>/dev/null; do
+		_kt_n=$((_kt_n + 1))
+		if [ "$_kt_n" -ge 100 ]; then
+			echo "kernel log reader is stuck (no mark after 10 s)"
+			return
+		fi
+		sleep 0.1
+	done
+	awk -v last="$(cat "$KT_DIR/kmsg.last" 2>/dev/null || echo -1)" \
+		-v bad="$KT_DMESG_BAD" -v lastfile="$KT_DIR/kmsg.last" '
+		/^[0-9]/ {
+			semi = index($0, ";")
+			if (!semi) next
+			split(substr($0, 1, semi - 1), h, ",")
+			seq = h[2] + 0
+			if (seq <= last) next
+			if (seq > max) max = seq
+			msg = substr($0, semi + 1)
+			if (hit == "" && msg ~ bad) hit = msg
+		}
+		END {
+			print (max > last ? max : last) > lastfile
+			if (hit != "") print hit
+		}' "$KT_DIR/kmsg"
+}
+
+_kt_watchdog() {
+	_kt_wd_end=$(($(_kt_secs) + $2))
+	while sleep 1; do
+		kill -0 "$1" 2>/dev/null || exit 0
+		[ "$(_kt_secs)" -ge "$_kt_wd_end" ] && break
+	done
+	: >"$KT_DIR/timedout"
+	kill -s KILL "-$1" 2>/dev/null || kill -s KILL "$1" 2>/dev/null
+}
+
+_kt_run_case() {
+	_kt_id="$KVMTEST_SUITE.$1"
+	rm -f "$KT_DIR/result" "$KT_DIR/timedout"
+	rm -rf "$KT_DIR/chan.lock"
+	_kt_say "$KT_MARK START $_kt_id"
+	# Own session and process group, so that a timeout or the cleanup
+	# below reaches everything the case started.
+	# shellcheck disable=SC2016
+	KVMTEST_CASE=$1 setsid /bin/sh -c '. /tests/lib.sh && . "/tests/$KVMTEST_SUITE.sh" && "test_$KVMTEST_CASE"' \
+		</dev/null &
+	_kt_pid=$!
+	_kt_watchdog "$_kt_pid" "$KVMTEST_TIMEOUT" &
+	_kt_wd=$!
+	wait "$_kt_pid"
+	_kt_rc=$?
+	kill "$_kt_wd" 2>/dev/null
+	wait "$_kt_wd" 2>/dev/null
+	kill -s KILL "-$_kt_pid" 2>/dev/null
+
+	_kt_reason=
+	if [ -e "$KT_DIR/timedout" ]; then
+		_kt_status=FAIL _kt_reason="timed out after $KVMTEST_TIMEOUT s"
+	elif [ -s "$KT_DIR/result" ]; then
+		{ read -r _kt_status; read -r _kt_reason; } <"$KT_DIR/result"
+	elif [ "$_kt_rc" -ne 0 ]; then
+		_kt_status=FAIL _kt_reason="returned $_kt_rc"
+	else
+		_kt_status=PASS
+	fi
+	_kt_bad=$(_kt_dmesg_check)
+	if [ -n "$_kt_bad" ]; then
+		if [ "$_kt_status" = FAIL ]; then
+			_kt_reason="$_kt_reason; dmesg: $_kt_bad"
+		else
+			_kt_status=FAIL _kt_reason="dmesg: $_kt_bad"
+		fi
+	fi
+	_kt_say "$KT_MARK RESULT $_kt_id $_kt_status $(_kt_oneline "$_kt_reason")"
+}
+
+# _kt_main: read the plan from the kernel command line and run it.
+#   kvmtest.suite=NAME kvmtest.cases=a,b kvmtest.timeout=N kvmtest.kver=KVER
+_kt_main() {
+	mkdir -p "$KT_DIR"
+	KVMTEST_SUITE='' KVMTEST_TIMEOUT=60 KVMTEST_KVER='' _kt_cases=
+	# shellcheck disable=SC2013
+	for _kt_w in $(cat /proc/cmdline); do
+		case $_kt_w in
+		kvmtest.suite=*) KVMTEST_SUITE=${_kt_w#*=} ;;
+		kvmtest.cases=*) _kt_cases=${_kt_w#*=} ;;
+		kvmtest.timeout=*) KVMTEST_TIMEOUT=${_kt_w#*=} ;;
+		kvmtest.kver=*) KVMTEST_KVER=${_kt_w#*=} ;;
+		esac
+	done
+	export KVMTEST_SUITE KVMTEST_TIMEOUT KVMTEST_KVER
+
+	_kt_kmsg_reader &
+	# PID 1 keeps the channel open so its settings stay put.
+	exec 7<>"$KT_CHAN"
+	stty -F "$KT_CHAN" 115200 raw -echo -echoe -echok -echoctl -echoke clocal -crtscts -hupcl
+	_kt_say "$KT_MARK READY $(uname -r) $(_kt_now)"
+
+	if [ -z "$KVMTEST_SUITE" ]; then
+		echo "kvmtest: no kvmtest.suite= on the kernel command line; starting a shell"
+		setsid cttyhack sh -l
+		return
+	fi
+	for _kt_c in $(echo "$_kt_cases" | tr , ' '); do
+		if [ -f "/tests/$KVMTEST_SUITE.sh" ]; then
+			_kt_run_case "$_kt_c"
+		else
+			_kt_say "$KT_MARK START $KVMTEST_SUITE.$_kt_c"
+			_kt_say "$KT_MARK RESULT $KVMTEST_SUITE.$_kt_c FAIL /tests/$KVMTEST_SUITE.sh is not in the initramfs"
+		fi
+	done
+	_kt_say "$KT_MARK DONE $(_kt_now)"
+	# Setting attributes waits until the channel's output is sent (TCSADRAIN).
+	stty -F "$KT_CHAN" raw 2>/dev/null
+}
