@@ -30,7 +30,7 @@ DKMS_VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' dkms.conf)
 KERNEL_SOURCES := Kbuild Makefile dkms.conf compat drivers include \
 		  scripts/compat.sh
 # Build products kbuild leaves next to the sources.
-KBUILD_PRODUCTS := '*.o' '*.ko' '*.mod' '*.mod.c' '.*.cmd' '*.a' \
+KBUILD_PRODUCTS := '*.o' '*.ko' '*.mod' '*.mod.c' '.*.cmd' '.*.d' '*.a' \
 		   modules.order Module.symvers 'generated'
 
 .PHONY: all deps modules clean-modules host guest-modules check kunit \

@@ -62,6 +62,11 @@ run_stage() {	# NAME CMD...
 	log=$logdir/$name.log
 	printf '\n==> %s: %s\n' "$name" "$*"
 	start=$(date +%s)
+	# Stages that are shell functions run in a child bash: timeout
+	# can only start programs.
+	if declare -F "$1" >/dev/null; then
+		set -- bash -c "$(declare -f guest_kernels "$1"); $1"
+	fi
 	timeout -k 30 "${limit[$name]:-600}" "$@" 2>&1 | tee "$log"
 	rc=${PIPESTATUS[0]}
 	[ "$rc" -eq 124 ] && echo "check: $name timed out after ${limit[$name]:-600} s" | tee -a "$log"
@@ -106,7 +111,7 @@ stage_dkms_guest() { run_stage dkms-guest dkms_guest; }
 clean_tree() {
 	local dir=build/clean-tree left
 	rm -rf "$dir"
-	git clone -q "$root" "$dir" || return 1
+	git clone -q "$PWD" "$dir" || return 1
 	make -s -C "$dir" modules host >/dev/null || return 1
 	make -s -C "$dir" clean >/dev/null || return 1
 	left=$(git -C "$dir" status --porcelain --ignored)

@@ -16,7 +16,7 @@ cd "$root"
 name=kvmbus
 ver=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' dkms.conf)
 read -r -a sources <<<"${KERNEL_SOURCES:-Kbuild Makefile dkms.conf compat drivers include scripts/compat.sh}"
-products=('*.o' '*.ko' '*.mod' '*.mod.c' '.*.cmd' '*.a' modules.order
+products=('*.o' '*.ko' '*.mod' '*.mod.c' '.*.cmd' '.*.d' '*.a' modules.order
 	  Module.symvers generated)
 
 stage() {	# DEST: copy the kernel-side sources into DEST
