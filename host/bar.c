@@ -139,9 +139,10 @@ void bar_mbox_read(const struct kvmbus_bar_hdr *hdr, struct bar_mbox *m)
 }
 
 int bar_mbox_check(const struct bar_mbox *m, struct guestmem *gm,
-		   const char **why)
+		   void **rings, const char **why)
 {
-	uint64_t data_bytes, total;
+	uint64_t total;
+	void *p;
 
 	switch (m->state) {
 	case KVMBUS_MBOX_IDLE:
@@ -154,25 +155,23 @@ int bar_mbox_check(const struct bar_mbox *m, struct guestmem *gm,
 		return -EINVAL;
 	}
 
-	if (m->ring_pages < 2) {
-		*why = "control ring smaller than two pages";
-		return -EINVAL;
-	}
-	data_bytes = (uint64_t)(m->ring_pages - 1) * KVMBUS_PAGE_SIZE;
-	if (data_bytes > UINT32_MAX ||
-	    !kvmbus_ring_size_ok((uint32_t)data_bytes)) {
-		*why = "control ring size out of range";
-		return -EINVAL;
+	if (m->ring_pages < BAR_CTL_RING_PAGES_MIN ||
+	    m->ring_pages > BAR_CTL_RING_PAGES_MAX) {
+		*why = "control ring size not 2..64 pages";
+		return -ERANGE;
 	}
 	if (m->ctl_gpa % KVMBUS_PAGE_SIZE) {
 		*why = "control ring not page aligned";
 		return -EINVAL;
 	}
 	total = 2 * (uint64_t)m->ring_pages * KVMBUS_PAGE_SIZE;
-	if (!guestmem_range(gm, m->ctl_gpa, total)) {
+	p = guestmem_range(gm, m->ctl_gpa, total);
+	if (!p) {
 		*why = "control rings outside guest RAM";
-		return -EINVAL;
+		return -EFAULT;
 	}
+	if (rings)
+		*rings = p;
 	return 0;
 }
 

@@ -67,20 +67,30 @@ struct bar_mbox {
  */
 void bar_mbox_read(const struct kvmbus_bar_hdr *hdr, struct bar_mbox *m);
 
+/* Pages per control ring, header included (docs/protocol.md section 3). */
+#define BAR_CTL_RING_PAGES_MIN	2
+#define BAR_CTL_RING_PAGES_MAX	64
+
 /*
  * bar_mbox_check() - validate a snapshot
  * @m: the private copy
  * @gm: guest memory, to check that the control rings lie in guest RAM
+ * @rings: for CONNECT, set to the host address of both control rings
+ *	(2 * ring_pages pages, contiguous here); may be NULL
  * @why: set to a short reason on failure
  *
- * The guest may only publish IDLE, CONNECT or RESET.  For CONNECT both
- * control rings (2 * ring_pages pages from ctl_gpa, page aligned) must
- * form a usable ring size and lie inside one guest RAM region.
+ * The guest may only publish IDLE, CONNECT or RESET.  For CONNECT each
+ * control ring must have BAR_CTL_RING_PAGES_MIN..MAX pages, ctl_gpa must be
+ * page aligned, and both rings must lie inside one guest RAM region
+ * (checked with guestmem_range(), the one range helper).
  *
- * Return: 0 or -EINVAL.
+ * Return: 0; -EINVAL for a state the guest may not write or an unaligned
+ * address, -ERANGE for a ring size out of bounds, -EFAULT for rings that
+ * are not guest RAM.  The positive value is what the host answers in
+ * host_error.
  */
 int bar_mbox_check(const struct bar_mbox *m, struct guestmem *gm,
-		   const char **why);
+		   void **rings, const char **why);
 
 const char *bar_state_name(uint32_t state);
 

@@ -5,6 +5,8 @@
  */
 #include <errno.h>
 #include <json.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -29,6 +31,39 @@ static char *reply_error(struct json_object *resp, const char *msg)
 						    JSON_C_TO_STRING_PLAIN |
 						    JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(resp);
+	return out;
+}
+
+int control_fail(struct json_object *resp, int err, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	json_object_object_add(resp, "error", json_object_new_string(msg));
+	return err;
+}
+
+/* The handler's own message (see control_fail()), or a generic one. */
+static char *reply_failed(struct json_object *resp, int ret)
+{
+	struct json_object *e;
+	char *msg = NULL, *out;
+
+	if (json_object_object_get_ex(resp, "error", &e) &&
+	    json_object_is_type(e, json_type_string)) {
+		msg = strdup(json_object_get_string(e));
+		/* Re-added after "ok", where every error reply has it. */
+		json_object_object_del(resp, "error");
+	}
+	if (msg)
+		out = reply_error(resp, msg);
+	else
+		out = reply_error(resp, ret == -ENOENT ? "unknown command" :
+					strerror(-ret));
+	free(msg);
 	return out;
 }
 
@@ -83,10 +118,8 @@ char *control_reply(struct control *ctl, const char *line, size_t len)
 	ret = ctl->handler(ctl->opaque, json_object_get_string(cmd), req,
 			   resp);
 	json_object_put(req);
-	if (ret == -ENOENT)
-		return reply_error(resp, "unknown command");
 	if (ret)
-		return reply_error(resp, strerror(-ret));
+		return reply_failed(resp, ret);
 	json_object_object_add(resp, "ok", json_object_new_boolean(1));
 	out = strdup(json_object_to_json_string_ext(resp,
 						    JSON_C_TO_STRING_PLAIN |

@@ -25,7 +25,9 @@ struct control;
 
 /*
  * Fill @resp (a JSON object) for @cmd.
- * Return: 0, -ENOENT for an unknown command, or another -errno.
+ * Return: 0, -ENOENT for an unknown command, or another -errno; a
+ * handler that wants a better message than strerror() sets it with
+ * control_fail().
  */
 typedef int control_handler(void *opaque, const char *cmd,
 			    struct json_object *req, struct json_object *resp);
@@ -60,5 +62,15 @@ void control_fini(struct control *ctl);
  * Return: a malloc()ed string, or NULL when out of memory.
  */
 char *control_reply(struct control *ctl, const char *line, size_t len);
+
+/*
+ * control_fail() - fail a command with a message of its own
+ * @resp: the reply being built
+ * @err: the -errno the handler returns
+ *
+ * Return: @err, so that a handler can `return control_fail(...)`.
+ */
+int control_fail(struct json_object *resp, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 #endif /* KVMBUSD_CONTROL_H */

@@ -3,8 +3,9 @@
  * kvmbusd: the host end of the kvmbus bus, one process per VM.
  *
  * One epoll loop owns everything: the ivshmem server QEMU connects to,
- * the BAR2 memfd, the mapping of guest RAM, the control socket and the
- * signals.  All state lives in struct kvmbusd on main()'s stack.
+ * the BAR2 memfd, the mapping of guest RAM, the control plane (mailbox
+ * handshake, control ring, devices), the control socket and the signals.
+ * All state lives in struct kvmbusd on main()'s stack.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,11 +16,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "bar.h"
 #include "control.h"
+#include "ctl.h"
+#include "ctl_json.h"
 #include "guestmem.h"
 #include "ivshmem.h"
 #include "log.h"
@@ -36,11 +40,14 @@ struct kvmbusd {
 	struct guestmem gm;
 	struct bar bar;
 	struct ivshmem iv;
-	struct control ctl;
+	struct control ctl;		/* the JSON control socket */
+	struct ctl plane;		/* the guest's control plane */
 	struct loop_src sig_src;
 	int sig_fd;
-	struct bar_mbox mbox;		/* last accepted guest mailbox */
-	uint64_t mbox_rejected;
+	/* Written when a control-ring pass ran out of budget: the loop
+	 * comes back to it after serving everything else once. */
+	struct loop_src kick_src;
+	int kick_fd;
 	struct ratelimit rl_guest;	/* guest-triggered messages */
 };
 
@@ -53,7 +60,7 @@ static void on_client_up(void *opaque)
 
 	/* A new QEMU is a new guest: fresh mailbox, next generation. */
 	bar_reset(&d->bar);
-	memset(&d->mbox, 0, sizeof(d->mbox));
+	ctl_disconnect(&d->plane);
 	if (!guestmem_same_file(&d->gm, d->opts.ram_path))
 		log_warn("%s is no longer the file kvmbusd mapped at start-up: restart kvmbusd with the new RAM file",
 			 d->opts.ram_path);
@@ -63,39 +70,54 @@ static void on_client_down(void *opaque)
 {
 	struct kvmbusd *d = opaque;
 
+	/* The guest is gone with its rings: devices stay configured. */
+	ctl_disconnect(&d->plane);
 	log_info("doorbells served: %llu on vector 0, guest ranges refused: %llu",
 		 (unsigned long long)d->iv.stats.doorbells[0],
 		 (unsigned long long)d->gm.stats.rejected);
 }
 
-/* Vector 0: the guest published (or withdrew) its control rings. */
-static void on_ctl_doorbell(struct kvmbusd *d)
+static void kick(struct kvmbusd *d)
 {
-	struct bar_mbox m;
-	const char *why = NULL;
+	static const uint64_t one = 1;
 
-	bar_mbox_read(d->bar.hdr, &m);	/* the only read of shared memory */
-	if (bar_mbox_check(&m, &d->gm, &why)) {
-		d->mbox_rejected++;
-		log_rl(&d->rl_guest, LOG_WARNING,
-		       "guest mailbox rejected (%s): state %u, %u ring pages at GPA 0x%llx, generation %u",
-		       why, m.state, m.ring_pages,
-		       (unsigned long long)m.ctl_gpa, m.generation);
-		return;
-	}
-	d->mbox = m;
-	log_rl(&d->rl_guest, LOG_INFO,
-	       "guest mailbox: %s, control rings %u pages at GPA 0x%llx, generation %u",
-	       bar_state_name(m.state), m.ring_pages,
-	       (unsigned long long)m.ctl_gpa, m.generation);
+	/* EAGAIN: a kick is already pending, which is all we need. */
+	if (write(d->kick_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_rl(&d->rl_guest, LOG_ERR, "cannot schedule control work: %s",
+		       strerror(errno));
 }
+
+static void on_kick(struct loop_src *src, uint32_t events)
+{
+	struct kvmbusd *d = container_of(src, struct kvmbusd, kick_src);
+	uint64_t n;
+
+	(void)events;
+	if (read(d->kick_fd, &n, sizeof(n)) != sizeof(n))
+		return;		/* a stale event */
+	if (ctl_poll(&d->plane, CTL_BUDGET))
+		kick(d);
+}
+
+/* Raise vector 0 in the guest: the control plane's only way to signal. */
+static int ctl_signal_guest(void *opaque)
+{
+	struct kvmbusd *d = opaque;
+
+	return ivshmem_notify(&d->iv, KVMBUS_CTL_VECTOR);
+}
+
+static const struct ctl_ops kvmbusd_ctl_ops = {
+	.signal = ctl_signal_guest,
+};
 
 static void on_doorbell(void *opaque, unsigned int vector, uint64_t count)
 {
 	struct kvmbusd *d = opaque;
 
 	if (vector == KVMBUS_CTL_VECTOR) {
-		on_ctl_doorbell(d);
+		if (ctl_doorbell(&d->plane))
+			kick(d);
 		return;
 	}
 	/* No channel owns a vector yet: counted by ivshmem, nothing else. */
@@ -149,7 +171,6 @@ static void status_mem(struct kvmbusd *d, struct json_object *resp)
 {
 	struct json_object *ram = json_object_new_object();
 	struct json_object *bar = json_object_new_object();
-	struct json_object *mb = json_object_new_object();
 	const struct guestmem_stats *st = &d->gm.stats;
 
 	json_object_object_add(ram, "path",
@@ -167,15 +188,6 @@ static void status_mem(struct kvmbusd *d, struct json_object *resp)
 	json_object_object_add(bar, "generation",
 			       json_u64(d->bar.generation));
 	json_object_object_add(resp, "bar", bar);
-
-	json_object_object_add(mb, "state",
-			       json_object_new_string(bar_state_name(d->mbox.state)));
-	json_object_object_add(mb, "ring_pages", json_u64(d->mbox.ring_pages));
-	json_object_object_add(mb, "ctl_gpa", json_u64(d->mbox.ctl_gpa));
-	json_object_object_add(mb, "generation",
-			       json_u64(d->mbox.generation));
-	json_object_object_add(mb, "rejected", json_u64(d->mbox_rejected));
-	json_object_object_add(resp, "mailbox", mb);
 }
 
 static int control_cmd(void *opaque, const char *cmd,
@@ -188,8 +200,15 @@ static int control_cmd(void *opaque, const char *cmd,
 				       json_object_new_int((int)getpid()));
 		status_qemu(d, resp);
 		status_mem(d, resp);
+		ctl_status_json(&d->plane, resp);
 		return 0;
 	}
+	if (!strcmp(cmd, "devices"))
+		return ctl_cmd_devices(&d->plane, req, resp);
+	if (!strcmp(cmd, "device-add"))
+		return ctl_cmd_device_add(&d->plane, req, resp);
+	if (!strcmp(cmd, "device-remove"))
+		return ctl_cmd_device_remove(&d->plane, req, resp);
 	if (!strcmp(cmd, "notify")) {	/* raise an MSI-X vector: debugging */
 		struct json_object *v;
 		int64_t vector;
@@ -324,12 +343,44 @@ static void kvmbusd_init(struct kvmbusd *d)
 	memset(d, 0, sizeof(*d));
 	d->loop.epfd = -1;
 	d->sig_fd = -1;
+	d->kick_fd = -1;
 	d->gm.fd = -1;
 	d->bar.fd = -1;
 	d->iv.listener.fd = -1;
 	d->iv.client.fd = -1;
 	d->ctl.listener.fd = -1;
 	ratelimit_init(&d->rl_guest, 5000, 10);
+}
+
+static int kick_init(struct kvmbusd *d)
+{
+	d->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (d->kick_fd < 0)
+		return -errno;
+	d->kick_src.fn = on_kick;
+	return loop_add(&d->loop, d->kick_fd, EPOLLIN, &d->kick_src);
+}
+
+/* The control plane, and the devices of --device. */
+static int devices_setup(struct kvmbusd *d)
+{
+	const struct opts *o = &d->opts;
+	struct device *dev;
+	unsigned int i;
+	int ret;
+
+	ctl_init(&d->plane, &d->bar, &d->gm, o->vectors, &kvmbusd_ctl_ops, d);
+	for (i = 0; i < o->nr_devices; i++) {
+		ret = ctl_device_add(&d->plane, o->devices[i], &dev);
+		if (ret) {
+			log_err("--device %s: %s", o->devices[i]->name,
+				strerror(-ret));
+			return ret;
+		}
+		log_info("device %u: %s, relid %u, vector %u", dev->id,
+			 dev->cls->name, dev->relid, dev->vector);
+	}
+	return 0;
 }
 
 /* Return: 0, or the exit code to leave with. */
@@ -352,10 +403,14 @@ static int kvmbusd_setup(struct kvmbusd *d)
 	ret = loop_init(&d->loop);
 	if (!ret)
 		ret = signals_init(d);
+	if (!ret)
+		ret = kick_init(d);
 	if (ret) {
 		log_err("event loop: %s", strerror(-ret));
 		return EXIT_FAILURE;
 	}
+	if (devices_setup(d))
+		return EXIT_STARTUP;
 	if (ivshmem_init(&d->iv, &d->loop, d->socket_path, o->vectors,
 			 d->bar.fd, &kvmbusd_ivshmem_ops, d))
 		return EXIT_STARTUP;
@@ -376,6 +431,8 @@ static void kvmbusd_teardown(struct kvmbusd *d)
 {
 	control_fini(&d->ctl);
 	ivshmem_fini(&d->iv);
+	if (d->kick_fd >= 0)
+		close(d->kick_fd);
 	if (d->sig_fd >= 0)
 		close(d->sig_fd);
 	loop_fini(&d->loop);

@@ -17,6 +17,7 @@ enum {
 	OPT_MACHINE,
 	OPT_MAX_BELOW_4G,
 	OPT_LOW_SIZE,
+	OPT_DEVICE,
 };
 
 static const struct option long_opts[] = {
@@ -29,6 +30,7 @@ static const struct option long_opts[] = {
 	{ "max-ram-below-4g",	required_argument, NULL, OPT_MAX_BELOW_4G },
 	{ "low-size",		required_argument, NULL, OPT_LOW_SIZE },
 	{ "control",		required_argument, NULL, 'c' },
+	{ "device",		required_argument, NULL, OPT_DEVICE },
 	{ "foreground",		no_argument,	   NULL, 'f' },
 	{ "verbose",		no_argument,	   NULL, 'v' },
 	{ "help",		no_argument,	   NULL, 'h' },
@@ -52,14 +54,16 @@ void opts_usage(FILE *f, const char *prog)
 "      --machine q35|pc      QEMU machine type, for the RAM layout (default q35)\n"
 "      --max-ram-below-4g SIZE  the machine's max-ram-below-4g property, if set\n"
 "      --low-size SIZE       explicit RAM below 4 GiB (overrides --machine)\n"
-"  -c, --control PATH        JSON control socket\n"
+"  -c, --control PATH        JSON control socket (kvmbusctl -s PATH)\n"
+"      --device CLASS        offer a device of CLASS (echo); repeatable, up to %u\n"
 "  -f, --foreground          stay in the foreground, log to stderr\n"
 "  -v, --verbose             debug messages\n"
 "  -h, --help                this text\n"
 "\n"
 "SIZE: bytes, decimal or 0x-hex, with an optional K, M, G or T suffix (1024-based).\n",
 		prog, KVMBUS_MAX_VECTORS, IVSHMEM_DEFAULT_VECTORS,
-		BAR_MIN_SIZE >> 10, BAR_MAX_SIZE >> 20, BAR_DEFAULT_SIZE >> 10);
+		BAR_MIN_SIZE >> 10, BAR_MAX_SIZE >> 20, BAR_DEFAULT_SIZE >> 10,
+		DEV_MAX);
 }
 
 static int opt_size(const char *name, const char *arg, uint64_t *out)
@@ -100,6 +104,32 @@ static int opts_check(struct opts *o)
 		fprintf(stderr, "kvmbusd: --low-size and --max-ram-below-4g exclude each other\n");
 		return -EINVAL;
 	}
+	if (o->nr_devices && o->vectors < 2) {
+		fprintf(stderr, "kvmbusd: --device needs --vectors 2 or more: vector 0 is the control vector\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int opt_device(struct opts *o, const char *arg)
+{
+	const struct dev_class *cls = dev_class_find(arg);
+	size_t i;
+
+	if (!cls) {
+		fprintf(stderr, "kvmbusd: --device '%s': unknown class; known:",
+			arg);
+		for (i = 0; dev_class_at(i); i++)
+			fprintf(stderr, " %s", dev_class_at(i)->name);
+		fprintf(stderr, "\n");
+		return -EINVAL;
+	}
+	if (o->nr_devices == DEV_MAX) {
+		fprintf(stderr, "kvmbusd: more than %u --device options\n",
+			DEV_MAX);
+		return -EINVAL;
+	}
+	o->devices[o->nr_devices++] = cls;
 	return 0;
 }
 
@@ -160,6 +190,8 @@ static int opts_one(struct opts *o, int c, const char *arg)
 			return -EINVAL;
 		}
 		return 0;
+	case OPT_DEVICE:
+		return opt_device(o, arg);
 	case OPT_MACHINE:
 		if (!strcmp(arg, "q35")) {
 			o->machine = GUESTMEM_Q35;

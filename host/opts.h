@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "devices.h"
 #include "guestmem.h"
 
 struct opts {
@@ -21,6 +22,8 @@ struct opts {
 	uint64_t low_size;		/* --low-size, 0: from --machine */
 	unsigned int vectors;		/* --vectors */
 	enum guestmem_machine machine;	/* --machine */
+	const struct dev_class *devices[DEV_MAX];	/* --device, in order */
+	unsigned int nr_devices;
 	bool foreground;
 	bool verbose;
 	bool help;

@@ -3,6 +3,7 @@
  * The guest half of the BAR2 mailbox, as a hostile guest may write it:
  * snapshot, validate, and check that whatever passes is safe to use.
  */
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,8 +21,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct guestmem gm;
 	struct bar_mbox m;
 	const char *why = NULL;
+	void *rings = NULL;
 	uint64_t total;
 	uint8_t *p;
+	int ret;
 
 	if (size < FUZZ_LAYOUT_LEN + sizeof(hdr) ||
 	    fuzz_layout(data, &gm))
@@ -35,8 +38,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    m.generation != le32_to_cpu(hdr.guest_generation))
 		abort();
 
-	if (bar_mbox_check(&m, &gm, &why)) {
-		if (!why)
+	ret = bar_mbox_check(&m, &gm, &rings, &why);
+	if (ret) {
+		if (!why || rings || (ret != -EINVAL && ret != -ERANGE &&
+				      ret != -EFAULT))
 			abort();
 		return 0;
 	}
@@ -47,12 +52,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 
 	/* What the control-plane will map next must be sound. */
-	if (m.ring_pages < 2 || m.ctl_gpa % KVMBUS_PAGE_SIZE ||
-	    (uint64_t)(m.ring_pages - 1) * KVMBUS_PAGE_SIZE > (1u << 30))
+	if (m.ring_pages < BAR_CTL_RING_PAGES_MIN ||
+	    m.ring_pages > BAR_CTL_RING_PAGES_MAX ||
+	    m.ctl_gpa % KVMBUS_PAGE_SIZE)
 		abort();
 	total = 2 * (uint64_t)m.ring_pages * KVMBUS_PAGE_SIZE;
 	p = guestmem_range(&gm, m.ctl_gpa, total);
-	if (!p || p < gm.base ||
+	if (!p || p != rings || p < gm.base ||
 	    (uint64_t)(p - gm.base) + total > gm.layout.ram_size)
 		abort();
 	return 0;

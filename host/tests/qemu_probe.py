@@ -156,6 +156,31 @@ class Qtest:
             raise RuntimeError(f"qtest {line}: {reply.strip()}")
         return int(parts[1], 16) if len(parts) > 1 else None
 
+    def read(self, addr, size):
+        """Guest memory as the guest sees it: bytes."""
+        self.f.write(f"read {addr:#x} {size}\n")
+        self.f.flush()
+        while True:
+            reply = self.f.readline()
+            if not reply:
+                raise EOFError("qtest closed")
+            if not reply.startswith("IRQ"):
+                break
+        parts = reply.split()
+        if parts[0] != "OK":
+            raise RuntimeError(f"qtest read: {reply.strip()}")
+        return bytes.fromhex(parts[1][2:])
+
+    def write(self, addr, data):
+        if data:
+            self.cmd(f"write {addr:#x} {len(data)} 0x{data.hex()}")
+
+    def readl(self, addr):
+        return self.cmd(f"readl {addr:#x}")
+
+    def writel(self, addr, val):
+        self.cmd(f"writel {addr:#x} {val:#x}")
+
     def cfg_addr(self, dev, reg):
         self.cmd(f"outl 0xcf8 {0x80000000 | dev << 11 | reg:#x}")
 
@@ -172,7 +197,9 @@ BAR0, BAR1, BAR2 = 0xfe000000, 0xfe001000, 0xfd000000
 MSI_GPA, MSI_DATA = 0x200000, 0x4b564d42
 
 
-def qtest(qemu, ram, size, ksock, ctl):
+def qtest(qemu, ram, size, ksock, ctl, play=None):
+    """Run QEMU under qtest and call play(qt, ram, ctl) as its guest."""
+    play = play or qtest_play
     tmp = os.path.dirname(ksock)
     qsock = os.path.join(tmp, "qtest.sock")
     lsn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -192,7 +219,7 @@ def qtest(qemu, ram, size, ksock, ctl):
         conn, _ = lsn.accept()
         conn.settimeout(30)
         qt = Qtest(conn)
-        qtest_play(qt, ram, ctl)
+        play(qt, ram, ctl)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -209,68 +236,111 @@ def wait_for(ctl, pred, what):
     fail(f"{what}: {st}")
 
 
-def qtest_play(qt, ram, ctl):
-    dev = 4
-    if qt.cfg_read(dev, 0) != 0x11101af4:
+DEV = 4                                     # ivshmem-doorbell at 00:04.0
+MBOX_HOST_STATE, MBOX_HOST_ERROR, MBOX_ACKED = 0x1c, 0x20, 0x28
+MBOX_GUEST_STATE, MBOX_PAGES, MBOX_GPA, MBOX_GEN = 0x40, 0x44, 0x48, 0x50
+IDLE, CONNECT, ONLINE, ERROR, RESET = 0, 1, 2, 3, 4
+
+
+def pci_setup(qt):
+    """What firmware would do: place the BARs, enable memory and bus master."""
+    if qt.cfg_read(DEV, 0) != 0x11101af4:
         fail("no ivshmem-doorbell at 00:04.0")
-    # What firmware would do: place the BARs, enable memory and bus master.
-    qt.cfg_write(dev, 0x10, BAR0)
-    qt.cfg_write(dev, 0x14, BAR1)
-    qt.cfg_write(dev, 0x18, BAR2 | 0xc)     # 64-bit prefetchable
-    qt.cfg_write(dev, 0x1c, 0)
-    qt.cfg_write(dev, 0x04, qt.cfg_read(dev, 0x04) | 0x6)
+    qt.cfg_write(DEV, 0x10, BAR0)
+    qt.cfg_write(DEV, 0x14, BAR1)
+    qt.cfg_write(DEV, 0x18, BAR2 | 0xc)     # 64-bit prefetchable
+    qt.cfg_write(DEV, 0x1c, 0)
+    qt.cfg_write(DEV, 0x04, qt.cfg_read(DEV, 0x04) | 0x6)
     magic = qt.cmd(f"readl {BAR2:#x}").to_bytes(4, "little")
     if magic != b"KVMB":
         fail(f"BAR2 reads {magic!r}")
 
-    # The guest publishes its control rings, then rings vector 0.
-    qt.cmd(f"writel {BAR2 + 0x44:#x} 0x2")              # ctl_ring_pages
-    qt.cmd(f"writel {BAR2 + 0x48:#x} 0x100000")         # ctl_gpa
-    qt.cmd(f"writel {BAR2 + 0x4c:#x} 0x0")
-    qt.cmd(f"writel {BAR2 + 0x50:#x} 0x7")              # guest_generation
-    qt.cmd(f"writel {BAR2 + 0x40:#x} 0x1")              # CONNECT
-    qt.cmd(f"writel {BAR0 + 12:#x} 0x0")                # doorbell 0 << 16 | 0
+
+def msix_setup(qt, vector, addr, data, vectors=64):
+    """Aim MSI-X @vector at guest RAM @addr and enable MSI-X."""
+    cap = qt.cfg_read(DEV, 0x34) & 0xff
+    while cap and (qt.cfg_read(DEV, cap) & 0xff) != 0x11:
+        cap = (qt.cfg_read(DEV, cap) >> 8) & 0xff
+    if not cap:
+        fail("no MSI-X capability")
+    if (qt.cfg_read(DEV, cap) >> 16 & 0x7ff) + 1 != vectors:
+        fail(f"MSI-X capability does not announce {vectors} vectors")
+    entry = BAR1 + vector * 16
+    qt.writel(entry, addr)
+    qt.writel(entry + 4, 0)
+    qt.writel(entry + 8, data)
+    qt.writel(entry + 12, 0)                        # unmasked
+    qt.cfg_write(DEV, cap, qt.cfg_read(DEV, cap) | 1 << 31)     # enable
+
+
+def doorbell(qt, vector):
+    qt.writel(BAR0 + 12, vector)                    # peer 0 << 16 | vector
+
+
+def mbox_publish(qt, state, pages, gpa, gen):
+    """The guest half of the mailbox: fields first, the state last."""
+    qt.writel(BAR2 + MBOX_PAGES, pages)
+    qt.writel(BAR2 + MBOX_GPA, gpa & 0xffffffff)
+    qt.writel(BAR2 + MBOX_GPA + 4, gpa >> 32)
+    qt.writel(BAR2 + MBOX_GEN, gen)
+    qt.writel(BAR2 + MBOX_GUEST_STATE, state)
+
+
+def mbox_answer(qt, gen, timeout=10):
+    """Wait until the host answers generation @gen; (state, error)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if qt.readl(BAR2 + MBOX_ACKED) == gen:
+            state = qt.readl(BAR2 + MBOX_HOST_STATE)
+            if state in (IDLE, ONLINE, ERROR):
+                return state, qt.readl(BAR2 + MBOX_HOST_ERROR)
+        time.sleep(0.02)
+    fail(f"kvmbusd never answered generation {gen}")
+
+
+def qtest_play(qt, ram, ctl):
+    pci_setup(qt)
+
+    # The guest publishes its control rings (fresh, zeroed RAM), then
+    # rings vector 0: kvmbusd attaches and answers ONLINE.
+    mbox_publish(qt, CONNECT, 2, 0x100000, 7)
+    doorbell(qt, 0)
     st = wait_for(ctl, lambda s: s["qemu"]["doorbells"].get("0") == 1,
                   "doorbell on vector 0 never reached kvmbusd")
     mb = st["mailbox"]
     if (mb["state"], mb["ring_pages"], mb["ctl_gpa"], mb["generation"]) != \
             ("connect", 2, 0x100000, 7):
         fail(f"mailbox read wrong: {mb}")
-    print(f"qemu_probe: doorbell 0 delivered, mailbox {mb}")
+    if mbox_answer(qt, 7) != (ONLINE, 0):
+        fail("control rings not accepted")
+    print(f"qemu_probe: doorbell 0 delivered, mailbox {mb}, host ONLINE")
 
-    # A hostile mailbox: rings beyond guest RAM are refused and counted.
-    qt.cmd(f"writel {BAR2 + 0x48:#x} 0xfffff000")
-    qt.cmd(f"writel {BAR0 + 12:#x} 0x0")
+    # A hostile mailbox (a new generation, rings beyond guest RAM) is
+    # refused with EFAULT and counted.
+    qt.writel(BAR2 + MBOX_GPA, 0xfffff000)
+    qt.writel(BAR2 + MBOX_GEN, 8)
+    doorbell(qt, 0)
     st = wait_for(ctl, lambda s: s["mailbox"]["rejected"] == 1,
                   "out-of-RAM control ring not rejected")
     if st["ram"]["rejected"] != 1 or st["mailbox"]["ctl_gpa"] != 0x100000:
         fail(f"rejection not accounted: {st}")
+    if mbox_answer(qt, 8) != (ERROR, 14):
+        fail("out-of-RAM control rings not answered with ERROR/EFAULT")
     # Another vector, and a vector beyond the device's (TCG keeps 8 bits).
-    qt.cmd(f"writel {BAR0 + 12:#x} 0x5")
-    qt.cmd(f"writel {BAR0 + 12:#x} 0x105")
+    doorbell(qt, 0x5)
+    doorbell(qt, 0x105)
     st = wait_for(ctl, lambda s: s["qemu"]["doorbells"].get("5") == 2,
                   "doorbells on vector 5 not counted")
     print(f"qemu_probe: doorbells counted per vector: {st['qemu']['doorbells']}")
 
     # kvmbusd -> guest: enable MSI-X, aim vector 9 at guest RAM, notify.
-    cap = qt.cfg_read(dev, 0x34) & 0xff
-    while cap and (qt.cfg_read(dev, cap) & 0xff) != 0x11:
-        cap = (qt.cfg_read(dev, cap) >> 8) & 0xff
-    if not cap:
-        fail("no MSI-X capability")
-    if (qt.cfg_read(dev, cap) >> 16 & 0x7ff) + 1 != 64:
-        fail("MSI-X capability does not announce 64 vectors")
-    entry = BAR1 + 9 * 16
-    qt.cmd(f"writel {entry:#x} {MSI_GPA:#x}")
-    qt.cmd(f"writel {entry + 4:#x} 0x0")
-    qt.cmd(f"writel {entry + 8:#x} {MSI_DATA:#x}")
-    qt.cmd(f"writel {entry + 12:#x} 0x0")               # unmasked
-    ctrl = qt.cfg_read(dev, cap)
-    qt.cfg_write(dev, cap, ctrl | 1 << 31)              # MSI-X enable
+    msix_setup(qt, 9, MSI_GPA, MSI_DATA)
     reply = control(ctl, {"cmd": "notify", "vector": 9})
     if not reply.get("ok"):
         fail(f"notify: {reply}")
-    with open(ram, "rb") as f:
+    # Unbuffered: a buffered reader would answer every later seek to the
+    # same spot from its first, stale read.
+    with open(ram, "rb", buffering=0) as f:
         for _ in range(100):
             f.seek(MSI_GPA)
             if int.from_bytes(f.read(4), "little") == MSI_DATA:

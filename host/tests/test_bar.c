@@ -157,6 +157,7 @@ static int guest_check(struct mbox_env *e, uint32_t st, uint32_t pages,
 {
 	struct bar_mbox m;
 	const char *why = NULL;
+	void *rings = NULL;
 	int ret;
 
 	guest_publish(e, st, pages, gpa, 7);
@@ -165,9 +166,15 @@ static int guest_check(struct mbox_env *e, uint32_t st, uint32_t pages,
 	assert_int_equal(m.ring_pages, pages);
 	assert_int_equal(m.ctl_gpa, gpa);
 	assert_int_equal(m.generation, 7);
-	ret = bar_mbox_check(&m, &e->gm, &why);
-	if (ret)
+	ret = bar_mbox_check(&m, &e->gm, &rings, &why);
+	if (ret) {
 		assert_non_null(why);
+		assert_null(rings);
+	} else if (st == KVMBUS_MBOX_CONNECT) {
+		/* The very pointer the one range helper gives. */
+		assert_ptr_equal(rings, guestmem_range(&e->gm, gpa,
+					2ull * pages * KVMBUS_PAGE_SIZE));
+	}
 	return ret;
 }
 
@@ -199,19 +206,18 @@ static void test_mbox_connect(void **state)
 	assert_int_equal(guest_check(&e, KVMBUS_MBOX_CONNECT, 17, 0), 0);
 	assert_int_equal(e.gm.stats.rejected, 0);
 
-	/* Too small. */
-	assert_int_equal(guest_check(&e, KVMBUS_MBOX_CONNECT, 0, 0), -EINVAL);
-	assert_int_equal(guest_check(&e, KVMBUS_MBOX_CONNECT, 1, 0), -EINVAL);
-	/* Data area of exactly 1 GiB is the largest ring; one page more
-	 * is refused, and so are sizes that overflow 32 bits. */
+	/* 2..64 pages per ring. */
+	assert_int_equal(guest_check(&e, KVMBUS_MBOX_CONNECT, 0, 0), -ERANGE);
+	assert_int_equal(guest_check(&e, KVMBUS_MBOX_CONNECT, 1, 0), -ERANGE);
 	assert_int_equal(guest_check(&e, KVMBUS_MBOX_CONNECT,
-				     (1u << 18) + 1, 4 * GiB), 0);
+				     BAR_CTL_RING_PAGES_MAX, 4 * GiB), 0);
 	assert_int_equal(guest_check(&e, KVMBUS_MBOX_CONNECT,
-				     (1u << 18) + 2, 4 * GiB), -EINVAL);
+				     BAR_CTL_RING_PAGES_MAX + 1, 4 * GiB),
+			 -ERANGE);
 	assert_int_equal(guest_check(&e, KVMBUS_MBOX_CONNECT, UINT32_MAX, 0),
-			 -EINVAL);
+			 -ERANGE);
 	assert_int_equal(guest_check(&e, KVMBUS_MBOX_CONNECT, 1u << 20, 0),
-			 -EINVAL);
+			 -ERANGE);
 	/* Alignment. */
 	assert_int_equal(guest_check(&e, KVMBUS_MBOX_CONNECT, 2, 0x100008),
 			 -EINVAL);
@@ -221,15 +227,15 @@ static void test_mbox_connect(void **state)
 	assert_int_equal(guest_check(&e, KVMBUS_MBOX_CONNECT, 2,
 				     2 * GiB - 4 * 4096), 0);
 	assert_int_equal(guest_check(&e, KVMBUS_MBOX_CONNECT, 2,
-				     2 * GiB - 3 * 4096), -EINVAL);
+				     2 * GiB - 3 * 4096), -EFAULT);
 	assert_int_equal(guest_check(&e, KVMBUS_MBOX_CONNECT, 2, 3 * GiB),
-			 -EINVAL);
+			 -EFAULT);
 	assert_int_equal(guest_check(&e, KVMBUS_MBOX_CONNECT, 2,
 				     8 * GiB - 4 * 4096), 0);
 	assert_int_equal(guest_check(&e, KVMBUS_MBOX_CONNECT, 2,
-				     8 * GiB - 3 * 4096), -EINVAL);
+				     8 * GiB - 3 * 4096), -EFAULT);
 	assert_int_equal(guest_check(&e, KVMBUS_MBOX_CONNECT, 2,
-				     UINT64_MAX - 4095), -EINVAL);
+				     UINT64_MAX - 4095), -EFAULT);
 	assert_int_equal(e.gm.stats.rejected, 4);
 	assert_int_equal(e.gm.stats.rej_wrap, 1);
 	env_fini(&e);

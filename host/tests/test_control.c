@@ -25,6 +25,11 @@ static int handler(void *opaque, const char *cmd, struct json_object *req,
 	}
 	if (!strcmp(cmd, "fail"))
 		return -EIO;
+	if (!strcmp(cmd, "refuse")) {
+		/* A partial result stays; the handler's own message wins. */
+		json_object_object_add(resp, "n", json_object_new_int(3));
+		return control_fail(resp, -ENOENT, "no device %d", 3);
+	}
 	return -ENOENT;
 }
 
@@ -53,6 +58,8 @@ static void test_reply(void **state)
 		    "{\"id\":\"a\",\"ok\":false,\"error\":\"Input/output error\"}");
 	check_reply(&ctl, "{\"cmd\":\"nope\"}",
 		    "{\"ok\":false,\"error\":\"unknown command\"}");
+	check_reply(&ctl, "{\"cmd\":\"refuse\",\"id\":1}",
+		    "{\"id\":1,\"n\":3,\"ok\":false,\"error\":\"no device 3\"}");
 	check_reply(&ctl, "{\"cmd\":7}",
 		    "{\"ok\":false,\"error\":\"request has no \\\"cmd\\\" string\"}");
 	check_reply(&ctl, "{}",

@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * kvmbusd's control plane: the BAR2 mailbox connect / reset handshake
+ * (docs/protocol.md section 3) and the control protocol on the control
+ * ring pair (section 6), over the device table.
+ *
+ * Everything runs on the event loop: ctl_doorbell() on every doorbell of
+ * vector 0, ctl_poll() again when a pass ran out of budget, the device
+ * calls from the control socket.  The guest is hostile: every mailbox
+ * field is read once into a private copy and validated; every ring index
+ * and packet goes through ring.c (the guest's own code, built through
+ * kshim/) and <kvmbus/wire.h>; every message is copied out of shared
+ * memory before ctl_handle_msg() looks at it.  Nothing the guest does
+ * stops kvmbusd: bad messages are dropped and counted, a broken ring
+ * stops this connection only, and logs are rate limited.
+ *
+ * Replies are queued in @outq and moved into the host->guest ring as
+ * space allows; while any reply waits for space no further request is
+ * taken from the guest->host ring (back-pressure), so the queue stays
+ * bounded: see CTL_OUTQ_LEN.
+ */
+#ifndef KVMBUSD_CTL_H
+#define KVMBUSD_CTL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bar.h"
+#include "devices.h"
+#include "log.h"
+#include "proto.h"
+#include "ring.h"
+
+struct guestmem;
+
+/* Largest control packet accepted, descriptor to trailer (exclusive):
+ * GPADL_CREATE with 64 ranges is 24 + 24 + 64 * 16 bytes. */
+#define CTL_PKT_MAX		4096u
+/* Packets taken from the guest per ctl_poll(). */
+#define CTL_BUDGET		256u
+/* Largest message the host sends. */
+#define CTL_MSG_MAX		sizeof(struct kvmbus_ctl_offer)
+/*
+ * Replies waiting for ring space.  Requests are taken only while the
+ * queue is empty, and the largest reply (to REQUEST_OFFERS) is DEV_MAX
+ * OFFERs and ALL_OFFERS_DONE.  Until the next request is taken, the only
+ * additions are hot add (one OFFER per new device) and hot remove (one
+ * RESCIND per device, which then stays live until the guest answers), so
+ * at most one OFFER and one RESCIND per live device: 2 * DEV_MAX + 1.
+ */
+#define CTL_OUTQ_LEN		(2 * DEV_MAX + 8)
+/* Feature bits kvmbusd speaks (none are defined yet). */
+#define CTL_HOST_FEATURES	0ull
+
+enum ctl_state {
+	CTL_IDLE,		/* no control rings attached */
+	CTL_ONLINE,		/* attached, serving the control protocol */
+	CTL_BROKEN,		/* attached, but the guest broke a ring or the
+				 * protocol: ignored until it reconnects */
+};
+
+struct ctl_stats {
+	uint64_t connects;	/* CONNECTs accepted (ONLINE answers) */
+	uint64_t reconnects;	/* ... that replaced a live connection */
+	uint64_t refused;	/* CONNECTs answered with ERROR */
+	uint64_t resets;	/* RESETs answered with IDLE */
+	uint64_t mbox_rejected;	/* refused CONNECTs and invalid states */
+	uint64_t pkts_in;	/* control packets taken from the guest */
+	uint64_t pkts_out;	/* control packets put into the host->guest ring */
+	uint64_t malformed;	/* unknown or short messages, non-inband */
+	uint64_t unsupported;	/* known but not implemented yet */
+	uint64_t unexpected;	/* valid but not now (e.g. before VERSION) */
+	uint64_t broken;	/* connections marked broken */
+	uint64_t signals;	/* vector-0 signals sent */
+	uint64_t signal_errors;	/* ... that failed (no QEMU) */
+	uint64_t ring_full;	/* replies that had to wait for space */
+};
+
+struct ctl_ops {
+	/* Raise vector 0 in the guest.  Return: 0 or -errno. */
+	int (*signal)(void *opaque);
+};
+
+/* A reply waiting for ring space, already in wire format. */
+struct ctl_out {
+	uint64_t trans_id;
+	uint32_t len;
+	uint8_t msg[CTL_MSG_MAX];
+};
+
+struct ctl {
+	/* Borrowed from the daemon, which outlives us. */
+	struct bar *bar;
+	struct guestmem *gm;
+	const struct ctl_ops *ops;
+	void *opaque;
+
+	struct devices devs;
+	enum ctl_state state;
+
+	/* The last mailbox answer: a CONNECT is taken only for a new
+	 * generation, a RESET answered only once. */
+	bool answered;
+	uint32_t answered_state;	/* enum kvmbus_mbox_state */
+	uint32_t answered_gen;
+	uint32_t host_error;		/* of the last ERROR answer */
+	struct bar_mbox mbox;		/* last CONNECT accepted */
+
+	/* The connection (state != CTL_IDLE). */
+	uint32_t generation;
+	struct kvmbus_ring rx;		/* guest -> host: we consume */
+	struct kvmbus_ring tx;		/* host -> guest: we produce */
+	__le32 rx_features;		/* the rings' features at CONNECT */
+	__le32 tx_features;
+	uint32_t version;		/* negotiated; 0: not yet */
+	uint64_t features;
+	bool offers_requested;
+	const char *broken_why;
+
+	struct ctl_out outq[CTL_OUTQ_LEN];
+	unsigned int outq_head;
+	unsigned int outq_len;
+
+	struct ctl_stats stats;
+	/* Guest-triggered logs: connection events (connect, refuse, reset,
+	 * broken) apart from per-message noise, so that a chatty guest
+	 * cannot crowd out the line that says its connection broke. */
+	struct ratelimit rl_conn;
+	struct ratelimit rl_msg;
+	/* One received packet, copied out of the ring. */
+	uint64_t rxbuf[CTL_PKT_MAX / sizeof(uint64_t)];
+};
+
+/*
+ * ctl_init() - an idle control plane with no devices
+ * @bar: BAR2, whose mailbox we answer in
+ * @gm: guest RAM
+ * @nr_vectors: the device's vectors; devices get 1..nr_vectors-1
+ */
+void ctl_init(struct ctl *c, struct bar *bar, struct guestmem *gm,
+	      unsigned int nr_vectors, const struct ctl_ops *ops,
+	      void *opaque);
+
+/*
+ * ctl_doorbell() - the guest rang vector 0
+ *
+ * Reads the guest half of the mailbox once, acts on a new CONNECT or a
+ * RESET, then serves the control ring.
+ * Return: true if work is left (budget exhausted): call ctl_poll() soon.
+ */
+bool ctl_doorbell(struct ctl *c);
+
+/*
+ * ctl_mailbox() - act on a mailbox snapshot (the first half of
+ * ctl_doorbell(), for tests)
+ * Return: true if the control ring should be served now.
+ */
+bool ctl_mailbox(struct ctl *c, const struct bar_mbox *m);
+
+/*
+ * ctl_poll() - serve the control ring: send what waits for space, then
+ * take up to @budget packets, replying in one batch (one commit, at most
+ * one signal)
+ * Return: true if packets may be left: call again.
+ */
+bool ctl_poll(struct ctl *c, unsigned int budget);
+
+/* QEMU went away: forget the connection (the mailbox dies with it). */
+void ctl_disconnect(struct ctl *c);
+
+/*
+ * ctl_handle_msg() - one control message from the guest
+ * @msg: the message, already copied out of shared memory
+ * @len: its bytes (the packet's data_len)
+ * @trans_id: the packet's, echoed in direct replies
+ *
+ * The one entry point of the protocol logic: the daemon (via ctl_poll()),
+ * the unit tests and the fuzz target all call this.  Replies are queued;
+ * ctl_send() or the rest of ctl_poll() puts them into the ring.
+ */
+void ctl_handle_msg(struct ctl *c, const void *msg, uint32_t len,
+		    uint64_t trans_id);
+
+/* Put queued replies into the ring, commit, signal if needed. */
+void ctl_send(struct ctl *c);
+
+/* Return: true while replies wait for ring space. */
+bool ctl_out_pending(const struct ctl *c);
+
+/*
+ * ctl_device_add() - configure a device; offered at once to a guest that
+ * has asked for offers
+ * Return: 0, -ENOSPC, -ENXIO (see devices_add()).
+ */
+int ctl_device_add(struct ctl *c, const struct dev_class *cls,
+		   struct device **out);
+
+/*
+ * ctl_device_remove() - hot remove
+ * @out: the device (valid until the next ctl call); its state says
+ *	whether it is gone (DEV_FREE) or waiting for the guest (DEV_RELEASING)
+ *
+ * A device whose offer the guest has is rescinded and stays RELEASING
+ * until the guest sends RELID_RELEASED; any other is freed at once.
+ * Return: 0, -ENOENT for no such device, -EBUSY if it is already
+ * being released.
+ */
+int ctl_device_remove(struct ctl *c, uint32_t id, struct device *out);
+
+/* "idle", "online" or "broken". */
+const char *ctl_state_name(enum ctl_state state);
+
+#endif /* KVMBUSD_CTL_H */

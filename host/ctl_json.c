@@ -1,0 +1,181 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Control-socket commands of the control plane.
+ */
+#include <errno.h>
+#include <json.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "control.h"
+#include "ctl_json.h"
+
+static struct json_object *json_u64(uint64_t v)
+{
+	return json_object_new_uint64(v);
+}
+
+static void add(struct json_object *o, const char *key, struct json_object *v)
+{
+	json_object_object_add(o, key, v);
+}
+
+static void add_uuid(struct json_object *o, const char *key,
+		     const uint8_t *u)
+{
+	char s[DEV_UUID_STR_LEN];
+
+	uuid_format(u, s);
+	add(o, key, json_object_new_string(s));
+}
+
+static void add_counters(const struct ctl_stats *st, struct json_object *o)
+{
+	struct json_object *n = json_object_new_object();
+
+	add(n, "packets_in", json_u64(st->pkts_in));
+	add(n, "packets_out", json_u64(st->pkts_out));
+	add(n, "malformed", json_u64(st->malformed));
+	add(n, "unsupported", json_u64(st->unsupported));
+	add(n, "unexpected", json_u64(st->unexpected));
+	add(n, "signals", json_u64(st->signals));
+	add(n, "signal_errors", json_u64(st->signal_errors));
+	add(n, "ring_full", json_u64(st->ring_full));
+	add(n, "connects", json_u64(st->connects));
+	add(n, "reconnects", json_u64(st->reconnects));
+	add(n, "refused", json_u64(st->refused));
+	add(n, "resets", json_u64(st->resets));
+	add(n, "broken", json_u64(st->broken));
+	add(o, "counters", n);
+}
+
+void ctl_status_json(const struct ctl *c, struct json_object *resp)
+{
+	struct json_object *o = json_object_new_object();
+	struct json_object *mb = json_object_new_object();
+	char ver[16];
+
+	add(o, "state", json_object_new_string(ctl_state_name(c->state)));
+	add(o, "host_state", json_object_new_string(c->answered ?
+		bar_state_name(c->answered_state) : "idle"));
+	add(o, "generation", json_u64(c->generation));
+	add(o, "acked_generation", json_u64(c->answered ? c->answered_gen : 0));
+	add(o, "host_error", json_u64(c->host_error));
+	add(o, "version", json_u64(c->version));
+	snprintf(ver, sizeof(ver), "%u.%u", c->version >> 16,
+		 c->version & 0xffff);
+	add(o, "version_str", json_object_new_string(c->version ? ver : ""));
+	add(o, "features", json_u64(c->features));
+	add(o, "offers_requested", json_object_new_boolean(c->offers_requested));
+	if (c->state == CTL_BROKEN && c->broken_why)
+		add(o, "broken_reason", json_object_new_string(c->broken_why));
+	add(o, "devices", json_u64(c->devs.count));
+	add(o, "max_devices", json_u64(DEV_MAX));
+	add(o, "replies_queued", json_u64(c->outq_len));
+	add_counters(&c->stats, o);
+	add(resp, "ctl", o);
+
+	/* The last CONNECT accepted, as in earlier versions. */
+	add(mb, "state", json_object_new_string(bar_state_name(c->mbox.state)));
+	add(mb, "ring_pages", json_u64(c->mbox.ring_pages));
+	add(mb, "ctl_gpa", json_u64(c->mbox.ctl_gpa));
+	add(mb, "generation", json_u64(c->mbox.generation));
+	add(mb, "rejected", json_u64(c->stats.mbox_rejected));
+	add(resp, "mailbox", mb);
+}
+
+struct json_object *ctl_device_json(const struct device *dev)
+{
+	struct json_object *o = json_object_new_object();
+
+	add(o, "id", json_u64(dev->id));
+	add(o, "class", json_object_new_string(dev->cls->name));
+	add_uuid(o, "class_id", dev->cls->class_id);
+	add(o, "relid", json_u64(dev->relid));
+	add(o, "vector", json_u64(dev->vector));
+	add_uuid(o, "instance", dev->instance_id);
+	add(o, "state", json_object_new_string(dev->state == DEV_FREE ?
+		"removed" : dev_state_name(dev->state)));
+	add(o, "offer_sent", json_object_new_boolean(dev->sent));
+	return o;
+}
+
+int ctl_cmd_devices(struct ctl *c, struct json_object *req,
+		    struct json_object *resp)
+{
+	struct json_object *list = json_object_new_array();
+	unsigned int i;
+
+	(void)req;
+	for (i = 0; i < DEV_MAX; i++)
+		if (c->devs.slot[i].state != DEV_FREE)
+			json_object_array_add(list,
+				ctl_device_json(&c->devs.slot[i]));
+	add(resp, "devices", list);
+	return 0;
+}
+
+int ctl_cmd_device_add(struct ctl *c, struct json_object *req,
+		       struct json_object *resp)
+{
+	const struct dev_class *cls;
+	struct device *dev;
+	struct json_object *v;
+	const char *name;
+	int ret;
+
+	if (!json_object_object_get_ex(req, "class", &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return control_fail(resp, -EINVAL,
+				    "device-add needs a \"class\" string");
+	name = json_object_get_string(v);
+	cls = dev_class_find(name);
+	if (!cls)
+		return control_fail(resp, -EINVAL,
+				    "unknown device class \"%.64s\"", name);
+	ret = ctl_device_add(c, cls, &dev);
+	if (ret == -ENOSPC)
+		return control_fail(resp, ret,
+				    "no room: %u devices, the most kvmbusd offers (releasing ones included)",
+				    DEV_MAX);
+	if (ret == -ENXIO)
+		return control_fail(resp, ret,
+				    "no vector for a device: start kvmbusd with --vectors 2 or more");
+	if (ret)
+		return control_fail(resp, ret, "cannot add a device: %s",
+				    strerror(-ret));
+	add(resp, "device", ctl_device_json(dev));
+	return 0;
+}
+
+int ctl_cmd_device_remove(struct ctl *c, struct json_object *req,
+			  struct json_object *resp)
+{
+	struct json_object *v;
+	struct device dev;
+	int64_t id;
+	int ret;
+
+	if (!json_object_object_get_ex(req, "id", &v) ||
+	    !json_object_is_type(v, json_type_int))
+		return control_fail(resp, -EINVAL,
+				    "device-remove needs an integer \"id\"");
+	id = json_object_get_int64(v);
+	if (id <= 0 || id > UINT32_MAX)
+		return control_fail(resp, -ENOENT, "no device %lld",
+				    (long long)id);
+	ret = ctl_device_remove(c, (uint32_t)id, &dev);
+	if (ret == -ENOENT)
+		return control_fail(resp, ret, "no device %lld",
+				    (long long)id);
+	if (ret == -EBUSY) {
+		add(resp, "device", ctl_device_json(&dev));
+		return control_fail(resp, ret,
+				    "device %u is already being removed: waiting for the guest to release relid %u",
+				    dev.id, dev.relid);
+	}
+	if (ret)
+		return control_fail(resp, ret, "%s", strerror(-ret));
+	add(resp, "device", ctl_device_json(&dev));
+	return 0;
+}

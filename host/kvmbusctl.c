@@ -1,0 +1,482 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * kvmbusctl: a small command line over kvmbusd's JSON control socket.
+ *
+ *	kvmbusctl -s SOCK [--json] status | devices | add CLASS | remove ID
+ *
+ * Exit status: 0 done, 1 kvmbusd refused the command, 2 usage or
+ * connection problem (no socket, no answer, an answer that is not JSON).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <json.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "parse.h"
+
+#define EXIT_REFUSED	1
+#define EXIT_USAGE	2
+#define REPLY_MAX	(1u << 20)
+
+struct ctlopts {
+	const char *socket;
+	bool json;
+	unsigned int timeout_s;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: kvmbusctl -s SOCKET [--json] COMMAND\n"
+"\n"
+"Talks to kvmbusd's control socket (kvmbusd --control SOCKET).\n"
+"\n"
+"Commands:\n"
+"  status          QEMU, guest connection, control-plane counters, RAM, BAR2\n"
+"  devices         the devices kvmbusd offers: id, class, relid, vector,\n"
+"                  state (offered / releasing), instance id\n"
+"  add CLASS       add a device (CLASS: echo); offered to the guest at once\n"
+"  remove ID       remove device ID; a device the guest knows is rescinded\n"
+"                  and stays 'releasing' until the guest lets go of it\n"
+"\n"
+"Options:\n"
+"  -s, --socket PATH   the control socket (or $KVMBUS_CONTROL)\n"
+"  -j, --json          print kvmbusd's JSON reply as it is\n"
+"  -t, --timeout SECS  wait at most SECS for the reply (default 10)\n"
+"  -h, --help          this text\n"
+"\n"
+"Exit status: 0 done, 1 kvmbusd refused the command, 2 usage or connection error.\n");
+}
+
+static int die_usage(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+
+static int die_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "kvmbusctl: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see kvmbusctl --help)\n");
+	return EXIT_USAGE;
+}
+
+/* --- talking to kvmbusd -------------------------------------------- */
+
+static int ctl_connect(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, err;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "kvmbusctl: socket path too long: %s\n", path);
+		return -1;
+	}
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		fprintf(stderr, "kvmbusctl: socket: %s\n", strerror(errno));
+		return -1;
+	}
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		err = errno;
+		fprintf(stderr, "kvmbusctl: cannot connect to %s: %s%s\n", path,
+			strerror(err),
+			err == ENOENT || err == ECONNREFUSED ?
+			" (is kvmbusd running with --control on this path?)" :
+			"");
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Send one request line, read one reply line.  Return: malloc()ed reply
+ * without its newline, or NULL (reported). */
+static char *ctl_call(const struct ctlopts *o, const char *req)
+{
+	uint64_t deadline = now_ms() + (uint64_t)o->timeout_s * 1000;
+	size_t len = 0, cap = 4096;
+	char *buf = NULL, *nl;
+	struct pollfd pfd;
+	ssize_t n;
+	int fd, left;
+
+	fd = ctl_connect(o->socket);
+	if (fd < 0)
+		return NULL;
+	n = send(fd, req, strlen(req), MSG_NOSIGNAL);
+	if (n != (ssize_t)strlen(req)) {
+		fprintf(stderr, "kvmbusctl: cannot send to %s: %s\n", o->socket,
+			n < 0 ? strerror(errno) : "short write");
+		goto err;
+	}
+	buf = malloc(cap);
+	if (!buf)
+		goto err_nomem;
+	for (;;) {
+		uint64_t t = now_ms();
+
+		if (t >= deadline) {
+			fprintf(stderr, "kvmbusctl: no reply from kvmbusd within %u s\n",
+				o->timeout_s);
+			goto err;
+		}
+		left = (int)(deadline - t);
+		pfd = (struct pollfd){ .fd = fd, .events = POLLIN };
+		if (poll(&pfd, 1, left) < 0) {
+			if (errno == EINTR)
+				continue;
+			fprintf(stderr, "kvmbusctl: poll: %s\n", strerror(errno));
+			goto err;
+		}
+		if (!pfd.revents)
+			continue;
+		if (len + 1 >= cap) {
+			char *nb;
+
+			if (cap >= REPLY_MAX) {
+				fprintf(stderr, "kvmbusctl: reply larger than %u bytes\n",
+					REPLY_MAX);
+				goto err;
+			}
+			nb = realloc(buf, cap * 2);
+			if (!nb)
+				goto err_nomem;
+			buf = nb;
+			cap *= 2;
+		}
+		n = recv(fd, buf + len, cap - len - 1, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			fprintf(stderr, "kvmbusctl: kvmbusd closed the connection without a reply%s%s\n",
+				n < 0 ? ": " : "", n < 0 ? strerror(errno) : "");
+			goto err;
+		}
+		len += (size_t)n;
+		buf[len] = 0;
+		nl = strchr(buf, '\n');
+		if (nl) {
+			*nl = 0;
+			close(fd);
+			return buf;
+		}
+	}
+
+err_nomem:
+	fprintf(stderr, "kvmbusctl: out of memory\n");
+err:
+	free(buf);
+	close(fd);
+	return NULL;
+}
+
+/* --- human output --------------------------------------------------- */
+
+static struct json_object *get(struct json_object *o, const char *path)
+{
+	char key[64];
+	const char *dot;
+	size_t n;
+
+	while (o && (dot = strchr(path, '.'))) {
+		n = (size_t)(dot - path);
+		if (n >= sizeof(key))
+			return NULL;
+		memcpy(key, path, n);
+		key[n] = 0;
+		if (!json_object_object_get_ex(o, key, &o))
+			return NULL;
+		path = dot + 1;
+	}
+	if (!o || !json_object_object_get_ex(o, path, &o))
+		return NULL;
+	return o;
+}
+
+static const char *gets(struct json_object *o, const char *path)
+{
+	struct json_object *v = get(o, path);
+
+	return v ? json_object_get_string(v) : "?";
+}
+
+static unsigned long long getu(struct json_object *o, const char *path)
+{
+	struct json_object *v = get(o, path);
+
+	return v ? (unsigned long long)json_object_get_uint64(v) : 0;
+}
+
+static bool getb(struct json_object *o, const char *path)
+{
+	struct json_object *v = get(o, path);
+
+	return v && json_object_get_boolean(v);
+}
+
+static void print_status(struct json_object *r)
+{
+	const char *state = gets(r, "ctl.state");
+
+	printf("kvmbusd:  pid %llu\n", getu(r, "pid"));
+	if (getb(r, "qemu.connected"))
+		printf("QEMU:     connected (pid %llu)%s; %llu connects, %llu disconnects\n",
+		       getu(r, "qemu.pid"),
+		       getb(r, "qemu.setup_done") ? ", set up" : ", setting up",
+		       getu(r, "qemu.connects"), getu(r, "qemu.disconnects"));
+	else
+		printf("QEMU:     not connected; %llu connects, %llu disconnects\n",
+		       getu(r, "qemu.connects"), getu(r, "qemu.disconnects"));
+
+	printf("guest:    %s", state);
+	if (strcmp(state, "idle")) {
+		printf(", generation %llu, control rings %llu pages at GPA 0x%llx",
+		       getu(r, "ctl.generation"), getu(r, "mailbox.ring_pages"),
+		       getu(r, "mailbox.ctl_gpa"));
+		if (getu(r, "ctl.version"))
+			printf(", protocol %s", gets(r, "ctl.version_str"));
+		else
+			printf(", no protocol version yet");
+		if (getb(r, "ctl.offers_requested"))
+			printf(", offers requested");
+	} else if (!strcmp(gets(r, "ctl.host_state"), "error")) {
+		printf(" (refused generation %llu: error %llu)",
+		       getu(r, "ctl.acked_generation"),
+		       getu(r, "ctl.host_error"));
+	}
+	printf("\n");
+	if (!strcmp(state, "broken"))
+		printf("          broken: %s\n", gets(r, "ctl.broken_reason"));
+	printf("devices:  %llu of %llu\n", getu(r, "ctl.devices"),
+	       getu(r, "ctl.max_devices"));
+	printf("control:  %llu packets in, %llu out; %llu malformed, %llu unsupported, %llu unexpected; %llu signals\n",
+	       getu(r, "ctl.counters.packets_in"),
+	       getu(r, "ctl.counters.packets_out"),
+	       getu(r, "ctl.counters.malformed"),
+	       getu(r, "ctl.counters.unsupported"),
+	       getu(r, "ctl.counters.unexpected"),
+	       getu(r, "ctl.counters.signals"));
+	printf("mailbox:  %llu connects, %llu reconnects, %llu refused, %llu resets, %llu broken\n",
+	       getu(r, "ctl.counters.connects"),
+	       getu(r, "ctl.counters.reconnects"),
+	       getu(r, "ctl.counters.refused"), getu(r, "ctl.counters.resets"),
+	       getu(r, "ctl.counters.broken"));
+	printf("RAM:      %s, %llu MiB (%llu MiB at 0, %llu MiB at 4 GiB); %llu ranges refused\n",
+	       gets(r, "ram.path"), getu(r, "ram.size") >> 20,
+	       getu(r, "ram.low_size") >> 20, getu(r, "ram.high_size") >> 20,
+	       getu(r, "ram.rejected"));
+	printf("BAR2:     %llu KiB, %llu vectors, generation %llu\n",
+	       getu(r, "bar.size") >> 10, getu(r, "bar.vectors"),
+	       getu(r, "bar.generation"));
+}
+
+static void print_device_line(struct json_object *d)
+{
+	printf("%-4llu %-7s %-6llu %-7llu %-10s %s\n", getu(d, "id"),
+	       gets(d, "class"), getu(d, "relid"), getu(d, "vector"),
+	       gets(d, "state"), gets(d, "instance"));
+}
+
+static void print_devices(struct json_object *r)
+{
+	struct json_object *list = get(r, "devices");
+	size_t i, n = list ? json_object_array_length(list) : 0;
+
+	if (!n) {
+		printf("no devices\n");
+		return;
+	}
+	printf("%-4s %-7s %-6s %-7s %-10s %s\n", "ID", "CLASS", "RELID",
+	       "VECTOR", "STATE", "INSTANCE");
+	for (i = 0; i < n; i++)
+		print_device_line(json_object_array_get_idx(list, i));
+}
+
+static void print_added(struct json_object *r)
+{
+	struct json_object *d = get(r, "device");
+
+	printf("device %llu added: %s, relid %llu, vector %llu, instance %s%s\n",
+	       getu(d, "id"), gets(d, "class"), getu(d, "relid"),
+	       getu(d, "vector"), gets(d, "instance"),
+	       getb(d, "offer_sent") ? "; offered to the guest" : "");
+}
+
+static void print_removed(struct json_object *r)
+{
+	struct json_object *d = get(r, "device");
+
+	if (!strcmp(gets(d, "state"), "releasing"))
+		printf("device %llu rescinded: releasing until the guest releases relid %llu\n",
+		       getu(d, "id"), getu(d, "relid"));
+	else
+		printf("device %llu removed\n", getu(d, "id"));
+}
+
+/* --- main ----------------------------------------------------------- */
+
+/* Build the request for argv.  Return: a malloc()ed line, or NULL with
+ * *rc set to the exit status. */
+static char *build_request(int argc, char **argv, void (**print)(struct json_object *),
+			   int *rc)
+{
+	struct json_object *req = json_object_new_object();
+	const char *cmd = argv[0];
+	char *line = NULL;
+	uint64_t id;
+
+	*rc = EXIT_USAGE;
+	if (!strcmp(cmd, "status") || !strcmp(cmd, "devices")) {
+		if (argc != 1) {
+			die_usage("'%s' takes no arguments", cmd);
+			goto out;
+		}
+		json_object_object_add(req, "cmd", json_object_new_string(cmd));
+		*print = !strcmp(cmd, "status") ? print_status : print_devices;
+	} else if (!strcmp(cmd, "add")) {
+		if (argc != 2) {
+			die_usage("'%s' takes one device class, e.g. 'add echo'", cmd);
+			goto out;
+		}
+		json_object_object_add(req, "cmd",
+				       json_object_new_string("device-add"));
+		json_object_object_add(req, "class",
+				       json_object_new_string(argv[1]));
+		*print = print_added;
+	} else if (!strcmp(cmd, "remove")) {
+		if (argc != 2) {
+			die_usage("'%s' takes one device id, e.g. 'remove 1'", cmd);
+			goto out;
+		}
+		if (parse_uint(argv[1], 1, UINT32_MAX, &id)) {
+			die_usage("device id '%s' is not a number from 1 up", argv[1]);
+			goto out;
+		}
+		json_object_object_add(req, "cmd",
+				       json_object_new_string("device-remove"));
+		json_object_object_add(req, "id", json_object_new_int64((int64_t)id));
+		*print = print_removed;
+	} else {
+		die_usage("unknown command '%s'", cmd);
+		goto out;
+	}
+	if (asprintf(&line, "%s\n", json_object_to_json_string_ext(req,
+			JSON_C_TO_STRING_PLAIN)) < 0)
+		line = NULL;
+	*rc = 0;
+out:
+	json_object_put(req);
+	return line;
+}
+
+static int parse_opts(struct ctlopts *o, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "socket",	required_argument, NULL, 's' },
+		{ "json",	no_argument,	   NULL, 'j' },
+		{ "timeout",	required_argument, NULL, 't' },
+		{ "help",	no_argument,	   NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	uint64_t v;
+	int c;
+
+	o->socket = getenv("KVMBUS_CONTROL");
+	o->json = false;
+	o->timeout_s = 10;
+	/* '+': options end at the command, so "remove -1" is the id's problem. */
+	while ((c = getopt_long(argc, argv, "+s:jt:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			o->socket = optarg;
+			break;
+		case 'j':
+			o->json = true;
+			break;
+		case 't':
+			if (parse_uint(optarg, 1, 3600, &v))
+				return die_usage("--timeout '%s': 1..3600 seconds",
+						 optarg);
+			o->timeout_s = (unsigned int)v;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			fprintf(stderr, "(see kvmbusctl --help)\n");
+			return EXIT_USAGE;
+		}
+	}
+	if (!o->socket || !*o->socket)
+		return die_usage("no control socket: pass -s PATH");
+	if (optind >= argc)
+		return die_usage("no command: status, devices, add or remove");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	void (*print)(struct json_object *) = NULL;
+	struct json_object *reply, *ok, *err;
+	struct ctlopts o;
+	char *req, *line;
+	int rc;
+
+	rc = parse_opts(&o, argc, argv);
+	if (rc)
+		return rc;
+	req = build_request(argc - optind, argv + optind, &print, &rc);
+	if (!req)
+		return rc ? rc : EXIT_USAGE;
+	line = ctl_call(&o, req);
+	free(req);
+	if (!line)
+		return EXIT_USAGE;
+
+	reply = json_tokener_parse(line);
+	if (!reply || !json_object_is_type(reply, json_type_object) ||
+	    !json_object_object_get_ex(reply, "ok", &ok) ||
+	    !json_object_is_type(ok, json_type_boolean)) {
+		fprintf(stderr, "kvmbusctl: kvmbusd sent something that is not a reply: %.200s\n",
+			line);
+		json_object_put(reply);
+		free(line);
+		return EXIT_USAGE;
+	}
+	if (o.json)
+		printf("%s\n", line);
+	if (!json_object_get_boolean(ok)) {
+		if (!json_object_object_get_ex(reply, "error", &err))
+			err = NULL;
+		fprintf(stderr, "kvmbusctl: kvmbusd: %s\n",
+			err ? json_object_get_string(err) : "failed");
+		rc = EXIT_REFUSED;
+	} else if (!o.json) {
+		print(reply);
+	}
+	json_object_put(reply);
+	free(line);
+	return rc;
+}
