@@ -88,7 +88,7 @@ static void kvmbus_ctl_offer(struct kvmbus_bus *bus,
 	struct kvmbus_device *kdev;
 	int ret;
 
-	if (!relid || vector >= bus->host_vectors ||
+	if (!relid || vector >= bus->nr_vectors ||
 	    vector == KVMBUS_CTL_VECTOR ||
 	    le32_to_cpu(o->data_len) > KVMBUS_OFFER_DATA_MAX) {
 		dev_err_ratelimited(dev, "malformed offer for channel %u\n",

@@ -213,17 +213,18 @@ static int kvmbus_pci_probe(struct pci_dev *pdev,
 	if (ret)
 		return ret;
 
-	/* One vector for control plus one per CPU for channels, at most
-	 * what the host serves.
+	/* kvmbusd picks each channel's vector, so take all it serves;
+	 * an interrupt is requested only when a channel opens.
 	 */
-	nvec = pci_alloc_irq_vectors(pdev, 1,
-				     min_t(u32, bus->host_vectors,
-					   num_possible_cpus() + 1),
+	nvec = pci_alloc_irq_vectors(pdev, 1, bus->host_vectors,
 				     PCI_IRQ_MSIX);
 	if (nvec < 0) {
 		dev_err(dev, "no MSI-X vectors: %d\n", nvec);
 		return nvec;
 	}
+	if (nvec < bus->host_vectors)
+		dev_warn(dev, "only %d of %u MSI-X vectors\n", nvec,
+			 bus->host_vectors);
 	bus->nr_vectors = nvec;
 	pci_set_master(pdev);
 
@@ -273,6 +274,18 @@ static void kvmbus_pci_remove(struct pci_dev *pdev)
 	pci_free_irq_vectors(pdev);
 }
 
+/*
+ * On reboot or kexec the next kernel may reuse the control ring's pages:
+ * make kvmbusd let go of them first.  Devices and channels go with it.
+ */
+static void kvmbus_pci_shutdown(struct pci_dev *pdev)
+{
+	struct kvmbus_bus *bus = pci_get_drvdata(pdev);
+
+	if (!kvmbus_pci_disconnect(bus))
+		dev_warn(&pdev->dev, "kvmbusd may still use the control ring\n");
+}
+
 static const struct pci_device_id kvmbus_pci_ids[] = {
 	{ PCI_DEVICE(PCI_VENDOR_ID_REDHAT_QUMRANET, IVSHMEM_DEVICE_ID) },
 	{ }
@@ -284,6 +297,7 @@ static struct pci_driver kvmbus_pci_driver = {
 	.id_table	= kvmbus_pci_ids,
 	.probe		= kvmbus_pci_probe,
 	.remove		= kvmbus_pci_remove,
+	.shutdown	= kvmbus_pci_shutdown,
 };
 
 int kvmbus_pci_init(void)

@@ -274,6 +274,14 @@ static_assert(sizeof(struct kvmbus_ctl_gpadl) == 24);
 
 #define KVMBUS_CTL_GPADL_MAX_RANGES	64
 
+struct kvmbus_ctl_gpadl_teardown {
+	struct kvmbus_ctl_hdr hdr;
+	__le32 gpadl_id;
+	__le32 reserved;
+};
+
+static_assert(sizeof(struct kvmbus_ctl_gpadl_teardown) == 16);
+
 struct kvmbus_ctl_gpadl_result {	/* GPADL_CREATED, GPADL_TORNDOWN */
 	struct kvmbus_ctl_hdr hdr;
 	__le32 gpadl_id;

@@ -4,9 +4,8 @@
  * the kernel and in userspace (kvmbusd, its unit tests and fuzzers).
  *
  * In the kernel everything comes from the kernel headers.  In userspace
- * <linux/types.h> supplies the __le* wire types (without sparse's
- * bitwise checking) and this file adds the kernel's short integer
- * names and byte-order helpers.
+ * host/kvmbus_user_types.h supplies the same names on top of the
+ * system's <linux/types.h> (host/ puts itself on the include path).
  */
 #ifndef _KVMBUS_TYPES_H
 #define _KVMBUS_TYPES_H
@@ -18,32 +17,8 @@
 #include <linux/errno.h>
 #include <asm/byteorder.h>
 #else
-#include <assert.h>
-#include <endian.h>
-#include <errno.h>
-#include <stdbool.h>
-#include <stddef.h>
-#include <linux/types.h>
-
-typedef __u8 u8;
-typedef __u16 u16;
-typedef __u32 u32;
-typedef __u64 u64;
-
-#define BIT(nr) (1UL << (nr))
-
-/* The kernel's static_assert(), whose message is optional: C11's is not. */
-#undef static_assert
-#define static_assert(expr, ...) \
-	__kvmbus_static_assert(expr, ##__VA_ARGS__, #expr)
-#define __kvmbus_static_assert(expr, msg, ...) _Static_assert(expr, msg)
-
-#define cpu_to_le16(x) ((__le16)htole16(x))
-#define cpu_to_le32(x) ((__le32)htole32(x))
-#define cpu_to_le64(x) ((__le64)htole64(x))
-#define le16_to_cpu(x) le16toh((__u16)(x))
-#define le32_to_cpu(x) le32toh((__u32)(x))
-#define le64_to_cpu(x) le64toh((__u64)(x))
+/* kvmbusd and its tests: the shim lives with the userspace code. */
+#include "kvmbus_user_types.h"
 #endif /* __KERNEL__ */
 
 #endif /* _KVMBUS_TYPES_H */
