@@ -106,7 +106,7 @@ guest-test: guest-modules
 
 demo:
 	scripts/deps.sh
-	$(MAKE) guest-modules
+	$(MAKE) -s guest-modules host
 	tests/run --console --kernel 6.12 --dir tests/demo
 
 clean: clean-modules
