@@ -28,7 +28,7 @@ DKMS_VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' dkms.conf)
 
 # What a kernel-side build needs: copied into build/<KVER>/ and into DKMS.
 KERNEL_SOURCES := Kbuild Makefile dkms.conf compat drivers include \
-		  scripts/compat.sh
+		  scripts/compat.sh tests/kmod
 # Build products kbuild leaves next to the sources.
 KBUILD_PRODUCTS := '*.o' '*.ko' '*.mod' '*.mod.c' '.*.cmd' '.*.d' '*.a' \
 		   modules.order Module.symvers 'generated'
@@ -56,7 +56,7 @@ deps:
 modules:
 	@test -n "$(KDIR)" || { echo "make: no guest kernel headers: run 'make deps' or pass KDIR=/lib/modules/<version>/build" >&2; exit 1; }
 	scripts/compat.sh $(KDIR) compat/generated/kvmbus_config.h
-	$(MAKE) -C $(KDIR) M=$(CURDIR) -j$(JOBS) modules
+	$(MAKE) -C $(KDIR) M=$(CURDIR) -j$(JOBS) KVMBUS_TESTS=$(KVMBUS_TESTS) modules
 
 # Not kbuild's own clean: with M=$(CURDIR) it would also delete every
 # module under build/, where the per-kernel builds live.
@@ -76,7 +76,7 @@ guest-modules:
 		rsync -a --delete --relative $(patsubst %,--exclude=%,$(KBUILD_PRODUCTS)) \
 			$(KERNEL_SOURCES) build/$$k/; \
 		echo "  MODULES $$k"; \
-		$(MAKE) -s -C build/$$k KDIR=/lib/modules/$$k/build modules; \
+		$(MAKE) -s -C build/$$k KDIR=/lib/modules/$$k/build KVMBUS_TESTS=1 modules; \
 	done
 
 check:

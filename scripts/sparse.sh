@@ -197,11 +197,13 @@ check_kernel() {
 	: >"$logf"
 
 	log "$kver: building (make KDIR=$kdir modules)"
-	make -C "$dst" JOBS="$JOBS" KDIR="$kdir" modules >>"$logf" 2>&1 || rc=$?
+	# KVMBUS_TESTS=1: the test modules in tests/kmod/ are checked too.
+	make -C "$dst" JOBS="$JOBS" KDIR="$kdir" KVMBUS_TESTS=1 modules \
+		>>"$logf" 2>&1 || rc=$?
 	if [ "$rc" -eq 0 ]; then
 		log "$kver: running sparse (C=2)"
 		make -C "$kdir" M="$dst" -j"$JOBS" C=2 CF="-D__CHECK_ENDIAN__" \
-			modules >>"$logf" 2>&1 || rc=$?
+			KVMBUS_TESTS=1 modules >>"$logf" 2>&1 || rc=$?
 	fi
 	# The KUnit suites are not part of the module build (they run on UML):
 	# compile each kunit/*.c as a single object against these headers, no

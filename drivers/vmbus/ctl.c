@@ -14,8 +14,6 @@
 
 #include "kvmbus_internal.h"
 
-#define KVMBUS_CTL_TIMEOUT_MS	5000
-
 static void kvmbus_ctl_signal(struct kvmbus_bus *bus)
 {
 	kvmbus_signal(bus, KVMBUS_CTL_VECTOR);
@@ -69,6 +67,90 @@ int kvmbus_ctl_send(struct kvmbus_bus *bus, const void *msg, u32 len)
 	return ret;
 }
 
+/**
+ * kvmbus_ctl_wait_prepare() - expect an answer, before asking
+ * @bus: the connection
+ * @w: the waiter, usually on the caller's stack
+ * @type: the answer's message type
+ * @key: its relid or GPADL id
+ *
+ * Registered before the request goes out, so a fast answer is not lost.
+ */
+void kvmbus_ctl_wait_prepare(struct kvmbus_bus *bus,
+			     struct kvmbus_ctl_waiter *w, u32 type, u32 key)
+{
+	w->type = type;
+	w->key = key;
+	w->status = 0;
+	init_completion(&w->done);
+	spin_lock(&bus->waiters_lock);
+	list_add_tail(&w->node, &bus->waiters);
+	spin_unlock(&bus->waiters_lock);
+}
+
+/**
+ * kvmbus_ctl_wait_finish() - wait for the answer kvmbus_ctl_wait_prepare()
+ *	registered
+ * @bus: the connection
+ * @w: the waiter
+ * @sent: what sending the request returned; on failure nothing is awaited
+ * @what: for the log when the host does not answer
+ *
+ * Return: 0; the host's error as a negative errno; @sent's error; or
+ * -ETIMEDOUT.
+ */
+int kvmbus_ctl_wait_finish(struct kvmbus_bus *bus, struct kvmbus_ctl_waiter *w,
+			   int sent, const char *what)
+{
+	bool answered;
+
+	if (!sent)
+		wait_for_completion_timeout(&w->done,
+					    msecs_to_jiffies(KVMBUS_CTL_TIMEOUT_MS));
+	/* Whoever takes the waiter off the list owns the outcome. */
+	spin_lock(&bus->waiters_lock);
+	answered = list_empty(&w->node);
+	if (!answered)
+		list_del(&w->node);
+	spin_unlock(&bus->waiters_lock);
+
+	if (sent)
+		return sent;
+	if (!answered) {
+		dev_err(&bus->pdev->dev, "no %s answer for %u from kvmbusd within %u ms\n",
+			what, w->key, KVMBUS_CTL_TIMEOUT_MS);
+		return -ETIMEDOUT;
+	}
+	if (!w->status)
+		return 0;
+	return w->status < MAX_ERRNO ? -(int)w->status : -EPROTO;
+}
+
+/* An answer the host sent: complete whoever waits for it. */
+static void kvmbus_ctl_answer(struct kvmbus_bus *bus, u32 type,
+			      const struct kvmbus_ctl_result *r)
+{
+	u32 key = le32_to_cpu(r->relid), status = le32_to_cpu(r->status);
+	struct kvmbus_ctl_waiter *w, *found = NULL;
+
+	spin_lock(&bus->waiters_lock);
+	list_for_each_entry(w, &bus->waiters, node) {
+		if (w->type == type && w->key == key) {
+			found = w;
+			list_del_init(&w->node);
+			w->status = status;
+			complete(&w->done);
+			break;
+		}
+	}
+	spin_unlock(&bus->waiters_lock);
+	if (!found) {
+		atomic64_inc(&bus->ctl_malformed);
+		dev_err_ratelimited(&bus->pdev->dev,
+				    "unexpected answer %u for %u\n", type, key);
+	}
+}
+
 static void kvmbus_ctl_send_relid(struct kvmbus_bus *bus, u32 type, u32 relid)
 {
 	struct kvmbus_ctl_relid m = {
@@ -108,6 +190,8 @@ static void kvmbus_ctl_offer(struct kvmbus_bus *bus,
 	import_uuid(&kdev->class_id, o->class_id);
 	import_uuid(&kdev->instance_id, o->instance_id);
 	kdev->relid = relid;
+	kdev->vector = vector;
+	kdev->bus = bus;
 
 	ret = xa_insert(&bus->devices, relid, kdev, GFP_KERNEL);
 	if (ret) {
@@ -149,7 +233,17 @@ static const u32 kvmbus_ctl_min_len[KVMBUS_CTL_MAX + 1] = {
 	[KVMBUS_CTL_ALL_OFFERS_DONE]	= sizeof(struct kvmbus_ctl_hdr),
 	[KVMBUS_CTL_RESCIND]		= sizeof(struct kvmbus_ctl_relid),
 	[KVMBUS_CTL_UNLOAD_RESP]	= sizeof(struct kvmbus_ctl_hdr),
+	[KVMBUS_CTL_GPADL_CREATED]	= sizeof(struct kvmbus_ctl_result),
+	[KVMBUS_CTL_GPADL_TORNDOWN]	= sizeof(struct kvmbus_ctl_result),
+	[KVMBUS_CTL_OPEN_RESULT]	= sizeof(struct kvmbus_ctl_result),
+	[KVMBUS_CTL_CLOSE_RESULT]	= sizeof(struct kvmbus_ctl_result),
 };
+
+/* The GPADL answers share the layout of the channel answers. */
+static_assert(sizeof(struct kvmbus_ctl_gpadl_result) ==
+	      sizeof(struct kvmbus_ctl_result));
+static_assert(offsetof(struct kvmbus_ctl_gpadl_result, status) ==
+	      offsetof(struct kvmbus_ctl_result, status));
 
 static void kvmbus_ctl_dispatch(struct kvmbus_bus *bus, const void *msg,
 				u32 len)
@@ -185,6 +279,12 @@ static void kvmbus_ctl_dispatch(struct kvmbus_bus *bus, const void *msg,
 	}
 	case KVMBUS_CTL_UNLOAD_RESP:
 		complete(&bus->unload_done);
+		break;
+	case KVMBUS_CTL_GPADL_CREATED:
+	case KVMBUS_CTL_GPADL_TORNDOWN:
+	case KVMBUS_CTL_OPEN_RESULT:
+	case KVMBUS_CTL_CLOSE_RESULT:
+		kvmbus_ctl_answer(bus, type, msg);
 		break;
 	}
 	return;
@@ -282,6 +382,9 @@ int kvmbus_ctl_init(struct kvmbus_bus *bus)
 	init_completion(&bus->offers_done);
 	init_completion(&bus->unload_done);
 	xa_init(&bus->devices);
+	spin_lock_init(&bus->waiters_lock);
+	INIT_LIST_HEAD(&bus->waiters);
+	ida_init(&bus->gpadl_ids);
 
 	bus->ctl_buf = kmalloc(KVMBUS_CTL_MSG_MAX, GFP_KERNEL);
 	if (!bus->ctl_buf)
@@ -382,4 +485,5 @@ void kvmbus_ctl_destroy(struct kvmbus_bus *bus)
 	destroy_workqueue(bus->ctl_wq);
 	kfree(bus->ctl_buf);
 	xa_destroy(&bus->devices);
+	ida_destroy(&bus->gpadl_ids);
 }

@@ -8,6 +8,9 @@
 
 #include <linux/atomic.h>
 #include <linux/completion.h>
+#include <linux/idr.h>
+#include <linux/list.h>
+#include <linux/spinlock.h>
 #include <linux/mutex.h>
 #include <linux/pci.h>
 #include <linux/wait.h>
@@ -19,6 +22,55 @@
 
 #define KVMBUS_IVSHMEM_DOORBELL	12	/* BAR0 register */
 #define KVMBUS_CTL_MSG_MAX	4096	/* largest control packet we take */
+#define KVMBUS_CTL_TIMEOUT_MS	5000	/* how long we wait for kvmbusd */
+
+/**
+ * struct kvmbus_ctl_waiter - someone waiting for an answer from the host
+ * @node: on kvmbus_bus.waiters while unanswered
+ * @type: the answer's message type
+ * @key: the relid or GPADL id it answers
+ * @status: the host's status (0 or a positive errno)
+ * @done: completed when the answer arrives
+ */
+struct kvmbus_ctl_waiter {
+	struct list_head node;
+	u32 type;
+	u32 key;
+	u32 status;
+	struct completion done;
+};
+
+/**
+ * struct kvmbus_channel - an open channel (opaque to class drivers)
+ * @kdev: its device
+ * @callback: the driver's, in interrupt context
+ * @ctx: the driver's argument to @callback
+ * @ring_mem: both rings (headers and data), vmalloc'ed
+ * @ring_bytes: size of @ring_mem
+ * @g2h_pages: pages of the guest-to-host ring, header included
+ * @gpadl: the GPADL that hands @ring_mem to the host
+ * @out: guest-to-host ring, producer side
+ * @in: host-to-guest ring, consumer side
+ * @out_lock: serialises producers on @out
+ * @interrupts: interrupts taken
+ * @broken_logged: bit 0: the broken ring was reported
+ * @irq_name: for /proc/interrupts
+ */
+struct kvmbus_channel {
+	struct kvmbus_device *kdev;
+	void (*callback)(struct kvmbus_channel *chan, void *ctx);
+	void *ctx;
+	void *ring_mem;
+	size_t ring_bytes;
+	u32 g2h_pages;
+	u32 gpadl;
+	struct kvmbus_ring out;
+	struct kvmbus_ring in;
+	spinlock_t out_lock;	/* producers on @out */
+	atomic64_t interrupts;
+	unsigned long broken_logged;
+	char irq_name[24];
+};
 
 /**
  * struct kvmbus_bus - one kvmbus connection: an ivshmem device and kvmbusd
@@ -43,6 +95,9 @@
  * @version: the negotiated protocol version
  * @devices: offered devices by relid
  * @dying: tearing down: offers and rescinds are ignored
+ * @waiters_lock: protects @waiters
+ * @waiters: struct kvmbus_ctl_waiter awaiting the host's answers
+ * @gpadl_ids: GPADL ids in use
  * @signals: doorbells rung
  * @ctl_interrupts: control-vector interrupts taken
  * @ctl_malformed: control messages dropped as malformed
@@ -70,6 +125,9 @@ struct kvmbus_bus {
 	u32 version;
 	struct xarray devices;
 	bool dying;
+	spinlock_t waiters_lock;	/* protects waiters */
+	struct list_head waiters;
+	struct ida gpadl_ids;
 	atomic64_t signals;
 	atomic64_t ctl_interrupts;
 	atomic64_t ctl_malformed;
@@ -91,5 +149,9 @@ void kvmbus_ctl_destroy(struct kvmbus_bus *bus);
 void kvmbus_ctl_kick(struct kvmbus_bus *bus);
 int kvmbus_ctl_send(struct kvmbus_bus *bus, const void *msg, u32 len);
 unsigned long kvmbus_ctl_nr_devices(struct kvmbus_bus *bus);
+void kvmbus_ctl_wait_prepare(struct kvmbus_bus *bus,
+			     struct kvmbus_ctl_waiter *w, u32 type, u32 key);
+int kvmbus_ctl_wait_finish(struct kvmbus_bus *bus, struct kvmbus_ctl_waiter *w,
+			   int sent, const char *what);
 
 #endif /* _KVMBUS_INTERNAL_H */

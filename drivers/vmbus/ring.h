@@ -36,26 +36,6 @@ struct kvmbus_ring {
 	bool broken;
 };
 
-/**
- * struct kvmbus_ring_pkt - a packet to send
- * @type: enum kvmbus_pkt_type
- * @flags: KVMBUS_PKT_F_*
- * @trans_id: echoed by the peer in its completion
- * @hdr: type-specific header (a GPA list), or NULL
- * @hdr_len: bytes at @hdr
- * @data: payload
- * @data_len: bytes at @data
- */
-struct kvmbus_ring_pkt {
-	u16 type;
-	u16 flags;
-	u64 trans_id;
-	const void *hdr;
-	u32 hdr_len;
-	const void *data;
-	u32 data_len;
-};
-
 void kvmbus_ring_create(struct kvmbus_ring *r, struct kvmbus_ring_hdr *hdr,
 			void *data, u32 size);
 int kvmbus_ring_attach(struct kvmbus_ring *r, struct kvmbus_ring_hdr *hdr,

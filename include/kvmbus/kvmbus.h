@@ -11,6 +11,10 @@
 #include <linux/mod_devicetable.h>
 #include <linux/uuid.h>
 #include <kvmbus/protocol.h>
+#include <kvmbus/wire.h>
+
+struct kvmbus_bus;
+struct kvmbus_channel;
 
 #define KVMBUS_DRIVER_VERSION	"0.1.0"
 
@@ -38,12 +42,16 @@ struct kvmbus_device_id {
  * @class_id: what kind of device the host offered
  * @instance_id: which one; stable across host restarts
  * @relid: the host's id of the primary channel
+ * @vector: the channel's doorbell and interrupt vector
+ * @bus: the connection it was offered on (private to kvmbus.ko)
  */
 struct kvmbus_device {
 	struct device dev;
 	uuid_t class_id;
 	uuid_t instance_id;
 	u32 relid;
+	u16 vector;
+	struct kvmbus_bus *bus;
 };
 
 #define to_kvmbus_device(d)	container_of(d, struct kvmbus_device, dev)
@@ -66,6 +74,37 @@ struct kvmbus_driver {
 };
 
 #define to_kvmbus_driver(d)	container_of(d, struct kvmbus_driver, driver)
+
+/**
+ * struct kvmbus_chan_config - how to open a channel
+ * @g2h_size: data bytes of the guest-to-host ring (whole pages)
+ * @h2g_size: data bytes of the host-to-guest ring (whole pages)
+ * @callback: called in interrupt context when the host signals
+ * @ctx: passed to @callback
+ */
+struct kvmbus_chan_config {
+	u32 g2h_size;
+	u32 h2g_size;
+	void (*callback)(struct kvmbus_channel *chan, void *ctx);
+	void *ctx;
+};
+
+int kvmbus_channel_open(struct kvmbus_device *kdev,
+			const struct kvmbus_chan_config *cfg,
+			struct kvmbus_channel **out);
+void kvmbus_channel_close(struct kvmbus_channel *chan);
+int kvmbus_chan_put(struct kvmbus_channel *chan, const struct kvmbus_ring_pkt *p);
+void kvmbus_chan_flush(struct kvmbus_channel *chan);
+int kvmbus_chan_send(struct kvmbus_channel *chan,
+		     const struct kvmbus_ring_pkt *p);
+int kvmbus_chan_recv(struct kvmbus_channel *chan, void *buf, u32 len,
+		     struct kvmbus_pkt_info *pi);
+void kvmbus_chan_recv_done(struct kvmbus_channel *chan);
+void kvmbus_chan_mask(struct kvmbus_channel *chan);
+bool kvmbus_chan_unmask(struct kvmbus_channel *chan);
+int kvmbus_gpadl_create(struct kvmbus_device *kdev, void *buf, size_t size,
+			u32 *gpadl);
+int kvmbus_gpadl_teardown(struct kvmbus_device *kdev, u32 gpadl);
 
 int __kvmbus_driver_register(struct kvmbus_driver *kdrv, struct module *owner,
 			     const char *mod_name);

@@ -152,6 +152,26 @@ static inline bool kvmbus_consumer_should_signal(u32 pending, u32 free_before,
 	return pending && free_before < pending && free_after >= pending;
 }
 
+/**
+ * struct kvmbus_ring_pkt - a packet to send
+ * @type: enum kvmbus_pkt_type
+ * @flags: KVMBUS_PKT_F_*
+ * @trans_id: echoed by the peer in its completion
+ * @hdr: type-specific header (a GPA list), or NULL
+ * @hdr_len: bytes at @hdr
+ * @data: payload
+ * @data_len: bytes at @data
+ */
+struct kvmbus_ring_pkt {
+	u16 type;
+	u16 flags;
+	u64 trans_id;
+	const void *hdr;
+	u32 hdr_len;
+	const void *data;
+	u32 data_len;
+};
+
 /* A descriptor decoded into CPU order, valid for the ring it came from. */
 struct kvmbus_pkt_info {
 	u16 type;
