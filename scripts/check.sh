@@ -24,7 +24,8 @@ report=()
 # Limits per stage in seconds, so a hang cannot eat CI's 90 minutes.
 declare -A limit=(
 	[deps]=1200 [build]=900 [host-unit]=600 [checkpatch]=300 [sparse]=600
-	[kunit]=1800 [fuzz]=900 [dkms]=600 [harness]=900 [guest]=2400
+	[kunit]=1800 [fuzz]=900 [dkms]=600 [dkms-system]=600 [harness]=900
+	[guest]=2400
 	[dkms-guest]=900 [clean-tree]=600
 )
 
@@ -49,7 +50,7 @@ count_results() {	# LOG RC -> "pass fail skip"
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
 		f=1
 	fi
-	if [ "$rc" -eq 0 ] && [ $((p + f)) -eq 0 ]; then
+	if [ "$rc" -eq 0 ] && [ $((p + f + s)) -eq 0 ]; then
 		echo "check: stage ran no test" >>"$log"
 		f=1
 	fi
@@ -107,6 +108,48 @@ dkms_guest() {
 }
 stage_dkms_guest() { run_stage dkms-guest dkms_guest; }
 
+# make dkms-install and dkms-remove against the system's DKMS, for both
+# guest kernels: the modules land where modprobe finds them, and remove
+# leaves no trace.  An existing kvmbus DKMS install is never touched.
+dkms_system() {
+	local k ks p=0 f=0 left
+	if [ -n "$(dkms status kvmbus 2>/dev/null)" ]; then
+		echo "SKIP  kvmbus is already installed with DKMS here: not touching it"
+		echo "0 passed, 0 failed, 1 skipped"
+		return 0
+	fi
+	ks=$(guest_kernels)
+	# shellcheck disable=SC2086
+	if ! make -s dkms-install DKMS_KERNELS="$ks" >build/logs/check/dkms-install.out 2>&1; then
+		tail -n 30 build/logs/check/dkms-install.out
+		echo "0 passed, 1 failed"
+		return 1
+	fi
+	for k in $ks; do
+		if modinfo -k "$k" -F filename kvmbus_netvsc 2>/dev/null |
+			grep -q "^/lib/modules/$k/updates/dkms/"; then
+			echo "PASS  dkms-install $k: modprobe finds the DKMS modules"
+			p=$((p + 1))
+		else
+			echo "FAIL  dkms-install $k: kvmbus_netvsc not installed for modprobe"
+			f=$((f + 1))
+		fi
+	done
+	make -s dkms-remove >>build/logs/check/dkms-install.out 2>&1 || f=$((f + 1))
+	left=$(dkms status kvmbus 2>/dev/null; ls -d /usr/src/kvmbus-* 2>/dev/null
+	       for k in $ks; do ls /lib/modules/"$k"/updates/dkms/kvmbus* 2>/dev/null; done)
+	if [ -n "$left" ]; then
+		echo "FAIL  dkms-remove left: $left"
+		f=$((f + 1))
+	else
+		echo "PASS  dkms-remove leaves no trace"
+		p=$((p + 1))
+	fi
+	echo "$p passed, $f failed"
+	[ "$f" -eq 0 ]
+}
+stage_dkms_system() { run_stage dkms-system dkms_system; }
+
 # A clean clone builds, and 'make clean' leaves nothing behind in it.
 clean_tree() {
 	local dir=build/clean-tree left
@@ -127,8 +170,8 @@ clean_tree() {
 }
 stage_clean_tree() { run_stage clean-tree clean_tree; }
 
-all_stages=(deps build host_unit checkpatch sparse kunit fuzz dkms harness
-	    guest dkms_guest clean_tree)
+all_stages=(deps build host_unit checkpatch sparse kunit fuzz dkms dkms_system
+	    harness guest dkms_guest clean_tree)
 
 main() {
 	local st start

@@ -47,7 +47,9 @@ cmd_install() {
 }
 
 cmd_remove() {
-	if dkms status "$name/$ver" 2>/dev/null | grep -q .; then
+	# Not "dkms status | grep -q": with pipefail, grep's early exit would
+	# make dkms die of SIGPIPE and the test fail.
+	if [ -n "$(dkms status "$name/$ver" 2>/dev/null)" ]; then
 		dkms remove "$name/$ver" --all
 	fi
 	rm -rf "/usr/src/$name-$ver"
