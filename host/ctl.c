@@ -31,8 +31,16 @@ void ctl_init(struct ctl *c, struct bar *bar, struct guestmem *gm,
 	c->ops = ops;
 	c->opaque = opaque;
 	devices_init(&c->devs, nr_vectors);
+	gpadls_init(&c->gpadls);
 	ratelimit_init(&c->rl_conn, 5000, 10);
 	ratelimit_init(&c->rl_msg, 5000, 10);
+	ratelimit_init(&c->rl_chan, 5000, 10);
+	c->chan_env = (struct chan_env){
+		.gm = gm,
+		.signal = ops ? ops->signal : NULL,
+		.opaque = opaque,
+		.rl = &c->rl_chan,
+	};
 }
 
 static void ctl_signal(struct ctl *c)
@@ -40,7 +48,7 @@ static void ctl_signal(struct ctl *c)
 	int ret = 0;
 
 	if (c->ops && c->ops->signal)
-		ret = c->ops->signal(c->opaque);
+		ret = c->ops->signal(c->opaque, KVMBUS_CTL_VECTOR);
 	if (ret)
 		c->stats.signal_errors++;
 	else
@@ -53,6 +61,21 @@ bool ctl_out_pending(const struct ctl *c)
 }
 
 /* --- connection state ---------------------------------------------- */
+
+/* Close every channel and forget every GPADL: afterwards kvmbusd touches
+ * no page the guest described on this connection. */
+static void ctl_close_all(struct ctl *c)
+{
+	unsigned int i;
+
+	for (i = 0; i < DEV_MAX; i++) {
+		if (chan_in_use(&c->chans[i])) {
+			chan_close(&c->chans[i]);
+			c->stats.chan_closed_by_host++;
+		}
+	}
+	gpadls_drop_all(&c->gpadls);
+}
 
 /* The guest let go of every offer: RELEASING devices are gone with it. */
 static void ctl_forget_offers(struct ctl *c)
@@ -73,6 +96,7 @@ static void ctl_forget_offers(struct ctl *c)
 /* Stop touching the control rings and forget everything of the guest's. */
 static void ctl_drop(struct ctl *c)
 {
+	ctl_close_all(c);
 	ctl_forget_offers(c);
 	c->state = CTL_IDLE;
 	c->generation = 0;
@@ -90,12 +114,15 @@ static void ctl_drop(struct ctl *c)
 /*
  * The guest broke a ring or the protocol: ignore it until it reconnects.
  * host_state stays ONLINE (the guest finds out through its own checks);
- * kvmbusd goes on serving everything else.
+ * kvmbusd goes on serving everything else.  Its channels are closed and
+ * its GPADLs forgotten: a guest that cannot be talked to cannot close
+ * them, and one that rebooted silently may be reusing their pages.
  */
 static void ctl_break(struct ctl *c, const char *why)
 {
 	if (c->state != CTL_ONLINE)
 		return;
+	ctl_close_all(c);
 	c->state = CTL_BROKEN;
 	c->broken_why = why;
 	c->outq_len = 0;
@@ -384,8 +411,7 @@ static uint32_t ctl_min_len(uint32_t type)
 	case KVMBUS_CTL_GPADL_BODY:
 		return sizeof(struct kvmbus_ctl_gpadl);
 	case KVMBUS_CTL_GPADL_TEARDOWN:
-		/* {gpadl_id}: protocol.h has no struct of its own yet. */
-		return sizeof(struct kvmbus_ctl_gpadl_result);
+		return sizeof(struct kvmbus_ctl_gpadl_teardown);
 	case KVMBUS_CTL_OPEN:
 		return sizeof(struct kvmbus_ctl_open);
 	case KVMBUS_CTL_REQUEST_SUBCHANNELS:
@@ -467,12 +493,168 @@ static void ctl_relid_released(struct ctl *c, const void *msg)
 
 static void ctl_unload(struct ctl *c, uint64_t trans_id)
 {
-	/* No channel is open yet: dropping the offers is all there is.
-	 * Afterwards the connection is as just attached. */
+	/* Every channel closed, every GPADL gone, every offer dropped:
+	 * afterwards the connection is as just attached. */
+	ctl_close_all(c);
 	ctl_forget_offers(c);
 	c->version = 0;
 	c->features = 0;
 	ctl_reply_hdr(c, KVMBUS_CTL_UNLOAD_RESP, trans_id);
+}
+
+/* --- GPADLs and channels -------------------------------------------- */
+
+static void ctl_reply_status(struct ctl *c, uint32_t type, uint32_t id,
+			     uint32_t status, uint64_t trans_id)
+{
+	/* GPADL_CREATED / _TORNDOWN and OPEN_ / CLOSE_RESULT: one layout. */
+	struct kvmbus_ctl_gpadl_result r;
+
+	static_assert(sizeof(struct kvmbus_ctl_gpadl_result) ==
+		      sizeof(struct kvmbus_ctl_result), "result layouts");
+	static_assert(offsetof(struct kvmbus_ctl_gpadl_result, status) ==
+		      offsetof(struct kvmbus_ctl_result, status), "status");
+	memset(&r, 0, sizeof(r));
+	r.hdr.type = cpu_to_le32(type);
+	r.gpadl_id = cpu_to_le32(id);
+	r.status = cpu_to_le32(status);
+	ctl_queue(c, &r, sizeof(r), trans_id);
+}
+
+static void ctl_gpadl_msg(struct ctl *c, uint32_t type, const void *msg,
+			  uint32_t len, uint64_t trans_id)
+{
+	uint32_t id = 0, status = 0;
+	enum gpadl_res res;
+
+	res = type == KVMBUS_CTL_GPADL_CREATE ?
+	      gpadl_create(&c->gpadls, c->gm, msg, len, &id, &status) :
+	      gpadl_body(&c->gpadls, c->gm, msg, len, &id, &status);
+	switch (res) {
+	case GPADL_MORE:
+		break;
+	case GPADL_DONE:
+		ctl_reply_status(c, KVMBUS_CTL_GPADL_CREATED, id, 0, trans_id);
+		break;
+	case GPADL_FAIL:
+		log_rl(&c->rl_msg, LOG_WARNING,
+		       "GPADL %u refused: %s", id, strerror((int)status));
+		ctl_reply_status(c, KVMBUS_CTL_GPADL_CREATED, id, status,
+				 trans_id);
+		break;
+	case GPADL_IGNORE:
+		ctl_unexpected(c, type, "for no GPADL being described");
+		break;
+	}
+}
+
+static void ctl_gpadl_teardown(struct ctl *c, const void *msg,
+			       uint64_t trans_id)
+{
+	struct kvmbus_ctl_gpadl_teardown m;
+	uint32_t id;
+	int ret;
+
+	memcpy(&m, msg, sizeof(m));
+	id = le32_to_cpu(m.gpadl_id);
+	ret = gpadl_teardown(&c->gpadls, id);
+	if (ret)
+		log_rl(&c->rl_msg, LOG_WARNING, "GPADL %u not torn down: %s",
+		       id, strerror(-ret));
+	ctl_reply_status(c, KVMBUS_CTL_GPADL_TORNDOWN, id, (uint32_t)-ret,
+			 trans_id);
+}
+
+/* A device of this connection's offers: sent, not being rescinded. */
+static struct device *ctl_offered(struct ctl *c, uint32_t relid)
+{
+	struct device *dev = devices_by_relid(&c->devs, relid);
+
+	return dev && dev->sent && dev->state == DEV_OFFERED ? dev : NULL;
+}
+
+/* Return: 0 or the positive errno OPEN_RESULT carries. */
+static uint32_t ctl_do_open(struct ctl *c, const struct kvmbus_ctl_open *m)
+{
+	uint32_t relid = le32_to_cpu(m->relid);
+	uint32_t gpadl_id = le32_to_cpu(m->ring_gpadl);
+	struct device *dev = ctl_offered(c, relid);
+	struct gpadl *g;
+	struct chan *ch;
+
+	if (!dev)
+		return ENODEV;
+	ch = ctl_chan_of(c, dev);
+	if (chan_in_use(ch))
+		return EALREADY;
+	if (!dev->cls->vsp)
+		return EOPNOTSUPP;
+	g = gpadls_find(&c->gpadls, gpadl_id);
+	if (!g)
+		return ENOENT;
+	if (!gpadl_complete(g))
+		return EINPROGRESS;
+	if (g->users)
+		return EBUSY;
+	return (uint32_t)-chan_open(ch, &c->chan_env, dev->cls->vsp, relid,
+				    dev->vector, g,
+				    le32_to_cpu(m->g2h_pages), m->data);
+}
+
+static void ctl_open(struct ctl *c, const void *msg, uint64_t trans_id)
+{
+	struct kvmbus_ctl_open m;
+	uint32_t status, relid;
+
+	memcpy(&m, msg, sizeof(m));
+	relid = le32_to_cpu(m.relid);
+	status = ctl_do_open(c, &m);
+	if (status) {
+		c->stats.open_failed++;
+		log_rl(&c->rl_msg, LOG_WARNING,
+		       "OPEN of relid %u on GPADL %u (%u guest->host pages) refused: %s",
+		       relid, le32_to_cpu(m.ring_gpadl),
+		       le32_to_cpu(m.g2h_pages), strerror((int)status));
+	} else {
+		c->stats.opens++;
+		log_rl(&c->rl_msg, LOG_INFO,
+		       "channel relid %u open: GPADL %u, rings of %u + %u pages",
+		       relid, le32_to_cpu(m.ring_gpadl),
+		       c->chans[relid - 1].g2h_pages,
+		       c->chans[relid - 1].h2g_pages);
+	}
+	ctl_reply_status(c, KVMBUS_CTL_OPEN_RESULT, relid, status, trans_id);
+}
+
+static void ctl_close(struct ctl *c, const void *msg, uint64_t trans_id)
+{
+	struct kvmbus_ctl_relid m;
+	struct device *dev;
+	uint32_t relid, status = 0;
+	struct chan *ch;
+
+	memcpy(&m, msg, sizeof(m));
+	relid = le32_to_cpu(m.relid);
+	dev = devices_by_relid(&c->devs, relid);
+	ch = dev ? ctl_chan_of(c, dev) : NULL;
+	if (!dev || !dev->sent) {
+		status = ENODEV;
+	} else if (chan_in_use(ch)) {
+		chan_close(ch);
+		c->stats.closes++;
+	} else if (dev->state != DEV_RELEASING) {
+		/* A rescinded device's channel was closed by the rescind:
+		 * the guest's CLOSE afterwards is fine. */
+		status = ENOTCONN;
+	}
+	if (status) {
+		c->stats.unexpected++;
+		log_rl(&c->rl_msg, LOG_WARNING, "CLOSE of relid %u refused: %s",
+		       relid, strerror((int)status));
+	} else {
+		log_rl(&c->rl_msg, LOG_INFO, "channel relid %u closed", relid);
+	}
+	ctl_reply_status(c, KVMBUS_CTL_CLOSE_RESULT, relid, status, trans_id);
 }
 
 void ctl_handle_msg(struct ctl *c, const void *msg, uint32_t len,
@@ -517,8 +699,21 @@ void ctl_handle_msg(struct ctl *c, const void *msg, uint32_t len,
 	case KVMBUS_CTL_UNLOAD:
 		ctl_unload(c, trans_id);
 		break;
+	case KVMBUS_CTL_GPADL_CREATE:
+	case KVMBUS_CTL_GPADL_BODY:
+		ctl_gpadl_msg(c, type, msg, len, trans_id);
+		break;
+	case KVMBUS_CTL_GPADL_TEARDOWN:
+		ctl_gpadl_teardown(c, msg, trans_id);
+		break;
+	case KVMBUS_CTL_OPEN:
+		ctl_open(c, msg, trans_id);
+		break;
+	case KVMBUS_CTL_CLOSE:
+		ctl_close(c, msg, trans_id);
+		break;
 	default:
-		/* GPADLs, open / close, sub-channels: the next step. */
+		/* Sub-channels: not yet. */
 		c->stats.unsupported++;
 		log_rl(&c->rl_msg, LOG_DEBUG,
 		       "control message %u not implemented yet: dropped",
@@ -629,6 +824,11 @@ int ctl_device_remove(struct ctl *c, uint32_t id, struct device *out)
 	*out = *dev;
 	if (dev->state == DEV_RELEASING)
 		return -EBUSY;
+	if (chan_in_use(ctl_chan_of(c, dev))) {
+		/* Stop touching its rings before the guest hears of it. */
+		chan_close(ctl_chan_of(c, dev));
+		c->stats.chan_closed_by_host++;
+	}
 	if (!dev->sent) {
 		/* The guest never heard of it. */
 		devices_free(&c->devs, dev);
@@ -644,4 +844,50 @@ int ctl_device_remove(struct ctl *c, uint32_t id, struct device *out)
 	 * guest reconnects or resets. */
 	*out = *dev;
 	return 0;
+}
+
+/* --- channel doorbells ------------------------------------------------ */
+
+bool ctl_chan_doorbell(struct ctl *c, unsigned int vector, uint64_t count)
+{
+	bool more = false;
+	struct chan *ch;
+	unsigned int i;
+
+	for (i = 0; i < DEV_MAX; i++) {
+		ch = &c->chans[i];
+		if (!chan_in_use(ch) || ch->vector != vector)
+			continue;
+		ch->stats.doorbells += count;
+		more |= chan_poll(ch, CHAN_BUDGET);
+	}
+	return more;
+}
+
+bool ctl_chans_poll(struct ctl *c)
+{
+	bool more = false;
+	unsigned int i;
+
+	for (i = 0; i < DEV_MAX; i++)
+		if (c->chans[i].more)
+			more |= chan_poll(&c->chans[i], CHAN_BUDGET);
+	return more;
+}
+
+bool ctl_work_pending(const struct ctl *c)
+{
+	unsigned int i;
+
+	for (i = 0; i < DEV_MAX; i++)
+		if (c->chans[i].more)
+			return true;
+	return false;
+}
+
+struct chan *ctl_chan_by_id(struct ctl *c, uint32_t id)
+{
+	struct device *dev = devices_by_id(&c->devs, id);
+
+	return dev ? ctl_chan_of(c, dev) : NULL;
 }

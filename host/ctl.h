@@ -2,11 +2,13 @@
 /*
  * kvmbusd's control plane: the BAR2 mailbox connect / reset handshake
  * (docs/protocol.md section 3) and the control protocol on the control
- * ring pair (section 6), over the device table.
+ * ring pair (section 6), over the device table; it owns the connection's
+ * GPADLs (gpadl.h) and channels (chan.h) and serves their doorbells.
  *
  * Everything runs on the event loop: ctl_doorbell() on every doorbell of
- * vector 0, ctl_poll() again when a pass ran out of budget, the device
- * calls from the control socket.  The guest is hostile: every mailbox
+ * vector 0, ctl_chan_doorbell() on every other, ctl_poll() and
+ * ctl_chans_poll() again when a pass ran out of budget, the device calls
+ * from the control socket.  The guest is hostile: every mailbox
  * field is read once into a private copy and validated; every ring index
  * and packet goes through ring.c (the guest's own code, built through
  * kshim/) and <kvmbus/wire.h>; every message is copied out of shared
@@ -26,7 +28,9 @@
 #include <stdint.h>
 
 #include "bar.h"
+#include "chan.h"
 #include "devices.h"
+#include "gpadl.h"
 #include "log.h"
 #include "proto.h"
 #include "ring.h"
@@ -74,11 +78,16 @@ struct ctl_stats {
 	uint64_t signals;	/* vector-0 signals sent */
 	uint64_t signal_errors;	/* ... that failed (no QEMU) */
 	uint64_t ring_full;	/* replies that had to wait for space */
+	uint64_t opens;		/* OPEN answered with status 0 */
+	uint64_t open_failed;	/* ... with an error */
+	uint64_t closes;	/* channels closed by CLOSE */
+	uint64_t chan_closed_by_host;	/* ... by rescind, unload, reset, a
+					 * broken connection, QEMU gone */
 };
 
 struct ctl_ops {
-	/* Raise vector 0 in the guest.  Return: 0 or -errno. */
-	int (*signal)(void *opaque);
+	/* Raise @vector in the guest.  Return: 0 or -errno. */
+	int (*signal)(void *opaque, unsigned int vector);
 };
 
 /* A reply waiting for ring space, already in wire format. */
@@ -117,6 +126,11 @@ struct ctl {
 	bool offers_requested;
 	const char *broken_why;
 
+	/* The guest's GPADLs and channels (slot i: relid i + 1). */
+	struct gpadls gpadls;
+	struct chan chans[DEV_MAX];
+	struct chan_env chan_env;
+
 	struct ctl_out outq[CTL_OUTQ_LEN];
 	unsigned int outq_head;
 	unsigned int outq_len;
@@ -127,6 +141,7 @@ struct ctl {
 	 * cannot crowd out the line that says its connection broke. */
 	struct ratelimit rl_conn;
 	struct ratelimit rl_msg;
+	struct ratelimit rl_chan;	/* channel events (chan_env.rl) */
 	/* One received packet, copied out of the ring. */
 	uint64_t rxbuf[CTL_PKT_MAX / sizeof(uint64_t)];
 };
@@ -169,6 +184,34 @@ bool ctl_poll(struct ctl *c, unsigned int budget);
 void ctl_disconnect(struct ctl *c);
 
 /*
+ * ctl_chan_doorbell() - the guest rang a channel vector
+ * @count: doorbells since the last call (an eventfd's count)
+ *
+ * A vector may be shared: every open channel on it gets a pass.
+ * Return: true if work is left: call ctl_chans_poll() soon.
+ */
+bool ctl_chan_doorbell(struct ctl *c, unsigned int vector, uint64_t count);
+
+/*
+ * ctl_chans_poll() - another pass over every channel whose last pass ran
+ * out of budget (or that was just opened)
+ * Return: true if work is still left.
+ */
+bool ctl_chans_poll(struct ctl *c);
+
+/* Return: true if a channel waits for ctl_chans_poll(). */
+bool ctl_work_pending(const struct ctl *c);
+
+/* Return: the channel slot of live device @id (open or not), or NULL. */
+struct chan *ctl_chan_by_id(struct ctl *c, uint32_t id);
+
+/* Return: the channel slot of @dev. */
+static inline struct chan *ctl_chan_of(struct ctl *c, const struct device *dev)
+{
+	return &c->chans[dev->relid - 1];
+}
+
+/*
  * ctl_handle_msg() - one control message from the guest
  * @msg: the message, already copied out of shared memory
  * @len: its bytes (the packet's data_len)
@@ -201,7 +244,8 @@ int ctl_device_add(struct ctl *c, const struct dev_class *cls,
  *	whether it is gone (DEV_FREE) or waiting for the guest (DEV_RELEASING)
  *
  * A device whose offer the guest has is rescinded and stays RELEASING
- * until the guest sends RELID_RELEASED; any other is freed at once.
+ * until the guest sends RELID_RELEASED; any other is freed at once.  An
+ * open channel of the device is closed first.
  * Return: 0, -ENOENT for no such device, -EBUSY if it is already
  * being released.
  */

@@ -14,8 +14,9 @@ struct json_object;
  * to a status reply. */
 void ctl_status_json(const struct ctl *c, struct json_object *resp);
 
-/* One device as a JSON object. */
-struct json_object *ctl_device_json(const struct device *dev);
+/* One device, with its channel, as a JSON object. */
+struct json_object *ctl_device_json(const struct ctl *c,
+				    const struct device *dev);
 
 /*
  * The commands, as control_handler parts:
@@ -23,6 +24,10 @@ struct json_object *ctl_device_json(const struct device *dev);
  *	device-add    {"class": "echo"}		"device": {...}
  *	device-remove {"id": N}			"device": {...}, state
  *						"removed" or "releasing"
+ *	echo-send {"id": N, "count": C, "size": S}
+ *						start C host-initiated
+ *						packets of S bytes on echo
+ *						device N's open channel
  * Return: 0 or -errno with a message set by control_fail().
  */
 int ctl_cmd_devices(struct ctl *c, struct json_object *req,
@@ -31,5 +36,7 @@ int ctl_cmd_device_add(struct ctl *c, struct json_object *req,
 		       struct json_object *resp);
 int ctl_cmd_device_remove(struct ctl *c, struct json_object *req,
 			  struct json_object *resp);
+int ctl_cmd_echo_send(struct ctl *c, struct json_object *req,
+		      struct json_object *resp);
 
 #endif /* KVMBUSD_CTL_JSON_H */

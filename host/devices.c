@@ -8,10 +8,15 @@
 #include <sys/random.h>
 
 #include "devices.h"
+#include "vsp_echo.h"
 
 /* Classes kvmbusd can offer; more arrive with their data paths. */
 static const struct dev_class dev_classes[] = {
-	{ .name = "echo", .class_id = KVMBUS_CLASS_ECHO_BYTES },
+	{
+		.name = "echo",
+		.class_id = KVMBUS_CLASS_ECHO_BYTES,
+		.vsp = &vsp_echo_ops,
+	},
 };
 
 const struct dev_class *dev_class_find(const char *name)

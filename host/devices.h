@@ -33,9 +33,12 @@ enum dev_state {
 	DEV_RELEASING,
 };
 
+struct vsp_ops;
+
 struct dev_class {
 	const char *name;
 	uint8_t class_id[KVMBUS_UUID_SIZE];
+	const struct vsp_ops *vsp;	/* its channels' host end (chan.h) */
 };
 
 struct device {

@@ -100,36 +100,29 @@ void guestmem_attach(struct guestmem *gm, void *base,
 	gm->layout = *layout;
 }
 
-int guestmem_open(struct guestmem *gm, const char *path,
-		  const struct guestmem_layout *layout)
+int guestmem_open_fd(struct guestmem *gm, int fd, const char *name,
+		     const struct guestmem_layout *layout)
 {
 	struct stat st;
 	void *base;
-	int fd, err;
+	int err;
 
 	guestmem_reset(gm);
-	fd = open(path, O_RDWR | O_CLOEXEC);
-	if (fd < 0) {
-		err = errno;
-		log_err("cannot open guest RAM file %s: %s", path,
-			strerror(err));
-		return -err;
-	}
 	if (fstat(fd, &st) < 0) {
 		err = errno;
-		log_err("cannot stat guest RAM file %s: %s", path,
+		log_err("cannot stat guest RAM file %s: %s", name,
 			strerror(err));
 		goto err_close;
 	}
 	if (!S_ISREG(st.st_mode)) {
 		err = EINVAL;
-		log_err("guest RAM file %s is not a regular file", path);
+		log_err("guest RAM file %s is not a regular file", name);
 		goto err_close;
 	}
 	if ((uint64_t)st.st_size < layout->ram_size) {
 		err = EINVAL;
 		log_err("guest RAM file %s has %llu bytes, less than the %llu bytes of guest RAM",
-			path, (unsigned long long)st.st_size,
+			name, (unsigned long long)st.st_size,
 			(unsigned long long)layout->ram_size);
 		goto err_close;
 	}
@@ -139,7 +132,7 @@ int guestmem_open(struct guestmem *gm, const char *path,
 		    MAP_SHARED | MAP_NORESERVE, fd, 0);
 	if (base == MAP_FAILED) {
 		err = errno;
-		log_err("cannot map guest RAM file %s (%llu bytes): %s", path,
+		log_err("cannot map guest RAM file %s (%llu bytes): %s", name,
 			(unsigned long long)layout->ram_size, strerror(err));
 		goto err_close;
 	}
@@ -156,6 +149,22 @@ int guestmem_open(struct guestmem *gm, const char *path,
 err_close:
 	close(fd);
 	return -err;
+}
+
+int guestmem_open(struct guestmem *gm, const char *path,
+		  const struct guestmem_layout *layout)
+{
+	int fd, err;
+
+	guestmem_reset(gm);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		err = errno;
+		log_err("cannot open guest RAM file %s: %s", path,
+			strerror(err));
+		return -err;
+	}
+	return guestmem_open_fd(gm, fd, path, layout);
 }
 
 void guestmem_close(struct guestmem *gm)
@@ -206,4 +215,93 @@ void *guestmem_range(struct guestmem *gm, uint64_t gpa, uint64_t len)
 		return gm->base + l->low_size + off;
 	}
 	return guestmem_reject(gm, &gm->stats.rej_outside);
+}
+
+int guestmem_file_off(struct guestmem *gm, uint64_t gpa, uint64_t len,
+		      uint64_t *off)
+{
+	uint8_t *p = guestmem_range(gm, gpa, len);
+
+	if (!p)
+		return -EFAULT;
+	/* @base maps the whole file from offset 0. */
+	*off = (uint64_t)(p - gm->base);
+	return 0;
+}
+
+#define VIEW_PAGE	4096u
+
+/* Each run whole pages of the file; the sum fits a size_t. */
+static int view_check(const struct guestmem *gm,
+		      const struct guestmem_run *runs, unsigned int nr,
+		      size_t *total)
+{
+	uint64_t sum = 0;
+	unsigned int i;
+
+	if (!nr)
+		return -EINVAL;
+	if (nr > GUESTMEM_VIEW_MAX_RUNS)
+		return -E2BIG;
+	for (i = 0; i < nr; i++) {
+		const struct guestmem_run *r = &runs[i];
+
+		if (!r->len || (r->off | r->len) % VIEW_PAGE ||
+		    r->off > gm->layout.ram_size ||
+		    r->len > gm->layout.ram_size - r->off)
+			return -EINVAL;
+		sum += r->len;	/* at most 512 runs of at most 2^52 */
+	}
+	if (sum > SIZE_MAX - VIEW_PAGE)
+		return -E2BIG;
+	*total = (size_t)sum;
+	return 0;
+}
+
+int guestmem_view_map(struct guestmem *gm, const struct guestmem_run *runs,
+		      unsigned int nr, struct guestmem_view *v)
+{
+	size_t total, pos = 0;
+	unsigned int i;
+	uint8_t *base;
+	void *p;
+	int ret;
+
+	memset(v, 0, sizeof(*v));
+	if (gm->fd < 0)
+		return -ENODEV;
+	ret = view_check(gm, runs, nr, &total);
+	if (ret)
+		return ret;
+
+	/* The address space first, so the runs land side by side; the
+	 * page after the last run stays PROT_NONE: a guard. */
+	p = mmap(NULL, total + VIEW_PAGE, PROT_NONE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	base = p;
+	for (i = 0; i < nr; i++) {
+		p = mmap(base + pos, runs[i].len, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_FIXED | MAP_NORESERVE, gm->fd,
+			 (off_t)runs[i].off);
+		if (p == MAP_FAILED) {
+			ret = -errno;
+			munmap(base, total + VIEW_PAGE);
+			return ret;
+		}
+		pos += runs[i].len;
+	}
+	madvise(base, total, MADV_DONTDUMP);
+	v->addr = base;
+	v->len = total;
+	v->reserved = total + VIEW_PAGE;
+	return 0;
+}
+
+void guestmem_view_unmap(struct guestmem_view *v)
+{
+	if (v->addr)
+		munmap(v->addr, v->reserved);
+	memset(v, 0, sizeof(*v));
 }

@@ -16,6 +16,7 @@
 #define KVMBUSD_GUESTMEM_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -88,6 +89,18 @@ int guestmem_open(struct guestmem *gm, const char *path,
 		  const struct guestmem_layout *layout);
 
 /*
+ * guestmem_open_fd() - map guest RAM from an open file
+ * @fd: the file; owned by @gm from now on, closed on failure too
+ * @name: the file's name, for messages
+ *
+ * What guestmem_open() does after open(): the tests and fuzzers hand in
+ * a memfd this way, so that views (guestmem_view_map()) work for them.
+ * Return: 0 or -errno (logged).
+ */
+int guestmem_open_fd(struct guestmem *gm, int fd, const char *name,
+		     const struct guestmem_layout *layout);
+
+/*
  * guestmem_attach() - use an existing mapping (tests and fuzzers)
  * @base: at least layout->ram_size bytes the caller keeps mapped
  */
@@ -123,5 +136,57 @@ bool guestmem_same_file(const struct guestmem *gm, const char *path);
  * Return: a pointer to @len contiguous mapped bytes, or NULL.
  */
 void *guestmem_range(struct guestmem *gm, uint64_t gpa, uint64_t len);
+
+/*
+ * guestmem_file_off() - where guest-physical [@gpa, @gpa+@len) lives in
+ * the RAM file
+ * @off: set to the file offset of @gpa on success
+ *
+ * The GPA -> file offset half of guestmem_range(), and the only place
+ * besides it that knows the RAM layout: the range is checked (and
+ * refusals counted) by guestmem_range() itself.
+ * Return: 0, or -EFAULT for a range guestmem_range() refuses.
+ */
+int guestmem_file_off(struct guestmem *gm, uint64_t gpa, uint64_t len,
+		      uint64_t *off);
+
+/* A piece of guest RAM as the file holds it: the unit of a view. */
+struct guestmem_run {
+	uint64_t off;		/* file offset, page aligned */
+	uint64_t len;		/* bytes, whole pages, at least one */
+};
+
+/*
+ * A virtually contiguous host view of scattered guest pages: the page
+ * runs of the RAM file mapped one after the other (MAP_SHARED, so the
+ * view and the guest see the same bytes), with an inaccessible guard
+ * page after the end.
+ */
+struct guestmem_view {
+	uint8_t *addr;		/* NULL: nothing mapped */
+	size_t len;		/* bytes of guest pages at @addr */
+	size_t reserved;	/* @len and the guard page */
+};
+
+/* Runs of one view at most: each is a mapping (a VMA) of its own. */
+#define GUESTMEM_VIEW_MAX_RUNS	512
+
+/*
+ * guestmem_view_map() - map @nr runs of the RAM file contiguously
+ * @runs: from guestmem_file_off(); checked again here (page aligned,
+ *	inside the file), so a view never maps anything but guest RAM
+ * @v: the view; unmap with guestmem_view_unmap()
+ *
+ * Reserves address space first (PROT_NONE), then maps each run over it
+ * with MAP_FIXED at the run's file offset.
+ * Return: 0; -ENODEV when @gm has no file (guestmem_attach()), -EINVAL
+ * for a run that is not whole pages of the file, -E2BIG for more than
+ * GUESTMEM_VIEW_MAX_RUNS runs, or mmap()'s -errno.
+ */
+int guestmem_view_map(struct guestmem *gm, const struct guestmem_run *runs,
+		      unsigned int nr, struct guestmem_view *v);
+
+/* Unmap a view (a view that is not mapped is left alone). */
+void guestmem_view_unmap(struct guestmem_view *v);
 
 #endif /* KVMBUSD_GUESTMEM_H */

@@ -2,7 +2,8 @@
 /*
  * kvmbusctl: a small command line over kvmbusd's JSON control socket.
  *
- *	kvmbusctl -s SOCK [--json] status | devices | add CLASS | remove ID
+ *	kvmbusctl -s SOCK [--json] status | devices | add CLASS | remove ID |
+ *		echo-send ID COUNT SIZE
  *
  * Exit status: 0 done, 1 kvmbusd refused the command, 2 usage or
  * connection problem (no socket, no answer, an answer that is not JSON).
@@ -48,6 +49,10 @@ static void usage(FILE *f)
 "  add CLASS       add a device (CLASS: echo); offered to the guest at once\n"
 "  remove ID       remove device ID; a device the guest knows is rescinded\n"
 "                  and stays 'releasing' until the guest lets go of it\n"
+"  echo-send ID COUNT SIZE\n"
+"                  echo device ID sends COUNT packets of SIZE bytes to the\n"
+"                  guest on its open channel (trans_id 1, 2, ...; payload\n"
+"                  byte i = (trans_id + i) & 0xff), as the ring has room\n"
 "\n"
 "Options:\n"
 "  -s, --socket PATH   the control socket (or $KVMBUS_CONTROL)\n"
@@ -236,6 +241,28 @@ static bool getb(struct json_object *o, const char *path)
 	return v && json_object_get_boolean(v);
 }
 
+/* One line per open channel. */
+static void print_channels(struct json_object *list)
+{
+	size_t i, n = list ? json_object_array_length(list) : 0;
+	struct json_object *ch;
+
+	for (i = 0; i < n; i++) {
+		ch = json_object_array_get_idx(list, i);
+		printf("  relid %llu: %s, GPADL %llu; %llu packets in, %llu out (%llu completions); %llu doorbells, %llu signals; %llu malformed, %llu ring-full waits\n",
+		       getu(ch, "relid"), gets(ch, "state"), getu(ch, "gpadl"),
+		       getu(ch, "counters.packets_in"),
+		       getu(ch, "counters.packets_out"),
+		       getu(ch, "counters.completions"),
+		       getu(ch, "counters.doorbells"),
+		       getu(ch, "counters.signals"),
+		       getu(ch, "counters.malformed"),
+		       getu(ch, "counters.ring_full"));
+		if (!strcmp(gets(ch, "state"), "broken"))
+			printf("    broken: %s\n", gets(ch, "broken_reason"));
+	}
+}
+
 static void print_status(struct json_object *r)
 {
 	const char *state = gets(r, "ctl.state");
@@ -271,6 +298,13 @@ static void print_status(struct json_object *r)
 		printf("          broken: %s\n", gets(r, "ctl.broken_reason"));
 	printf("devices:  %llu of %llu\n", getu(r, "ctl.devices"),
 	       getu(r, "ctl.max_devices"));
+	printf("channels: %llu open, %llu broken; %llu GPADLs of %llu pages; %llu opens, %llu refused, %llu closes\n",
+	       getu(r, "ctl.channels_open"), getu(r, "ctl.channels_broken"),
+	       getu(r, "ctl.gpadls"), getu(r, "ctl.gpadl_pages"),
+	       getu(r, "ctl.counters.opens"),
+	       getu(r, "ctl.counters.open_failed"),
+	       getu(r, "ctl.counters.closes"));
+	print_channels(get(r, "ctl.channels"));
 	printf("control:  %llu packets in, %llu out; %llu malformed, %llu unsupported, %llu unexpected; %llu signals\n",
 	       getu(r, "ctl.counters.packets_in"),
 	       getu(r, "ctl.counters.packets_out"),
@@ -294,9 +328,10 @@ static void print_status(struct json_object *r)
 
 static void print_device_line(struct json_object *d)
 {
-	printf("%-4llu %-7s %-6llu %-7llu %-10s %s\n", getu(d, "id"),
+	printf("%-4llu %-7s %-6llu %-7llu %-10s %-8s %s\n", getu(d, "id"),
 	       gets(d, "class"), getu(d, "relid"), getu(d, "vector"),
-	       gets(d, "state"), gets(d, "instance"));
+	       gets(d, "state"), gets(d, "channel.state"),
+	       gets(d, "instance"));
 }
 
 static void print_devices(struct json_object *r)
@@ -308,8 +343,8 @@ static void print_devices(struct json_object *r)
 		printf("no devices\n");
 		return;
 	}
-	printf("%-4s %-7s %-6s %-7s %-10s %s\n", "ID", "CLASS", "RELID",
-	       "VECTOR", "STATE", "INSTANCE");
+	printf("%-4s %-7s %-6s %-7s %-10s %-8s %s\n", "ID", "CLASS", "RELID",
+	       "VECTOR", "STATE", "CHANNEL", "INSTANCE");
 	for (i = 0; i < n; i++)
 		print_device_line(json_object_array_get_idx(list, i));
 }
@@ -333,6 +368,16 @@ static void print_removed(struct json_object *r)
 		       getu(d, "id"), getu(d, "relid"));
 	else
 		printf("device %llu removed\n", getu(d, "id"));
+}
+
+static void print_echo_send(struct json_object *r)
+{
+	unsigned long long count = getu(r, "count");
+	unsigned long long pending = getu(r, "pending");
+
+	printf("device %llu (relid %llu): sending %llu packets of %llu bytes: %llu in the ring, %llu waiting for room\n",
+	       getu(r, "device"), getu(r, "relid"), count, getu(r, "size"),
+	       count - pending, pending);
 }
 
 /* --- main ----------------------------------------------------------- */
@@ -378,6 +423,34 @@ static char *build_request(int argc, char **argv, void (**print)(struct json_obj
 				       json_object_new_string("device-remove"));
 		json_object_object_add(req, "id", json_object_new_int64((int64_t)id));
 		*print = print_removed;
+	} else if (!strcmp(cmd, "echo-send")) {
+		uint64_t count, size;
+
+		if (argc != 4) {
+			die_usage("'%s' takes a device id, a count and a size, e.g. 'echo-send 1 100 64'",
+				  cmd);
+			goto out;
+		}
+		if (parse_uint(argv[1], 1, UINT32_MAX, &id)) {
+			die_usage("device id '%s' is not a number from 1 up", argv[1]);
+			goto out;
+		}
+		if (parse_uint(argv[2], 1, UINT32_MAX, &count)) {
+			die_usage("count '%s': 1..%u packets", argv[2], UINT32_MAX);
+			goto out;
+		}
+		if (parse_uint(argv[3], 0, 1u << 20, &size)) {
+			die_usage("size '%s': 0..%u bytes", argv[3], 1u << 20);
+			goto out;
+		}
+		json_object_object_add(req, "cmd",
+				       json_object_new_string("echo-send"));
+		json_object_object_add(req, "id", json_object_new_int64((int64_t)id));
+		json_object_object_add(req, "count",
+				       json_object_new_int64((int64_t)count));
+		json_object_object_add(req, "size",
+				       json_object_new_int64((int64_t)size));
+		*print = print_echo_send;
 	} else {
 		die_usage("unknown command '%s'", cmd);
 		goto out;
@@ -432,7 +505,7 @@ static int parse_opts(struct ctlopts *o, int argc, char **argv)
 	if (!o->socket || !*o->socket)
 		return die_usage("no control socket: pass -s PATH");
 	if (optind >= argc)
-		return die_usage("no command: status, devices, add or remove");
+		return die_usage("no command: status, devices, add, remove or echo-send");
 	return 0;
 }
 

@@ -4,7 +4,8 @@
  *
  * One epoll loop owns everything: the ivshmem server QEMU connects to,
  * the BAR2 memfd, the mapping of guest RAM, the control plane (mailbox
- * handshake, control ring, devices), the control socket and the signals.
+ * handshake, control ring, devices, GPADLs), the channels and their
+ * VSPs, the control socket and the signals.
  * All state lives in struct kvmbusd on main()'s stack.
  */
 #include <errno.h>
@@ -44,8 +45,8 @@ struct kvmbusd {
 	struct ctl plane;		/* the guest's control plane */
 	struct loop_src sig_src;
 	int sig_fd;
-	/* Written when a control-ring pass ran out of budget: the loop
-	 * comes back to it after serving everything else once. */
+	/* Written when a control-ring or channel pass ran out of budget:
+	 * the loop comes back to it after serving everything else once. */
 	struct loop_src kick_src;
 	int kick_fd;
 	struct ratelimit rl_guest;	/* guest-triggered messages */
@@ -91,20 +92,24 @@ static void on_kick(struct loop_src *src, uint32_t events)
 {
 	struct kvmbusd *d = container_of(src, struct kvmbusd, kick_src);
 	uint64_t n;
+	bool more;
 
 	(void)events;
 	if (read(d->kick_fd, &n, sizeof(n)) != sizeof(n))
 		return;		/* a stale event */
-	if (ctl_poll(&d->plane, CTL_BUDGET))
+	more = ctl_poll(&d->plane, CTL_BUDGET);
+	more |= ctl_chans_poll(&d->plane);
+	if (more)
 		kick(d);
 }
 
-/* Raise vector 0 in the guest: the control plane's only way to signal. */
-static int ctl_signal_guest(void *opaque)
+/* Raise a vector in the guest: vector 0 for the control plane, a
+ * channel's own for the channel. */
+static int ctl_signal_guest(void *opaque, unsigned int vector)
 {
 	struct kvmbusd *d = opaque;
 
-	return ivshmem_notify(&d->iv, KVMBUS_CTL_VECTOR);
+	return ivshmem_notify(&d->iv, vector);
 }
 
 static const struct ctl_ops kvmbusd_ctl_ops = {
@@ -114,15 +119,17 @@ static const struct ctl_ops kvmbusd_ctl_ops = {
 static void on_doorbell(void *opaque, unsigned int vector, uint64_t count)
 {
 	struct kvmbusd *d = opaque;
+	bool more;
 
-	if (vector == KVMBUS_CTL_VECTOR) {
-		if (ctl_doorbell(&d->plane))
-			kick(d);
-		return;
-	}
-	/* No channel owns a vector yet: counted by ivshmem, nothing else. */
-	log_rl(&d->rl_guest, LOG_DEBUG, "doorbell on vector %u (x%llu)",
-	       vector, (unsigned long long)count);
+	if (vector == KVMBUS_CTL_VECTOR)
+		/* An OPEN leaves its channel waiting for a first pass. */
+		more = ctl_doorbell(&d->plane) || ctl_work_pending(&d->plane);
+	else
+		/* Every channel on the vector: counted there, and by
+		 * ivshmem per vector. */
+		more = ctl_chan_doorbell(&d->plane, vector, count);
+	if (more)
+		kick(d);
 }
 
 static const struct ivshmem_ops kvmbusd_ivshmem_ops = {
@@ -209,6 +216,13 @@ static int control_cmd(void *opaque, const char *cmd,
 		return ctl_cmd_device_add(&d->plane, req, resp);
 	if (!strcmp(cmd, "device-remove"))
 		return ctl_cmd_device_remove(&d->plane, req, resp);
+	if (!strcmp(cmd, "echo-send")) {
+		int ret = ctl_cmd_echo_send(&d->plane, req, resp);
+
+		if (ctl_work_pending(&d->plane))
+			kick(d);
+		return ret;
+	}
 	if (!strcmp(cmd, "notify")) {	/* raise an MSI-X vector: debugging */
 		struct json_object *v;
 		int64_t vector;

@@ -37,9 +37,10 @@ struct fz {
 	struct ctl c;
 };
 
-static int no_signal(void *opaque)
+static int no_signal(void *opaque, unsigned int vector)
 {
 	(void)opaque;
+	(void)vector;
 	return 0;
 }
 
@@ -103,6 +104,7 @@ static void guest_read(struct fz *f)
 	struct kvmbus_pkt_info pi;
 	struct kvmbus_ctl_version_resp vr;
 	struct kvmbus_ctl_offer o;
+	struct kvmbus_ctl_result res;
 	struct kvmbus_ctl_relid r;
 	struct kvmbus_ctl_hdr h;
 	const uint8_t *msg;
@@ -148,6 +150,17 @@ static void guest_read(struct fz *f)
 		case KVMBUS_CTL_UNLOAD_RESP:
 			if (pi.data_len != sizeof(h))
 				abort();
+			break;
+		case KVMBUS_CTL_GPADL_CREATED:
+		case KVMBUS_CTL_GPADL_TORNDOWN:
+		case KVMBUS_CTL_OPEN_RESULT:
+		case KVMBUS_CTL_CLOSE_RESULT:
+			/* GPADLs and channels: fuzz_gpadl goes deeper. */
+			if (pi.data_len != sizeof(res))
+				abort();
+			memcpy(&res, msg, sizeof(res));
+			if (le32_to_cpu(res.status) >= 4096)
+				abort();	/* a positive errno */
 			break;
 		default:
 			abort();
@@ -310,5 +323,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	guest_read(f);
 	check(f);
+	/* GPADLs the guest described are heap memory: nothing may leak
+	 * into the next input. */
+	ctl_disconnect(&f->c);
+	if (f->c.gpadls.count)
+		abort();
 	return 0;
 }

@@ -20,9 +20,10 @@
 #define PAGE		KVMBUS_PAGE_SIZE
 #define HDR_LEN		17
 
-static int no_signal(void *opaque)
+static int no_signal(void *opaque, unsigned int vector)
 {
 	(void)opaque;
+	(void)vector;
 	return 0;
 }
 

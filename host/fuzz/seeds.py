@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0-only
-"""Write the seed corpora of fuzz_ctl and fuzz_ring (fuzz/corpus/<target>/).
+"""Write the seed corpora of fuzz_ctl, fuzz_ring, fuzz_gpadl and fuzz_echo
+(fuzz/corpus/<target>/).
 
 fuzz_ctl gets one valid message of every control type (docs/protocol.md
 section 6, include/kvmbus/protocol.h), each in the state where it means
 something, plus a few mixed scenarios; fuzz_ring gets control rings as a
-guest would fill them.  Run from host/: fuzz/seeds.py
+guest would fill them; fuzz_gpadl GPADL / OPEN / CLOSE sequences that
+succeed, fail and get interrupted; fuzz_echo an open echo channel's
+traffic (see the comment at the top of each target for the record
+format).  Run from host/: fuzz/seeds.py
 """
 import os
 import struct
@@ -110,6 +114,100 @@ def ring_seeds():
     write("fuzz_ring", "many", ring_hdr(4, len(many)) + many)
 
 
+# fuzz_gpadl records: op % 10 (fuzz_gpadl.c).
+G_CREATE, G_BODY, G_TEARDOWN, G_OPEN, G_CLOSE, G_WRITE, G_DOORBELL, G_LIFE = \
+    2, 3, 4, 5, 6, 7, 8, 9
+
+
+def runs(*pfns):
+    """Low pages (selector 0): pfn = 6 + off."""
+    return b"".join(bytes([0, pfn - 6, 1]) for pfn in pfns)
+
+
+def gpadl_seeds():
+    ring = rec(G_CREATE, bytes([1, 4]) + runs(16, 12, 14, 10))
+    opened = ring + rec(G_OPEN, bytes([1, 1, 2]))
+    write("fuzz_gpadl", "open-close", bytes([1]) + opened +
+          rec(G_DOORBELL, b"\x01") + rec(G_CLOSE, b"\x01") +
+          rec(G_TEARDOWN, b"\x01"))
+    write("fuzz_gpadl", "create-body", bytes([2]) +
+          rec(G_CREATE, bytes([2, 6]) + runs(30, 31)) +
+          rec(G_BODY, bytes([2, 0]) + runs(40, 50)) +
+          rec(G_BODY, bytes([2, 0]) + runs(41, 20)) +
+          rec(G_OPEN, bytes([2, 2, 3])) + rec(G_TEARDOWN, b"\x02") +
+          rec(G_CLOSE, b"\x02") + rec(G_TEARDOWN, b"\x02"))
+    # An echo request written into the open channel's g->h ring: header
+    # page pfn 16, data page pfn 12.
+    pkt = packet(0, b"hello echo", tid=7)
+    pkt = pkt[:2] + b"\x01\x00" + pkt[4:]             # COMP_REQUESTED
+    data_off = (12 - 6) * 4096
+    hdr_off = (16 - 6) * 4096
+    write("fuzz_gpadl", "echo-in-ring", bytes([1]) + opened +
+          rec(G_WRITE, data_off.to_bytes(3, "little") + pkt) +
+          rec(G_WRITE, hdr_off.to_bytes(3, "little") +
+              struct.pack("<I", len(pkt))) +
+          rec(G_DOORBELL, b"\x01") + rec(G_CLOSE, b"\x01"))
+    write("fuzz_gpadl", "hole-and-limits", bytes([1]) +
+          rec(G_CREATE, bytes([3, 4, 5, 0, 2, 6, 1, 2])) +
+          rec(G_CREATE, bytes([4, 2, 7, 9, 1, 0, 1, 1])) +
+          rec(G_CREATE, bytes([0, 1]) + runs(20)) +
+          rec(G_CREATE, bytes([5, 1]) + runs(20, 21)) +
+          rec(G_BODY, bytes([5, 0]) + runs(22)) +
+          rec(G_OPEN, bytes([1, 5, 1])) + rec(G_OPEN, bytes([4, 1, 2])))
+    write("fuzz_gpadl", "lifecycle", bytes([2]) + opened +
+          rec(G_LIFE, bytes([4, 0, 1])) + rec(G_TEARDOWN, b"\x01") +
+          ring + rec(G_OPEN, bytes([2, 1, 2])) + rec(G_LIFE, bytes([0])) +
+          ring + rec(G_OPEN, bytes([2, 1, 2])) + rec(G_LIFE, bytes([1])) +
+          ring + rec(G_OPEN, bytes([2, 1, 2])) + rec(G_LIFE, bytes([3])) +
+          ring + rec(G_OPEN, bytes([2, 1, 2])) + rec(G_LIFE, bytes([6])))
+    write("fuzz_gpadl", "raw", bytes([0]) +
+          rec(0, struct.pack("<IIII", 1, 2, 2, 0) +
+              struct.pack("<QIIQII", 10, 1, 0, 11, 1, 0)) +
+          rec(1, struct.pack("<IIII", 1, 0, 1, 0) + struct.pack("<QII", 9, 1, 0)))
+
+
+# fuzz_echo records: op % 8 (fuzz_echo.c).
+E_INBAND, E_GPA, E_COMP, E_RAW, E_DOORBELL, E_READ, E_SEND, E_SCRIBBLE = range(8)
+
+
+def gpa_range(sel, lo, hi, n, shift):
+    return bytes([sel, lo, hi, n, shift])
+
+
+def echo_seeds():
+    write("fuzz_echo", "echoes", bytes([1, 1]) +
+          rec(E_INBAND, b"\x01hello") + rec(E_INBAND, b"\x00one way") +
+          rec(E_INBAND, b"\x01" + bytes(range(200))) + rec(E_DOORBELL) +
+          rec(E_READ, b"\x10") + rec(E_COMP, b"not for the host") +
+          rec(E_DOORBELL) + rec(E_READ))
+    write("fuzz_echo", "gpa", bytes([0, 0]) +
+          rec(E_GPA, bytes([1, 0, 2]) + gpa_range(0, 0, 0, 64, 0) +
+              gpa_range(3, 0x10, 0, 1, 12)) +
+          rec(E_GPA, bytes([2, 0x33, 3]) + gpa_range(0, 0x80, 1, 32, 2) +
+              gpa_range(3, 0, 0, 255, 4) + gpa_range(1, 0, 2, 1, 0)) +
+          rec(E_GPA, bytes([2, 0, 2]) + gpa_range(0, 0, 0, 8, 0) +
+              gpa_range(2, 0x3f, 0, 16, 0)) +
+          rec(E_GPA, bytes([1, 0, 1]) + gpa_range(4, 0, 0, 1, 0)) +
+          rec(E_GPA, bytes([3, 0, 1]) + gpa_range(0, 0, 0, 1, 0)) +
+          rec(E_GPA, bytes([1, 0, 0x81]) + gpa_range(0, 0, 0, 1, 0)) +
+          rec(E_DOORBELL) + rec(E_READ))
+    full = b"".join(rec(E_INBAND, b"\x01" + bytes([i]) * 500) for i in range(20))
+    write("fuzz_echo", "ring-full", bytes([0, 0]) + full + rec(E_DOORBELL) +
+          rec(E_READ, b"\x03") + rec(E_READ, b"\x03") + rec(E_READ))
+    write("fuzz_echo", "echo-send", bytes([0, 1]) +
+          rec(E_SEND, bytes([49, 100, 0])) + rec(E_READ, b"\x05") +
+          rec(E_INBAND, b"\x01mixed") + rec(E_DOORBELL) + rec(E_READ) +
+          rec(E_SEND, bytes([3, 0, 0])) + rec(E_READ))
+    write("fuzz_echo", "hostile", bytes([2, 2]) +
+          rec(E_INBAND, b"\x01ok") + rec(E_DOORBELL) + rec(E_READ) +
+          rec(E_SCRIBBLE, b"\x02\x01\x00\x00\x00") +
+          rec(E_INBAND, b"\x81bad flag") + rec(E_DOORBELL) +
+          rec(E_RAW, struct.pack("<I", 13) + bytes(32)) +
+          rec(E_SCRIBBLE, b"\x00\xf0\xff\x00\x00"))
+
+
 if __name__ == "__main__":
     ctl_seeds()
     ring_seeds()
+    gpadl_seeds()
+    echo_seeds()

@@ -72,13 +72,14 @@ out_has "^QEMU:     not connected"
 out_has "^guest:    idle$"
 out_has "^devices:  2 of 64$"
 out_has "^control:  0 packets in, 0 out; 0 malformed, 0 unsupported"
+out_has "^channels: 0 open, 0 broken; 0 GPADLs of 0 pages; 0 opens, 0 refused, 0 closes$"
 run 0 "$CTL" -s "$TMP/c.sock" --json status
 json "d['ok'] and d['ctl']['state'] == 'idle' and d['ctl']['devices'] == 2 and d['pid'] == $KPID"
 
 run 0 "$CTL" -s "$TMP/c.sock" devices
-out_has "^ID +CLASS +RELID +VECTOR +STATE +INSTANCE$"
-out_has "^1 +echo +1 +1 +offered +[0-9a-f-]{36}$"
-out_has "^2 +echo +2 +2 +offered +[0-9a-f-]{36}$"
+out_has "^ID +CLASS +RELID +VECTOR +STATE +CHANNEL +INSTANCE$"
+out_has "^1 +echo +1 +1 +offered +closed +[0-9a-f-]{36}$"
+out_has "^2 +echo +2 +2 +offered +closed +[0-9a-f-]{36}$"
 
 # Two vectors for devices (3 - the control vector): the third shares.
 run 0 "$CTL" -s "$TMP/c.sock" add echo
@@ -87,6 +88,19 @@ run 0 "$CTL" -s "$TMP/c.sock" --json add echo
 json "d['ok'] and d['device']['id'] == 4 and d['device']['relid'] == 4 and d['device']['vector'] == 2 and d['device']['state'] == 'offered'"
 run 0 "$CTL" -s "$TMP/c.sock" --json devices
 json "[x['id'] for x in d['devices']] == [1, 2, 3, 4] and len({x['instance'] for x in d['devices']}) == 4 and all(x['class_id'] == 'fe7f9a81-8463-47a7-af62-b5deede655b6' for x in d['devices'])"
+json "all(x['channel']['state'] == 'closed' and x['channel']['counters']['packets_in'] == 0 for x in d['devices'])"
+
+# echo-send needs an open channel: there is no guest.
+run 1 "$CTL" -s "$TMP/c.sock" echo-send 1 10 64
+err_has "^kvmbusctl: kvmbusd: device 1 has no open channel$"
+run 1 "$CTL" -s "$TMP/c.sock" echo-send 99 10 64
+err_has "no device 99"
+run 2 "$CTL" -s "$TMP/c.sock" echo-send 1 10
+err_has "takes a device id, a count and a size"
+run 2 "$CTL" -s "$TMP/c.sock" echo-send 1 0 64
+err_has "count '0'"
+run 2 "$CTL" -s "$TMP/c.sock" echo-send 1 1 2000000
+err_has "size '2000000'"
 
 # No guest: removal is immediate, and the relid is free again.
 run 0 "$CTL" -s "$TMP/c.sock" remove 2
@@ -100,7 +114,7 @@ out_has "^device 5 added: echo, relid 2, vector 2"
 run 1 "$CTL" -s "$TMP/c.sock" add net
 err_has "unknown device class \"net\""
 KVMBUS_CONTROL="$TMP/c.sock" run 0 "$CTL" devices
-out_has "^5 +echo +2 +2 +offered"
+out_has "^5 +echo +2 +2 +offered +closed"
 
 # Usage and connection errors: exit 2 with a reason.
 run 2 "$CTL" -s "$TMP/c.sock"

@@ -197,7 +197,8 @@ BAR0, BAR1, BAR2 = 0xfe000000, 0xfe001000, 0xfd000000
 MSI_GPA, MSI_DATA = 0x200000, 0x4b564d42
 
 
-def qtest(qemu, ram, size, ksock, ctl, play=None):
+def qtest(qemu, ram, size, ksock, ctl, play=None,
+          machine="q35,memory-backend=ram"):
     """Run QEMU under qtest and call play(qt, ram, ctl) as its guest."""
     play = play or qtest_play
     tmp = os.path.dirname(ksock)
@@ -209,7 +210,7 @@ def qtest(qemu, ram, size, ksock, ctl, play=None):
     log = open(os.path.join(tmp, "qemu-qtest.log"), "w")
     proc = subprocess.Popen([
         qemu, "-accel", "tcg", "-S", "-qtest", f"unix:{qsock}",
-        "-M", "q35,memory-backend=ram", "-m", size,
+        "-M", machine, "-m", size,
         "-object", f"memory-backend-file,id=ram,size={size},mem-path={ram},share=on",
         "-chardev", f"socket,id=kvmbus,path={ksock}",
         "-device", "ivshmem-doorbell,chardev=kvmbus,vectors=64,addr=4",
@@ -286,13 +287,15 @@ def mbox_publish(qt, state, pages, gpa, gen):
     qt.writel(BAR2 + MBOX_GUEST_STATE, state)
 
 
-def mbox_answer(qt, gen, timeout=10):
-    """Wait until the host answers generation @gen; (state, error)."""
+def mbox_answer(qt, gen, timeout=10, states=(IDLE, ONLINE, ERROR)):
+    """Wait until the host answers generation @gen with one of @states;
+    (state, error).  A RESET waits for IDLE alone: the ONLINE answer to
+    the same generation's CONNECT is still there until kvmbusd acts."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         if qt.readl(BAR2 + MBOX_ACKED) == gen:
             state = qt.readl(BAR2 + MBOX_HOST_STATE)
-            if state in (IDLE, ONLINE, ERROR):
+            if state in states:
                 return state, qt.readl(BAR2 + MBOX_HOST_ERROR)
         time.sleep(0.02)
     fail(f"kvmbusd never answered generation {gen}")

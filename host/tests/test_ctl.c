@@ -34,8 +34,10 @@ struct env {
 	struct ctl c;			/* last: it is large */
 };
 
-static int count_signal(void *opaque)
+/* Vector 0 only: no test here opens a channel (test_chan.c does). */
+static int count_signal(void *opaque, unsigned int vector)
 {
+	assert_int_equal(vector, KVMBUS_CTL_VECTOR);
 	((struct env *)opaque)->signals++;
 	return 0;
 }
@@ -607,15 +609,23 @@ static void test_bad_messages(void **state)
 	struct kvmbus_ctl_offer big;
 	struct env *e = env_new(8);
 	struct kvmbus_ring_pkt p = { .type = KVMBUS_PKT_COMP };
+	struct kvmbus_ctl_result r;
 	uint8_t msg[64];
-	const uint32_t unsupported[][2] = {
-		{ KVMBUS_CTL_GPADL_CREATE, sizeof(struct kvmbus_ctl_gpadl) },
-		{ KVMBUS_CTL_GPADL_BODY, sizeof(struct kvmbus_ctl_gpadl) },
-		{ KVMBUS_CTL_GPADL_TEARDOWN, 16 },
-		{ KVMBUS_CTL_OPEN, sizeof(struct kvmbus_ctl_open) },
-		{ KVMBUS_CTL_CLOSE, sizeof(struct kvmbus_ctl_relid) },
+	/* Type, size, the reply to an all-zero message (0: none) and its
+	 * status: id / relid 0 is never valid. */
+	const uint32_t zero[][4] = {
+		{ KVMBUS_CTL_GPADL_CREATE, sizeof(struct kvmbus_ctl_gpadl),
+		  KVMBUS_CTL_GPADL_CREATED, EINVAL },
+		{ KVMBUS_CTL_GPADL_BODY, sizeof(struct kvmbus_ctl_gpadl), 0, 0 },
+		{ KVMBUS_CTL_GPADL_TEARDOWN,
+		  sizeof(struct kvmbus_ctl_gpadl_teardown),
+		  KVMBUS_CTL_GPADL_TORNDOWN, ENOENT },
+		{ KVMBUS_CTL_OPEN, sizeof(struct kvmbus_ctl_open),
+		  KVMBUS_CTL_OPEN_RESULT, ENODEV },
+		{ KVMBUS_CTL_CLOSE, sizeof(struct kvmbus_ctl_relid),
+		  KVMBUS_CTL_CLOSE_RESULT, ENODEV },
 		{ KVMBUS_CTL_REQUEST_SUBCHANNELS,
-		  sizeof(struct kvmbus_ctl_subchannels) },
+		  sizeof(struct kvmbus_ctl_subchannels), 0, 0 },
 	};
 	uint32_t host_types[] = { 2, 4, 5, 6, 10, 12, 14, 16, 19, 0, 20,
 				  0xffffffff };
@@ -626,13 +636,22 @@ static void test_bad_messages(void **state)
 	negotiate(e);
 	for (i = 0; i < 6; i++) {
 		memset(msg, 0, sizeof(msg));
-		msg[0] = (uint8_t)unsupported[i][0];
-		/* One byte short: malformed; full size: unsupported. */
-		guest_send(e, msg, unsupported[i][1] - 1);
-		guest_send(e, msg, unsupported[i][1]);
+		msg[0] = (uint8_t)zero[i][0];
+		/* One byte short: malformed. */
+		guest_send(e, msg, zero[i][1] - 1);
+		expect_none(e);
+		guest_send(e, msg, zero[i][1]);
+		if (!zero[i][2]) {
+			expect_none(e);
+			continue;
+		}
+		assert_int_equal(guest_recv(e, &r, NULL), zero[i][2]);
+		assert_int_equal(le32_to_cpu(r.relid), 0);
+		assert_int_equal(le32_to_cpu(r.status), zero[i][3]);
 	}
 	assert_int_equal(e->c.stats.malformed, 6);
-	assert_int_equal(e->c.stats.unsupported, 6);
+	assert_int_equal(e->c.stats.unsupported, 1);	/* sub-channels */
+	assert_int_equal(e->c.stats.unexpected, 2);	/* BODY, CLOSE */
 	for (i = 0; i < sizeof(host_types) / sizeof(host_types[0]); i++) {
 		memset(&big, 0, sizeof(big));
 		big.hdr.type = cpu_to_le32(host_types[i]);
@@ -835,14 +854,15 @@ static void test_batching(void **state)
 /* A guest that found the ring full is signalled once the host made room. */
 static void test_guest_waits_for_room(void **state)
 {
-	struct kvmbus_ctl_relid close = {
-		.hdr.type = cpu_to_le32(KVMBUS_CTL_CLOSE),	/* no reply */
+	struct kvmbus_ctl_relid rel = {
+		/* Not rescinded: dropped without a reply. */
+		.hdr.type = cpu_to_le32(KVMBUS_CTL_RELID_RELEASED),
 		.relid = cpu_to_le32(1),
 	};
 	struct kvmbus_ring_pkt p = {
 		.type = KVMBUS_PKT_INBAND,
-		.data = &close,
-		.data_len = sizeof(close),
+		.data = &rel,
+		.data_len = sizeof(rel),
 	};
 	struct env *e = env_new(8);
 	unsigned int n = 0, sig;
@@ -857,7 +877,7 @@ static void test_guest_waits_for_room(void **state)
 	kvmbus_ring_commit(&e->out);
 	sig = e->signals;
 	assert_false(ctl_doorbell(&e->c));
-	assert_int_equal(e->c.stats.unsupported, n);
+	assert_int_equal(e->c.stats.unexpected, n);
 	assert_int_equal(e->signals, sig + 1);		/* room: one signal */
 	assert_int_equal(kvmbus_ring_put(&e->out, &p), 0);
 	assert_int_equal(le32_to_cpu(e->out.hdr->pending_send_sz), 0);

@@ -354,6 +354,109 @@ static void test_file_size(void **state)
 	rm_tmpdir(dir);
 }
 
+/* ---- file offsets and views ------------------------------------------ */
+
+static void test_file_off(void **state)
+{
+	struct guestmem_layout l;
+	struct guestmem gm;
+	uint8_t dummy;
+	uint64_t off = 7;
+
+	(void)state;
+	/* Address arithmetic only: nothing is mapped or touched. */
+	assert_int_equal(guestmem_layout(GUESTMEM_Q35, 4 * GiB, 0, &l), 0);
+	guestmem_attach(&gm, &dummy, &l);
+	assert_int_equal(guestmem_file_off(&gm, 0, 4096, &off), 0);
+	assert_int_equal(off, 0);
+	assert_int_equal(guestmem_file_off(&gm, 2 * GiB - 4096, 4096, &off), 0);
+	assert_int_equal(off, 2 * GiB - 4096);
+	assert_int_equal(guestmem_file_off(&gm, 4 * GiB, 4096, &off), 0);
+	assert_int_equal(off, 2 * GiB);
+	assert_int_equal(guestmem_file_off(&gm, 5 * GiB + 12, 1, &off), 0);
+	assert_int_equal(off, 3 * GiB + 12);
+	/* The same refusals as guestmem_range(), counted the same way. */
+	off = 7;
+	assert_int_equal(guestmem_file_off(&gm, 2 * GiB - 4096, 8192, &off),
+			 -EFAULT);
+	assert_int_equal(guestmem_file_off(&gm, 3 * GiB, 1, &off), -EFAULT);
+	assert_int_equal(guestmem_file_off(&gm, 6 * GiB, 1, &off), -EFAULT);
+	assert_int_equal(guestmem_file_off(&gm, 0, 0, &off), -EFAULT);
+	assert_int_equal(guestmem_file_off(&gm, UINT64_MAX, 2, &off), -EFAULT);
+	assert_int_equal(off, 7);
+	check_stats(&gm, 1, 1, 1, 2);
+}
+
+static void test_view(void **state)
+{
+	struct guestmem_view v = { .addr = (void *)1 };
+	struct guestmem_layout l;
+	struct guestmem_run runs[GUESTMEM_VIEW_MAX_RUNS + 1];
+	struct guestmem gm, plain;
+	uint8_t *ram;
+	unsigned int i;
+	int fd;
+
+	(void)state;
+	assert_int_equal(guestmem_layout_fixed(64 * 4096, 64 * 4096, &l), 0);
+	fd = memfd_create("ram", MFD_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 64 * 4096), 0);
+	assert_int_equal(guestmem_open_fd(&gm, fd, "memfd", &l), 0);
+	ram = gm.base;
+	for (i = 0; i < 64; i++)
+		memset(ram + i * 4096, i, 4096);
+
+	/* Pages 9, 2-3, 40, backwards and scattered: one contiguous view. */
+	runs[0] = (struct guestmem_run){ 9 * 4096, 4096 };
+	runs[1] = (struct guestmem_run){ 2 * 4096, 2 * 4096 };
+	runs[2] = (struct guestmem_run){ 40 * 4096, 4096 };
+	assert_int_equal(guestmem_view_map(&gm, runs, 3, &v), 0);
+	assert_int_equal(v.len, 4 * 4096);
+	assert_int_equal(v.addr[0], 9);
+	assert_int_equal(v.addr[4095], 9);
+	assert_int_equal(v.addr[4096], 2);
+	assert_int_equal(v.addr[2 * 4096], 3);
+	assert_int_equal(v.addr[4 * 4096 - 1], 40);
+	/* The guest's writes show in the view and the view's in the guest. */
+	ram[40 * 4096 + 1] = 0xee;
+	assert_int_equal(v.addr[3 * 4096 + 1], 0xee);
+	v.addr[4096 + 17] = 0x77;
+	assert_int_equal(ram[2 * 4096 + 17], 0x77);
+	guestmem_view_unmap(&v);
+	assert_null(v.addr);
+
+	/* Runs that are not whole pages of the file. */
+	runs[0] = (struct guestmem_run){ 4096, 0 };
+	assert_int_equal(guestmem_view_map(&gm, runs, 1, &v), -EINVAL);
+	runs[0] = (struct guestmem_run){ 100, 4096 };
+	assert_int_equal(guestmem_view_map(&gm, runs, 1, &v), -EINVAL);
+	runs[0] = (struct guestmem_run){ 0, 4000 };
+	assert_int_equal(guestmem_view_map(&gm, runs, 1, &v), -EINVAL);
+	runs[0] = (struct guestmem_run){ 63 * 4096, 2 * 4096 };
+	assert_int_equal(guestmem_view_map(&gm, runs, 1, &v), -EINVAL);
+	runs[0] = (struct guestmem_run){ UINT64_MAX & ~4095ull, 4096 };
+	assert_int_equal(guestmem_view_map(&gm, runs, 1, &v), -EINVAL);
+	assert_int_equal(guestmem_view_map(&gm, runs, 0, &v), -EINVAL);
+	assert_null(v.addr);
+	/* Too many runs: each is a mapping of its own. */
+	for (i = 0; i <= GUESTMEM_VIEW_MAX_RUNS; i++)
+		runs[i] = (struct guestmem_run){ (i % 64) * 4096, 4096 };
+	assert_int_equal(guestmem_view_map(&gm, runs,
+					   GUESTMEM_VIEW_MAX_RUNS + 1, &v),
+			 -E2BIG);
+	assert_int_equal(guestmem_view_map(&gm, runs, GUESTMEM_VIEW_MAX_RUNS,
+					   &v), 0);
+	assert_int_equal(v.addr[GUESTMEM_VIEW_MAX_RUNS * 4096 - 1],
+			 (GUESTMEM_VIEW_MAX_RUNS - 1) % 64);
+	guestmem_view_unmap(&v);
+
+	/* No file, no view. */
+	guestmem_attach(&plain, ram, &l);
+	assert_int_equal(guestmem_view_map(&plain, runs, 1, &v), -ENODEV);
+	guestmem_close(&gm);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -366,6 +469,8 @@ int main(void)
 		cmocka_unit_test(test_range_pc_and_fixed),
 		cmocka_unit_test(test_open_errors),
 		cmocka_unit_test(test_file_size),
+		cmocka_unit_test(test_file_off),
+		cmocka_unit_test(test_view),
 	};
 
 	return cmocka_run_group_tests_name("guestmem", tests, NULL, NULL);

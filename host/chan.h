@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Channels and the VSP interface: the host end of an open channel
+ * (docs/protocol.md sections 4 and 6.4) and the small set of operations
+ * each device class implements, in the spirit of OpenVMM's per-device
+ * traits.
+ *
+ * A channel is opened on a ring GPADL: its pages are mapped as one
+ * contiguous view (guestmem_view_map()), the guest->host ring first, the
+ * host->guest ring after it, each a header page and data pages.  The
+ * guest created and initialised both rings; kvmbusd attaches to them with
+ * ring.c's kvmbus_ring_attach() and from then on consumes the first and
+ * produces into the second, through ring.c only.
+ *
+ * chan_poll() is one pass over a channel: the VSP first resumes what it
+ * could not send (flush), then gets every guest->host packet copied out
+ * and validated (on_packet), until its budget is spent, the ring is
+ * empty, or the VSP waits for room (busy).  Each pass publishes each
+ * index once and signals the guest at most once.  A guest that breaks a
+ * ring (ring.c's -EIO, or a header whose features word changed) breaks
+ * that channel only: it is counted and logged at a bounded rate, its
+ * rings are not touched again, and it stays so until the guest closes
+ * it.
+ *
+ * Threading: everything runs on kvmbusd's one event loop.  Nothing here
+ * is shared between channels except the connection's log rate limiter,
+ * so moving a busy channel's passes to a worker thread later needs only
+ * its doorbell and the control plane's open / close to hand over.
+ */
+#ifndef KVMBUSD_CHAN_H
+#define KVMBUSD_CHAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gpadl.h"
+#include "guestmem.h"
+#include "log.h"
+#include "proto.h"
+#include "ring.h"
+
+struct chan;
+struct json_object;
+
+/* Work (packets, or the VSP's own units) in one pass of one channel. */
+#define CHAN_BUDGET		64u
+
+/*
+ * struct vsp_ops - one device class's host end
+ * @name: the class name, for logs
+ * @max_pkt: the largest guest->host packet the class accepts, descriptor
+ *	up to its trailer (exclusive); a larger one breaks the channel
+ *	(docs/protocol.md section 8).  At most KVMBUS_PKT_MAX_LEN - 8.
+ * @priv_size: bytes of per-channel state, zeroed at open (chan->priv)
+ * @open: the channel is mapped and attached; @data is OPEN's class data
+ *	(KVMBUS_OPEN_DATA_MAX bytes).  Return: 0, or -errno, answered to
+ *	the guest as OPEN_RESULT's status.  Optional.
+ * @close: the channel is closing; its rings are no longer touched.  Must
+ *	free what the VSP allocated.  Optional.
+ * @on_packet: one guest->host packet, copied out of the ring and checked
+ *	by ring.c (@pi; the payload is at @pkt + @pi->data_offset).  May
+ *	send with chan_send().  Return: the work it was, at least 1 (a pass
+ *	does CHAN_BUDGET at most).
+ * @flush: called first in every pass: resume sends that waited for room.
+ *	Return: true if there is more to send than @budget allowed.
+ *	Optional.
+ * @busy: true while the VSP must not be given packets (replies wait for
+ *	room in the host->guest ring).  Optional.
+ * @to_json: class counters for the device list.  Optional.
+ */
+struct vsp_ops {
+	const char *name;
+	uint32_t max_pkt;
+	size_t priv_size;
+	int (*open)(struct chan *ch, const uint8_t *data);
+	void (*close)(struct chan *ch);
+	unsigned int (*on_packet)(struct chan *ch,
+				  const struct kvmbus_pkt_info *pi,
+				  const uint8_t *pkt);
+	bool (*flush)(struct chan *ch, unsigned int budget);
+	bool (*busy)(const struct chan *ch);
+	void (*to_json)(const struct chan *ch, struct json_object *o);
+};
+
+/* What a channel borrows from its connection. */
+struct chan_env {
+	struct guestmem *gm;
+	/* Raise @vector in the guest.  Return: 0 or -errno. */
+	int (*signal)(void *opaque, unsigned int vector);
+	void *opaque;
+	struct ratelimit *rl;	/* channel events (broken): shared */
+	uint64_t broken;	/* channels broken, all time */
+};
+
+enum chan_state {
+	CHAN_CLOSED = 0,
+	CHAN_OPEN,
+	CHAN_BROKEN,		/* open, but the guest broke a ring */
+};
+
+struct chan_stats {
+	uint64_t pkts_in;	/* packets taken from the guest */
+	uint64_t bytes_in;	/* their payload bytes */
+	uint64_t pkts_out;	/* packets put into the host->guest ring */
+	uint64_t bytes_out;
+	uint64_t completions;	/* ... of them COMP packets */
+	uint64_t signals;	/* interrupts sent on the channel's vector */
+	uint64_t signal_errors;
+	uint64_t doorbells;	/* doorbells received on its vector */
+	uint64_t malformed;	/* packets the VSP dropped as malformed */
+	uint64_t ring_full;	/* times a send waited for room */
+	uint64_t passes;
+};
+
+struct chan {
+	struct chan_env *env;
+	const struct vsp_ops *vsp;
+	enum chan_state state;
+	uint32_t relid;
+	uint16_t vector;
+	const char *broken_why;
+
+	/* The rings: kept after close for the device list. */
+	uint32_t gpadl_id;
+	uint32_t g2h_pages;	/* header included */
+	uint32_t h2g_pages;
+
+	/* Open (or broken) only. */
+	struct gpadl *gpadl;
+	struct guestmem_view view;
+	struct kvmbus_ring rx;		/* guest -> host: we consume */
+	struct kvmbus_ring tx;		/* host -> guest: we produce */
+	__le32 rx_features;		/* the headers' features at OPEN */
+	__le32 tx_features;
+	bool more;			/* a pass ran out of budget */
+	bool tx_waiting;		/* a send found the ring full */
+	uint8_t *rxbuf;			/* one packet, vsp->max_pkt bytes */
+	void *priv;			/* the VSP's, vsp->priv_size bytes */
+
+	struct chan_stats stats;	/* of the last open */
+	struct ratelimit rl;		/* per-packet complaints */
+};
+
+/*
+ * chan_open() - map a ring GPADL and attach to the guest's rings
+ * @g: a complete GPADL that no channel uses
+ * @g2h_pages: pages of the guest->host ring, header included; the
+ *	host->guest ring is the rest
+ * @data: OPEN's class data, for vsp->open
+ *
+ * Return: 0; -EINVAL for a ring split that leaves either ring without a
+ * data page or with more than 1 GiB of data, -E2BIG for a GPADL of too
+ * many runs to map, -EPROTO for a ring header holding an invalid index,
+ * -ENOMEM, or what guestmem_view_map() or vsp->open return.
+ */
+int chan_open(struct chan *ch, struct chan_env *env,
+	      const struct vsp_ops *vsp, uint32_t relid, uint16_t vector,
+	      struct gpadl *g, uint32_t g2h_pages, const uint8_t *data);
+
+/* Stop touching the rings, close the VSP, unmap; counters are kept. */
+void chan_close(struct chan *ch);
+
+/* Return: true while open or broken (the guest has not closed it). */
+static inline bool chan_in_use(const struct chan *ch)
+{
+	return ch->state != CHAN_CLOSED;
+}
+
+/*
+ * chan_poll() - one pass over an open channel
+ * @budget: work to do at most (CHAN_BUDGET)
+ * Return: true if work is left: call again soon (ch->more says so too).
+ */
+bool chan_poll(struct chan *ch, unsigned int budget);
+
+/*
+ * chan_send() - queue a packet in the host->guest ring (for VSPs, from
+ * on_packet() and flush() only: the pass commits and signals once)
+ *
+ * Return: 0; -ENOSPC when the ring is full: ring.c has asked the guest to
+ * signal when there is room, and the pass after that calls flush(); a
+ * packet that can never fit is -EMSGSIZE; -EIO when the channel is not
+ * (or no longer) usable: the guest broke the ring.
+ */
+int chan_send(struct chan *ch, const struct kvmbus_ring_pkt *p);
+
+/* The guest broke the channel: count, log (bounded), stop. */
+void chan_break(struct chan *ch, const char *why);
+
+/* A VSP dropped a packet: count and log at a bounded rate. */
+void chan_malformed(struct chan *ch, const struct kvmbus_pkt_info *pi,
+		    const char *why);
+
+/* "closed", "open" or "broken". */
+const char *chan_state_name(enum chan_state state);
+
+#endif /* KVMBUSD_CHAN_H */

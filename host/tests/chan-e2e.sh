@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# Channels end to end, without a guest kernel: kvmbusd with two --device
+# echo, a QEMU under the qtest accelerator whose RAM is split around the
+# PCI hole (max-ram-below-4g=128M), and tests/chan_e2e.py playing the
+# guest's echo driver through qtest: a ring GPADL of scattered pages on
+# both sides of the hole, OPEN, in-band echoes, GPA SUM / FILL, refused
+# ranges, kvmbusctl echo-send through a full ring, a channel the guest
+# breaks while another goes on, CLOSE, GPADL_TEARDOWN, UNLOAD.
+# Afterwards kvmbusd still runs, holds the fds it started with, has
+# unmapped every ring view (/proc/PID/maps) and exits 0 on SIGTERM.
+#
+# Usage: tests/chan-e2e.sh [kvmbusd] [kvmbusctl]      exit 0 = pass
+#	KVMBUSD_WRAP="valgrind --error-exitcode=99 ..." runs kvmbusd under it.
+set -u
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+KVMBUSD=$(realpath "${1:-$HERE/../build/kvmbusd}")
+KVMBUSCTL=$(realpath "${2:-$HERE/../build/kvmbusctl}")
+QEMU=${QEMU:-qemu-system-x86_64}
+WRAP=${KVMBUSD_WRAP:-}
+RAM=256M
+
+if ! command -v "$QEMU" >/dev/null; then
+	echo "chan-e2e: SKIP: $QEMU not installed (apt-get install qemu-system-x86)"
+	exit 0
+fi
+command -v python3 >/dev/null || { echo "chan-e2e: FAIL: python3 missing"; exit 1; }
+
+TMP=$(mktemp -d /dev/shm/kvmbus-chan.XXXXXX)
+KPID=
+cleanup() {
+	[ -n "$KPID" ] && kill "$KPID" 2>/dev/null
+	wait 2>/dev/null
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+fail() {
+	echo "chan-e2e: FAIL: $*"
+	echo "--- kvmbusd log"; cat "$TMP/kvmbusd.log" 2>/dev/null
+	for f in "$TMP"/qemu*.log; do [ -f "$f" ] && { echo "--- $f"; cat "$f"; }; done
+	exit 1
+}
+
+nfds() { ls "/proc/$KPID/fd" | wc -l; }
+# Mappings of the RAM file: the one of guest RAM, plus one per open view.
+nmaps() { grep -c "$TMP/vm.ram" "/proc/$KPID/maps"; }
+
+truncate -s $RAM "$TMP/vm.ram"
+$WRAP "$KVMBUSD" --foreground --socket "$TMP/kvmbus.sock" --ram "$TMP/vm.ram" \
+	--max-ram-below-4g 128M --control "$TMP/ctl.sock" --vectors 64 \
+	--device echo --device echo >"$TMP/kvmbusd.log" 2>&1 &
+KPID=$!
+for ((i = 0; i < 100; i++)); do
+	[ -S "$TMP/kvmbus.sock" ] && [ -S "$TMP/ctl.sock" ] && break
+	sleep 0.1
+done
+[ -S "$TMP/ctl.sock" ] || fail "kvmbusd did not create its sockets"
+grep -q "128 MiB at GPA 0, 128 MiB at GPA 4 GiB" "$TMP/kvmbusd.log" ||
+	fail "kvmbusd did not split guest RAM at 128 MiB"
+FDS0=$(nfds)
+MAPS0=$(nmaps)
+
+timeout 300 python3 "$HERE/chan_e2e.py" "$QEMU" "$TMP/vm.ram" $RAM \
+	"$TMP/kvmbus.sock" "$TMP/ctl.sock" "$KVMBUSCTL" || fail "guest side"
+
+kill -0 "$KPID" 2>/dev/null || fail "kvmbusd died"
+[ "$(nmaps)" -eq "$MAPS0" ] || { grep "$TMP/vm.ram" "/proc/$KPID/maps"; fail "ring views still mapped"; }
+for ((i = 0; i < 100; i++)); do
+	[ "$("$KVMBUSCTL" -s "$TMP/ctl.sock" --json status |
+	     python3 -c 'import json,sys; print(json.load(sys.stdin)["qemu"]["connected"])')" = False ] && break
+	sleep 0.1
+done
+for ((i = 0; i < 50; i++)); do
+	fds=$(nfds)
+	[ "$fds" -eq "$FDS0" ] && break
+	sleep 0.1
+done
+[ "$fds" -eq "$FDS0" ] || { ls -l "/proc/$KPID/fd"; fail "$fds fds after QEMU left, expected $FDS0"; }
+grep -q "channel relid 2 (echo) broken" "$TMP/kvmbusd.log" ||
+	fail "no log line for the broken channel"
+
+kill -TERM "$KPID"
+for ((i = 0; i < 100; i++)); do kill -0 "$KPID" 2>/dev/null || break; sleep 0.1; done
+wait "$KPID"
+RC=$?
+KPID=
+[ "$RC" = 0 ] || fail "kvmbusd exited with $RC on SIGTERM${WRAP:+ (99: $WRAP found errors)}"
+echo "chan-e2e: PASS (GPADL of scattered pages across the RAM hole, open, echo, GPA SUM/FILL, echo-send through a full ring, broken channel, close, teardown, unload${WRAP:+; kvmbusd under ${WRAP%% *}})"
