@@ -212,6 +212,35 @@ static void ring_attach(struct kunit *test)
 						 RING_SIZE + 8), -EINVAL);
 }
 
+/*
+ * Running out of room with an unpublished batch: the consumer must judge
+ * the request against what the producer sees, or it never signals.
+ */
+static void ring_full_with_batch(struct kunit *test)
+{
+	struct ring_fixture *f = test->priv;
+	u32 n = 0, pkt = kvmbus_pkt_ring_len(0, 1000);
+	bool woke = false;
+
+	while (put_data(&f->prod, 1000, n, n) == 0)
+		n++;
+	/* The batch went out with the request, and its signal is owed. */
+	KUNIT_EXPECT_EQ(test, le32_to_cpu(f->hdr->write_index), f->prod.wr);
+	KUNIT_EXPECT_EQ(test, le32_to_cpu(f->hdr->pending_send_sz), pkt);
+	KUNIT_EXPECT_TRUE(test, kvmbus_ring_commit(&f->prod));
+	KUNIT_EXPECT_FALSE(test, kvmbus_ring_commit(&f->prod));
+
+	/* Draining one packet at a time wakes the producer exactly once. */
+	while (n--) {
+		expect_data(test, f, 1000, f->cons.rd / pkt, f->cons.rd / pkt);
+		if (kvmbus_ring_release(&f->cons)) {
+			KUNIT_EXPECT_FALSE(test, woke);
+			woke = true;
+		}
+	}
+	KUNIT_EXPECT_TRUE(test, woke);
+}
+
 static void ring_too_big(struct kunit *test)
 {
 	struct ring_fixture *f = test->priv;
@@ -248,6 +277,28 @@ static void ring_batching(struct kunit *test)
 	kvmbus_ring_release(&f->cons);
 	KUNIT_ASSERT_EQ(test, put_data(&f->prod, 64, 7, 7), 0);
 	KUNIT_EXPECT_TRUE(test, kvmbus_ring_commit(&f->prod));
+}
+
+/*
+ * The lost-wakeup window: the producer commits while the consumer holds
+ * its last packets unpublished.  It rightly does not signal, so the
+ * consumer must find the packet by looking again after its release.
+ */
+static void ring_more_after_release(struct kunit *test)
+{
+	struct ring_fixture *f = test->priv;
+
+	KUNIT_ASSERT_EQ(test, put_data(&f->prod, 16, 1, 1), 0);
+	KUNIT_EXPECT_TRUE(test, kvmbus_ring_commit(&f->prod));
+	expect_data(test, f, 16, 1, 1);
+	/* Not yet released: the producer sees us behind. */
+	KUNIT_ASSERT_EQ(test, put_data(&f->prod, 16, 2, 2), 0);
+	KUNIT_EXPECT_FALSE(test, kvmbus_ring_commit(&f->prod));
+	kvmbus_ring_release(&f->cons);
+	KUNIT_EXPECT_TRUE(test, kvmbus_ring_more(&f->cons));
+	expect_data(test, f, 16, 2, 2);
+	kvmbus_ring_release(&f->cons);
+	KUNIT_EXPECT_FALSE(test, kvmbus_ring_more(&f->cons));
 }
 
 /* A polling consumer is not signalled and re-checks after unmasking. */
@@ -420,10 +471,12 @@ static struct kunit_case kvmbus_ring_cases[] = {
 	KUNIT_CASE(ring_wrap),
 	KUNIT_CASE(ring_wrap_every_offset),
 	KUNIT_CASE(ring_full_and_pending),
+	KUNIT_CASE(ring_full_with_batch),
 	KUNIT_CASE(ring_attach),
 	KUNIT_CASE(ring_too_big),
 	KUNIT_CASE(ring_batching),
 	KUNIT_CASE(ring_masking),
+	KUNIT_CASE(ring_more_after_release),
 	KUNIT_CASE_PARAM(ring_bad_write_index, bad_index_gen_params),
 	KUNIT_CASE_PARAM(ring_bad_read_index, bad_index_gen_params),
 	KUNIT_CASE_PARAM(ring_malformed_packet, corrupt_gen_params),

@@ -133,6 +133,15 @@ static int kvmbus_ring_room(struct kvmbus_ring *r, u32 len)
 	if (kvmbus_ring_free(r->wr, rd, r->size) >= len)
 		goto room;
 
+	/* The consumer judges our request against the write index it can
+	 * see, so publish the batch first: otherwise it counts the batch's
+	 * bytes as free, believes the room is already there and never
+	 * signals.  The signal this publish may call for is owed to the
+	 * caller's next commit.
+	 */
+	if (r->wr != r->wr_pub && kvmbus_ring_commit(r))
+		r->signal_owed = true;
+
 	/* Ask the consumer to signal once @len bytes are free, then look
 	 * again: it may have made room before it could see the request.
 	 */
@@ -162,8 +171,9 @@ room:
  * @p: the packet
  *
  * The packet is not visible to the consumer until kvmbus_ring_commit().
- * On -ENOSPC the producer has asked to be signalled when enough space is
- * free: it must commit what it has batched so far and wait.
+ * On -ENOSPC the batch so far has been published and the producer has
+ * asked to be signalled when enough space is free: it must still call
+ * kvmbus_ring_commit() (which tells it whether to signal) and then wait.
  *
  * Return: 0; -ENOSPC when the ring is full; -EMSGSIZE when the packet can
  * never fit; -EIO when the ring is broken.
@@ -227,9 +237,13 @@ int kvmbus_ring_put(struct kvmbus_ring *r, const struct kvmbus_ring_pkt *p)
 bool kvmbus_ring_commit(struct kvmbus_ring *r)
 {
 	u32 old = r->wr_pub, rd, mask;
+	bool owed = r->signal_owed;
 
-	if (r->broken || r->wr == old)
+	r->signal_owed = false;
+	if (r->broken)
 		return false;
+	if (r->wr == old)
+		return owed;
 
 	/* Pairs with the acquire in kvmbus_ring_load_wr(). */
 	virt_store_release(&r->hdr->write_index, cpu_to_le32(r->wr));
@@ -242,7 +256,7 @@ bool kvmbus_ring_commit(struct kvmbus_ring *r)
 	virt_mb();
 	mask = le32_to_cpu(READ_ONCE(r->hdr->interrupt_mask));
 	rd = le32_to_cpu(READ_ONCE(r->hdr->read_index));
-	return kvmbus_producer_should_signal(old, rd, mask);
+	return owed || kvmbus_producer_should_signal(old, rd, mask);
 }
 
 /**
@@ -328,6 +342,29 @@ bool kvmbus_ring_release(struct kvmbus_ring *r)
 	return kvmbus_consumer_should_signal(pending,
 					     kvmbus_ring_free(wr, old, r->size),
 					     kvmbus_ring_free(wr, r->rd, r->size));
+}
+
+/**
+ * kvmbus_ring_more() - did packets arrive since the consumer last looked?
+ * @r: the ring, consumer side, after kvmbus_ring_release()
+ *
+ * A producer that committed while we still had our last packets in hand
+ * saw our old read index and, rightly, did not signal.  So a consumer
+ * about to go idle must look once more after publishing its read index;
+ * the full barrier in kvmbus_ring_release() orders that publish before
+ * this load (pairing with the barrier in kvmbus_ring_commit()).
+ *
+ * Return: true if there is more to read (or the ring just broke).
+ */
+bool kvmbus_ring_more(struct kvmbus_ring *r)
+{
+	u32 wr;
+
+	if (r->broken)
+		return false;
+	if (kvmbus_ring_load_wr(r, &wr))
+		return true;	/* the next get reports the broken ring */
+	return wr != r->rd;
 }
 
 /**

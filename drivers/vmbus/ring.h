@@ -19,6 +19,7 @@
  * @rd: consumer: where the next packet starts (not yet published)
  * @rd_pub: consumer: the read index last published
  * @waiting: producer: pending_send_sz is set
+ * @signal_owed: producer: a batch was published early, its signal is owed
  * @broken: the peer broke the protocol on this ring; it is dead
  *
  * One producer and one consumer at a time: serialising each side is the
@@ -33,6 +34,7 @@ struct kvmbus_ring {
 	u32 rd;
 	u32 rd_pub;
 	bool waiting;
+	bool signal_owed;
 	bool broken;
 };
 
@@ -45,6 +47,7 @@ bool kvmbus_ring_commit(struct kvmbus_ring *r);
 int kvmbus_ring_get(struct kvmbus_ring *r, void *buf, u32 buflen,
 		    struct kvmbus_pkt_info *pi);
 bool kvmbus_ring_release(struct kvmbus_ring *r);
+bool kvmbus_ring_more(struct kvmbus_ring *r);
 void kvmbus_ring_mask(struct kvmbus_ring *r);
 bool kvmbus_ring_unmask(struct kvmbus_ring *r);
 
