@@ -138,6 +138,26 @@ int kvmbus_device_register(struct kvmbus_device *kdev, struct device *parent)
 }
 
 /**
+ * kvmbus_device_mark_rescinded() - the host took the device back
+ * @kdev: the device, about to be unregistered
+ *
+ * Sending on its channel fails from now on, and the driver's callback
+ * runs once so that anyone waiting for the host wakes up and sees it.
+ */
+void kvmbus_device_mark_rescinded(struct kvmbus_device *kdev)
+{
+	struct kvmbus_channel *chan;
+	unsigned long flags;
+
+	spin_lock_irqsave(&kdev->chan_lock, flags);
+	WRITE_ONCE(kdev->rescinded, true);
+	chan = kdev->chan;
+	if (chan)
+		kvmbus_chan_kick(chan);
+	spin_unlock_irqrestore(&kdev->chan_lock, flags);
+}
+
+/**
  * __kvmbus_driver_register() - register a class driver with the bus
  * @kdrv: the driver; its id_table must end with a zero class id
  * @owner: the module that owns it (THIS_MODULE)

@@ -137,6 +137,16 @@ int kvmbus_gpadl_teardown(struct kvmbus_device *kdev, u32 gpadl)
 }
 EXPORT_SYMBOL_GPL(kvmbus_gpadl_teardown);
 
+/* Run the driver's callback as an interrupt would; any context. */
+void kvmbus_chan_kick(struct kvmbus_channel *chan)
+{
+	unsigned long flags;
+
+	local_irq_save(flags);
+	chan->callback(chan, chan->ctx);
+	local_irq_restore(flags);
+}
+
 static irqreturn_t kvmbus_chan_irq(int irq, void *data)
 {
 	struct kvmbus_channel *chan = data;
@@ -239,9 +249,12 @@ int kvmbus_channel_open(struct kvmbus_device *kdev,
 	if (ret)
 		goto err_free_irq;
 
+	spin_lock_irq(&kdev->chan_lock);
+	kdev->chan = chan;
+	spin_unlock_irq(&kdev->chan_lock);
 	*out = chan;
 	/* A signal sent before our handler existed is lost: look once. */
-	chan->callback(chan, chan->ctx);
+	kvmbus_chan_kick(chan);
 	return 0;
 
 err_free_irq:
@@ -276,6 +289,9 @@ void kvmbus_channel_close(struct kvmbus_channel *chan)
 	struct kvmbus_bus *bus = kdev->bus;
 	bool leak;
 
+	spin_lock_irq(&kdev->chan_lock);
+	kdev->chan = NULL;
+	spin_unlock_irq(&kdev->chan_lock);
 	leak = kvmbus_chan_request(chan, KVMBUS_CTL_CLOSE) ||
 	       kvmbus_gpadl_teardown_bus(bus, chan->gpadl);
 	free_irq(pci_irq_vector(bus->pdev, kdev->vector), chan);
@@ -304,14 +320,17 @@ static void kvmbus_chan_broken(struct kvmbus_channel *chan)
  * Nothing reaches the host before kvmbus_chan_flush().  Any context.
  *
  * Return: 0; -ENOSPC when the ring is full (flush, then wait for the
- * callback: the host signals once the packet fits); -EMSGSIZE; -EIO when
- * the host broke the channel.
+ * callback: the host signals once the packet fits); -EMSGSIZE; -ENODEV
+ * when the host rescinded the device; -EIO when the host broke the
+ * channel.
  */
 int kvmbus_chan_put(struct kvmbus_channel *chan, const struct kvmbus_ring_pkt *p)
 {
 	unsigned long flags;
 	int ret;
 
+	if (kvmbus_chan_rescinded(chan))
+		return -ENODEV;
 	spin_lock_irqsave(&chan->out_lock, flags);
 	ret = kvmbus_ring_put(&chan->out, p);
 	spin_unlock_irqrestore(&chan->out_lock, flags);
@@ -382,11 +401,16 @@ EXPORT_SYMBOL_GPL(kvmbus_chan_recv);
  *
  * Call once per batch of kvmbus_chan_recv(): it signals the host only if
  * it waits for exactly this space.
+ *
+ * Return: true if packets arrived meanwhile.  The host does not signal
+ * for those (it saw us still busy), so a consumer about to go idle must
+ * go round again.
  */
-void kvmbus_chan_recv_done(struct kvmbus_channel *chan)
+bool kvmbus_chan_recv_done(struct kvmbus_channel *chan)
 {
 	if (kvmbus_ring_release(&chan->in))
 		kvmbus_signal(chan->kdev->bus, chan->kdev->vector);
+	return kvmbus_ring_more(&chan->in);
 }
 EXPORT_SYMBOL_GPL(kvmbus_chan_recv_done);
 
@@ -411,3 +435,18 @@ bool kvmbus_chan_unmask(struct kvmbus_channel *chan)
 	return kvmbus_ring_unmask(&chan->in);
 }
 EXPORT_SYMBOL_GPL(kvmbus_chan_unmask);
+
+/**
+ * kvmbus_chan_rescinded() - has the host taken the channel's device back?
+ * @chan: the channel
+ *
+ * Once true, nothing more comes from the host: a driver waiting for
+ * completions or ring space should stop waiting.
+ *
+ * Return: true after a rescind.
+ */
+bool kvmbus_chan_rescinded(struct kvmbus_channel *chan)
+{
+	return READ_ONCE(chan->kdev->rescinded);
+}
+EXPORT_SYMBOL_GPL(kvmbus_chan_rescinded);

@@ -2,11 +2,11 @@
 /*
  * kvmbus control plane, guest side: docs/protocol.md section 6.
  *
- * Messages from the host are drained by one work item on an ordered
- * workqueue, so offers and rescinds are handled one at a time and in
- * order; a device is registered (and its driver probed) before the next
- * message is looked at.  Every message is copied out of the ring, checked
- * against its type's size, and its fields validated before use.
+ * Messages from the host are drained by one work item; offers and
+ * rescinds go on to a second ordered workqueue, so they are handled one
+ * at a time and in order while the first keeps delivering the answers
+ * their drivers wait for.  Every message is copied out of the ring,
+ * checked against its type's size, and its fields validated before use.
  */
 #include <linux/module.h>
 #include <linux/slab.h>
@@ -192,6 +192,7 @@ static void kvmbus_ctl_offer(struct kvmbus_bus *bus,
 	kdev->relid = relid;
 	kdev->vector = vector;
 	kdev->bus = bus;
+	spin_lock_init(&kdev->chan_lock);
 
 	ret = xa_insert(&bus->devices, relid, kdev, GFP_KERNEL);
 	if (ret) {
@@ -221,9 +222,66 @@ static void kvmbus_ctl_rescind(struct kvmbus_bus *bus, u32 relid)
 		atomic64_inc(&bus->ctl_malformed);
 		return;
 	}
+	kvmbus_device_mark_rescinded(kdev);
 	/* Unbinds the driver: its remove() runs before this returns. */
 	device_unregister(&kdev->dev);
 	kvmbus_ctl_send_relid(bus, KVMBUS_CTL_RELID_RELEASED, relid);
+}
+
+/*
+ * Offers, rescinds and the end of the offer list are handled on their own
+ * ordered workqueue, in arrival order: registering a device probes its
+ * driver and removing one runs its remove(), and both wait for answers
+ * (OPEN_RESULT, CLOSE_RESULT, GPADL_*) that kvmbus_ctl_work() delivers.
+ * Running them there would deadlock it.
+ */
+struct kvmbus_hp_event {
+	struct work_struct work;
+	struct kvmbus_bus *bus;
+	u32 type;
+	union {
+		struct kvmbus_ctl_offer offer;
+		struct kvmbus_ctl_relid relid;
+	} msg;
+};
+
+static void kvmbus_hp_work(struct work_struct *work)
+{
+	struct kvmbus_hp_event *ev = container_of(work, struct kvmbus_hp_event,
+						  work);
+	struct kvmbus_bus *bus = ev->bus;
+
+	switch (ev->type) {
+	case KVMBUS_CTL_OFFER:
+		if (!READ_ONCE(bus->dying))
+			kvmbus_ctl_offer(bus, &ev->msg.offer);
+		break;
+	case KVMBUS_CTL_RESCIND:
+		if (!READ_ONCE(bus->dying))
+			kvmbus_ctl_rescind(bus, le32_to_cpu(ev->msg.relid.relid));
+		break;
+	case KVMBUS_CTL_ALL_OFFERS_DONE:
+		complete(&bus->offers_done);
+		break;
+	}
+	kfree(ev);
+}
+
+static void kvmbus_hp_queue(struct kvmbus_bus *bus, u32 type, const void *msg,
+			    size_t len)
+{
+	struct kvmbus_hp_event *ev = kzalloc(sizeof(*ev), GFP_KERNEL);
+
+	if (!ev) {
+		dev_err_ratelimited(&bus->pdev->dev,
+				    "no memory for hot-plug event %u\n", type);
+		return;
+	}
+	INIT_WORK(&ev->work, kvmbus_hp_work);
+	ev->bus = bus;
+	ev->type = type;
+	memcpy(&ev->msg, msg, min(len, sizeof(ev->msg)));
+	queue_work(bus->hp_wq, &ev->work);
 }
 
 /* Minimum size of each host-to-guest message; 0 = not for the guest. */
@@ -264,19 +322,14 @@ static void kvmbus_ctl_dispatch(struct kvmbus_bus *bus, const void *msg,
 		complete(&bus->version_done);
 		break;
 	case KVMBUS_CTL_OFFER:
-		if (!READ_ONCE(bus->dying))
-			kvmbus_ctl_offer(bus, msg);
+		kvmbus_hp_queue(bus, type, msg, sizeof(struct kvmbus_ctl_offer));
 		break;
 	case KVMBUS_CTL_ALL_OFFERS_DONE:
-		complete(&bus->offers_done);
+		kvmbus_hp_queue(bus, type, msg, sizeof(struct kvmbus_ctl_hdr));
 		break;
-	case KVMBUS_CTL_RESCIND: {
-		const struct kvmbus_ctl_relid *r = msg;
-
-		if (!READ_ONCE(bus->dying))
-			kvmbus_ctl_rescind(bus, le32_to_cpu(r->relid));
+	case KVMBUS_CTL_RESCIND:
+		kvmbus_hp_queue(bus, type, msg, sizeof(struct kvmbus_ctl_relid));
 		break;
-	}
 	case KVMBUS_CTL_UNLOAD_RESP:
 		complete(&bus->unload_done);
 		break;
@@ -391,12 +444,19 @@ int kvmbus_ctl_init(struct kvmbus_bus *bus)
 		return -ENOMEM;
 	bus->ctl_wq = alloc_ordered_workqueue("kvmbus-ctl-%s", 0,
 					      dev_name(&bus->pdev->dev));
-	if (!bus->ctl_wq) {
-		kfree(bus->ctl_buf);
-		bus->ctl_buf = NULL;
-		return -ENOMEM;
-	}
+	if (!bus->ctl_wq)
+		goto err_free_buf;
+	bus->hp_wq = alloc_ordered_workqueue("kvmbus-hp-%s", 0,
+					     dev_name(&bus->pdev->dev));
+	if (!bus->hp_wq)
+		goto err_destroy_ctl_wq;
 	return 0;
+
+err_destroy_ctl_wq:
+	destroy_workqueue(bus->ctl_wq);
+err_free_buf:
+	kfree(bus->ctl_buf);
+	return -ENOMEM;
 }
 
 /**
@@ -466,8 +526,9 @@ void kvmbus_ctl_stop(struct kvmbus_bus *bus)
 	unsigned long relid;
 
 	WRITE_ONCE(bus->dying, true);
-	/* No offer is half-registered after this. */
+	/* No hot-plug event is queued or half-done after this. */
 	flush_workqueue(bus->ctl_wq);
+	flush_workqueue(bus->hp_wq);
 	xa_for_each(&bus->devices, relid, kdev) {
 		xa_erase(&bus->devices, relid);
 		device_unregister(&kdev->dev);
@@ -482,6 +543,7 @@ void kvmbus_ctl_stop(struct kvmbus_bus *bus)
  */
 void kvmbus_ctl_destroy(struct kvmbus_bus *bus)
 {
+	destroy_workqueue(bus->hp_wq);
 	destroy_workqueue(bus->ctl_wq);
 	kfree(bus->ctl_buf);
 	xa_destroy(&bus->devices);

@@ -85,7 +85,8 @@ struct kvmbus_channel {
  * @ctl_out: guest-to-host control ring
  * @ctl_in: host-to-guest control ring
  * @ctl_send_lock: serialises senders on @ctl_out
- * @ctl_wq: ordered: handles host messages one at a time
+ * @ctl_wq: ordered: drains host messages, delivers answers
+ * @hp_wq: ordered: offers and rescinds, in arrival order
  * @ctl_work: drains @ctl_in
  * @ctl_buf: @ctl_work's private copy of the current message
  * @version_done: VERSION_RESP arrived, in @version_resp
@@ -116,6 +117,7 @@ struct kvmbus_bus {
 	struct kvmbus_ring ctl_in;
 	struct mutex ctl_send_lock;	/* serialises senders on ctl_out */
 	struct workqueue_struct *ctl_wq;
+	struct workqueue_struct *hp_wq;
 	struct work_struct ctl_work;
 	u8 *ctl_buf;
 	struct completion version_done;
@@ -137,6 +139,8 @@ struct kvmbus_bus {
 int kvmbus_bus_init(void);
 void kvmbus_bus_exit(void);
 int kvmbus_device_register(struct kvmbus_device *kdev, struct device *parent);
+void kvmbus_device_mark_rescinded(struct kvmbus_device *kdev);
+void kvmbus_chan_kick(struct kvmbus_channel *chan);
 
 int kvmbus_pci_init(void);
 void kvmbus_pci_exit(void);

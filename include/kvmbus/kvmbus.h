@@ -44,6 +44,9 @@ struct kvmbus_device_id {
  * @relid: the host's id of the primary channel
  * @vector: the channel's doorbell and interrupt vector
  * @bus: the connection it was offered on (private to kvmbus.ko)
+ * @chan_lock: protects @chan and @rescinded (private to kvmbus.ko)
+ * @chan: the open channel, if any (private to kvmbus.ko)
+ * @rescinded: the host took the device back (private to kvmbus.ko)
  */
 struct kvmbus_device {
 	struct device dev;
@@ -52,6 +55,9 @@ struct kvmbus_device {
 	u32 relid;
 	u16 vector;
 	struct kvmbus_bus *bus;
+	spinlock_t chan_lock;	/* @chan, @rescinded */
+	struct kvmbus_channel *chan;
+	bool rescinded;
 };
 
 #define to_kvmbus_device(d)	container_of(d, struct kvmbus_device, dev)
@@ -99,9 +105,10 @@ int kvmbus_chan_send(struct kvmbus_channel *chan,
 		     const struct kvmbus_ring_pkt *p);
 int kvmbus_chan_recv(struct kvmbus_channel *chan, void *buf, u32 len,
 		     struct kvmbus_pkt_info *pi);
-void kvmbus_chan_recv_done(struct kvmbus_channel *chan);
+bool kvmbus_chan_recv_done(struct kvmbus_channel *chan);
 void kvmbus_chan_mask(struct kvmbus_channel *chan);
 bool kvmbus_chan_unmask(struct kvmbus_channel *chan);
+bool kvmbus_chan_rescinded(struct kvmbus_channel *chan);
 int kvmbus_gpadl_create(struct kvmbus_device *kdev, void *buf, size_t size,
 			u32 *gpadl);
 int kvmbus_gpadl_teardown(struct kvmbus_device *kdev, u32 gpadl);

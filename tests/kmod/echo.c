@@ -111,6 +111,7 @@ static void echo_rx_work(struct work_struct *work)
 	struct kvmbus_pkt_info pi;
 	unsigned int n = 0;
 
+again:
 	while (!kvmbus_chan_recv(ed->chan, ed->rxbuf, ed->ring_size, &pi)) {
 		const u8 *data = ed->rxbuf + pi.data_offset;
 
@@ -126,8 +127,10 @@ static void echo_rx_work(struct work_struct *work)
 		if (++n % ECHO_BATCH == 0)
 			kvmbus_chan_recv_done(ed->chan);
 	}
-	kvmbus_chan_recv_done(ed->chan);
 	wake_up(&ed->wq);
+	/* Packets the host committed while we were busy come unsignalled. */
+	if (kvmbus_chan_recv_done(ed->chan))
+		goto again;
 }
 
 /* Put one packet, waiting (bounded) for ring space. */
@@ -142,9 +145,13 @@ static int echo_put(struct echo_dev *ed, const struct kvmbus_ring_pkt *p,
 		kvmbus_chan_flush(ed->chan);
 		if (time_after(jiffies, deadline))
 			return -ETIMEDOUT;
-		/* The host signals once the packet fits. */
-		wait_event_timeout(ed->wq, atomic_read(&ed->kicks) != kicks,
-				   HZ / 10);
+		/* The host signals once the packet fits (or took the device
+		 * back: the next put says so).
+		 */
+		if (wait_event_interruptible_timeout(ed->wq,
+						     atomic_read(&ed->kicks) != kicks,
+						     HZ / 10) < 0)
+			return -EINTR;
 	}
 	return ret;
 }
@@ -184,9 +191,12 @@ static int echo_run_inband(struct echo_dev *ed, u32 count, u32 size)
 	}
 	kvmbus_chan_flush(ed->chan);
 
-	wait_event_timeout(ed->wq, atomic64_read(&ed->completed) +
-			   atomic64_read(&ed->bad) >= count,
-			   max_t(long, (long)(deadline - jiffies), 1));
+	/* Interruptible: a long run is not a hung task, and rescind ends it. */
+	wait_event_interruptible_timeout(ed->wq,
+					 atomic64_read(&ed->completed) +
+					 atomic64_read(&ed->bad) >= count ||
+					 kvmbus_chan_rescinded(ed->chan),
+					 max_t(long, (long)(deadline - jiffies), 1));
 	if (atomic64_read(&ed->completed) != count ||
 	    atomic64_read(&ed->bad)) {
 		snprintf(ed->result, sizeof(ed->result),
@@ -256,8 +266,10 @@ static int echo_run_gpa(struct echo_dev *ed, u32 op, u32 size, u32 seed)
 	/* The host is done with @buf once it answers; if it never does, the
 	 * buffer is leaked rather than handed back while it may write it.
 	 */
-	if (!wait_event_timeout(ed->wq, READ_ONCE(ed->gpa_done),
-				ECHO_RUN_TIMEOUT)) {
+	wait_event_interruptible_timeout(ed->wq, READ_ONCE(ed->gpa_done) ||
+					 kvmbus_chan_rescinded(ed->chan),
+					 ECHO_RUN_TIMEOUT);
+	if (!READ_ONCE(ed->gpa_done)) {
 		snprintf(ed->result, sizeof(ed->result), "fail: no answer");
 		buf = NULL;
 		ret = -EIO;
