@@ -273,8 +273,8 @@ static void kvmbus_hp_queue(struct kvmbus_bus *bus, u32 type, const void *msg,
 	struct kvmbus_hp_event *ev = kzalloc(sizeof(*ev), GFP_KERNEL);
 
 	if (!ev) {
-		dev_err_ratelimited(&bus->pdev->dev,
-				    "no memory for hot-plug event %u\n", type);
+		/* The allocator has said why; count what was dropped. */
+		atomic64_inc(&bus->ctl_dropped);
 		return;
 	}
 	INIT_WORK(&ev->work, kvmbus_hp_work);

@@ -103,6 +103,7 @@ struct kvmbus_channel {
  * @ctl_interrupts: control-vector interrupts taken
  * @ctl_malformed: control messages dropped as malformed
  * @ctl_unsupported: control messages not handled yet
+ * @ctl_dropped: hot-plug events lost for want of memory
  */
 struct kvmbus_bus {
 	struct pci_dev *pdev;
@@ -134,6 +135,7 @@ struct kvmbus_bus {
 	atomic64_t ctl_interrupts;
 	atomic64_t ctl_malformed;
 	atomic64_t ctl_unsupported;
+	atomic64_t ctl_dropped;
 };
 
 int kvmbus_bus_init(void);
