@@ -15,36 +15,10 @@
 #	KVMBUSD_WRAP="valgrind --error-exitcode=99 ..." runs kvmbusd under it.
 set -u
 
-HERE=$(cd "$(dirname "$0")" && pwd)
-KVMBUSD=$(realpath "${1:-$HERE/../build/kvmbusd}")
-KVMBUSCTL=$(realpath "${2:-$HERE/../build/kvmbusctl}")
-QEMU=${QEMU:-qemu-system-x86_64}
-WRAP=${KVMBUSD_WRAP:-}
+NAME=chan-e2e
+. "$(dirname "$0")/lib.sh" "$@"
+need_qemu
 RAM=256M
-
-if ! command -v "$QEMU" >/dev/null; then
-	echo "chan-e2e: SKIP: $QEMU not installed (apt-get install qemu-system-x86)"
-	exit 0
-fi
-command -v python3 >/dev/null || { echo "chan-e2e: FAIL: python3 missing"; exit 1; }
-
-TMP=$(mktemp -d /dev/shm/kvmbus-chan.XXXXXX)
-KPID=
-cleanup() {
-	[ -n "$KPID" ] && kill "$KPID" 2>/dev/null
-	wait 2>/dev/null
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-fail() {
-	echo "chan-e2e: FAIL: $*"
-	echo "--- kvmbusd log"; cat "$TMP/kvmbusd.log" 2>/dev/null
-	for f in "$TMP"/qemu*.log; do [ -f "$f" ] && { echo "--- $f"; cat "$f"; }; done
-	exit 1
-}
-
-nfds() { ls "/proc/$KPID/fd" | wc -l; }
 # Mappings of the RAM file: the one of guest RAM, plus one per open view.
 nmaps() { grep -c "$TMP/vm.ram" "/proc/$KPID/maps"; }
 
@@ -73,19 +47,9 @@ for ((i = 0; i < 100; i++)); do
 	     python3 -c 'import json,sys; print(json.load(sys.stdin)["qemu"]["connected"])')" = False ] && break
 	sleep 0.1
 done
-for ((i = 0; i < 50; i++)); do
-	fds=$(nfds)
-	[ "$fds" -eq "$FDS0" ] && break
-	sleep 0.1
-done
-[ "$fds" -eq "$FDS0" ] || { ls -l "/proc/$KPID/fd"; fail "$fds fds after QEMU left, expected $FDS0"; }
+expect_fds "$FDS0" "after QEMU left"
 grep -q "channel relid 2 (echo) broken" "$TMP/kvmbusd.log" ||
 	fail "no log line for the broken channel"
 
-kill -TERM "$KPID"
-for ((i = 0; i < 100; i++)); do kill -0 "$KPID" 2>/dev/null || break; sleep 0.1; done
-wait "$KPID"
-RC=$?
-KPID=
-[ "$RC" = 0 ] || fail "kvmbusd exited with $RC on SIGTERM${WRAP:+ (99: $WRAP found errors)}"
+stop_kvmbusd
 echo "chan-e2e: PASS (GPADL of scattered pages across the RAM hole, open, echo, GPA SUM/FILL, echo-send through a full ring, broken channel, close, teardown, unload${WRAP:+; kvmbusd under ${WRAP%% *}})"

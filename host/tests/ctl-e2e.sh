@@ -15,35 +15,10 @@
 # Usage: tests/ctl-e2e.sh [kvmbusd] [kvmbusctl]      exit 0 = pass
 set -u
 
-HERE=$(cd "$(dirname "$0")" && pwd)
-KVMBUSD=$(realpath "${1:-$HERE/../build/kvmbusd}")
-KVMBUSCTL=$(realpath "${2:-$HERE/../build/kvmbusctl}")
-QEMU=${QEMU:-qemu-system-x86_64}
+NAME=ctl-e2e
+. "$(dirname "$0")/lib.sh" "$@"
+need_qemu
 RAM=256M
-
-if ! command -v "$QEMU" >/dev/null; then
-	echo "ctl-e2e: SKIP: $QEMU not installed (apt-get install qemu-system-x86)"
-	exit 0
-fi
-command -v python3 >/dev/null || { echo "ctl-e2e: FAIL: python3 missing"; exit 1; }
-
-TMP=$(mktemp -d /dev/shm/kvmbus-e2e.XXXXXX)
-KPID=
-cleanup() {
-	[ -n "$KPID" ] && kill "$KPID" 2>/dev/null
-	wait 2>/dev/null
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-fail() {
-	echo "ctl-e2e: FAIL: $*"
-	echo "--- kvmbusd log"; cat "$TMP/kvmbusd.log" 2>/dev/null
-	for f in "$TMP"/qemu*.log; do [ -f "$f" ] && { echo "--- $f"; cat "$f"; }; done
-	exit 1
-}
-
-nfds() { ls "/proc/$KPID/fd" | wc -l; }
 
 truncate -s $RAM "$TMP/vm.ram"
 "$KVMBUSD" --foreground --socket "$TMP/kvmbus.sock" --ram "$TMP/vm.ram" \
@@ -68,20 +43,10 @@ for ((i = 0; i < 100; i++)); do
 done
 "$KVMBUSCTL" -s "$TMP/ctl.sock" status | grep -q '^guest:    idle' ||
 	fail "QEMU gone, but the control plane did not go idle"
-# kvmbusd closes a kvmbusctl connection on its next loop turn: poll.
-for ((i = 0; i < 50; i++)); do
-	fds=$(nfds)
-	[ "$fds" -eq "$FDS0" ] && break
-	sleep 0.1
-done
-[ "$fds" -eq "$FDS0" ] || { ls -l "/proc/$KPID/fd"; fail "$fds fds after QEMU left, expected $FDS0"; }
+
+expect_fds "$FDS0" "after QEMU left"
 grep -q "guest control connection (generation 3) broken" "$TMP/kvmbusd.log" ||
 	fail "no log line for the broken connection"
 
-kill -TERM "$KPID"
-for ((i = 0; i < 100; i++)); do kill -0 "$KPID" 2>/dev/null || break; sleep 0.1; done
-wait "$KPID"
-RC=$?
-KPID=
-[ "$RC" = 0 ] || fail "kvmbusd exited with $RC on SIGTERM"
+stop_kvmbusd
 echo "ctl-e2e: PASS (connect, version, offers, hot add, hot remove, unload, reset, refusal, broken ring, kvmbusctl)"

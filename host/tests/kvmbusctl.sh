@@ -9,21 +9,10 @@
 #	KVMBUSD_WRAP="valgrind --error-exitcode=99 ..." runs kvmbusd under it.
 set -u
 
-HERE=$(cd "$(dirname "$0")" && pwd)
-KVMBUSD=$(realpath "${1:-$HERE/../build/kvmbusd}")
-CTL=$(realpath "${2:-$HERE/../build/kvmbusctl}")
-WRAP=${KVMBUSD_WRAP:-}
-command -v python3 >/dev/null || { echo "kvmbusctl.sh: FAIL: python3 missing"; exit 1; }
-
-TMP=$(mktemp -d /dev/shm/kvmbus-ctl.XXXXXX)
-KPID=
+NAME=kvmbusctl.sh
+. "$(dirname "$0")/lib.sh" "$@"
+CTL=$KVMBUSCTL
 CHECKS=0
-cleanup() {
-	[ -n "$KPID" ] && kill "$KPID" 2>/dev/null
-	wait 2>/dev/null
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
 
 fail() {
 	echo "kvmbusctl.sh: FAIL: $*"

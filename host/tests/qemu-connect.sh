@@ -17,38 +17,12 @@
 # Usage: tests/qemu-connect.sh [path/to/kvmbusd]      exit 0 = pass
 set -u
 
-HERE=$(cd "$(dirname "$0")" && pwd)
-KVMBUSD=$(realpath "${1:-$HERE/../build/kvmbusd}")
-QEMU=${QEMU:-qemu-system-x86_64}
+NAME=qemu-connect
+. "$(dirname "$0")/lib.sh" "$@"
+need_qemu
 VECTORS=64
 BAR=65536
 RAM=256M
-
-if ! command -v "$QEMU" >/dev/null; then
-	echo "qemu-connect: SKIP: $QEMU not installed (apt-get install qemu-system-x86)"
-	exit 0
-fi
-command -v python3 >/dev/null || { echo "qemu-connect: FAIL: python3 missing"; exit 1; }
-
-TMP=$(mktemp -d /dev/shm/kvmbus-qc.XXXXXX)
-KPID=
-QPIDS=()
-cleanup() {
-	for p in "${QPIDS[@]}"; do kill "$p" 2>/dev/null; done
-	[ -n "$KPID" ] && kill "$KPID" 2>/dev/null
-	wait 2>/dev/null
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-fail() {
-	echo "qemu-connect: FAIL: $*"
-	echo "--- kvmbusd log"; cat "$TMP/kvmbusd.log" 2>/dev/null
-	for f in "$TMP"/qemu*.log; do [ -f "$f" ] && { echo "--- $f"; cat "$f"; }; done
-	exit 1
-}
-
-nfds() { ls "/proc/$KPID/fd" | wc -l; }
 status() { python3 "$HERE/qemu_probe.py" status "$TMP/ctl.sock"; }
 field() { status | python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
