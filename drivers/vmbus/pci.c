@@ -108,28 +108,40 @@ static void kvmbus_pci_free_ctl(struct kvmbus_bus *bus)
 	bus->ctl_mem = NULL;
 }
 
-/* Has the host answered generation @gen with one of the states in @mask? */
-static bool kvmbus_host_answered(struct kvmbus_bus *bus, u32 gen, u32 mask)
+/*
+ * Has the host answered generation @gen with a state in @mask?  The state
+ * is read once, range-checked (it indexes a bit mask) and handed back in
+ * @state, so the caller acts on exactly what was judged here.
+ */
+static bool kvmbus_host_answered(struct kvmbus_bus *bus, u32 gen, u32 mask,
+				 u32 *state)
 {
 	u32 acked = ioread32(&bus->mbox->acked_generation);
+	u32 st;
 
 	/* host_state is meaningful only once it answers our generation;
 	 * the host writes acked_generation before host_state.
 	 */
 	rmb();
-	return acked == gen &&
-	       (BIT(ioread32(&bus->mbox->host_state)) & mask);
+	if (acked != gen)
+		return false;
+	st = ioread32(&bus->mbox->host_state);
+	if (st >= BITS_PER_TYPE(mask) || !(BIT(st) & mask))
+		return false;
+	*state = st;
+	return true;
 }
 
-static int kvmbus_pci_wait_host(struct kvmbus_bus *bus, u32 mask)
+/* Wait for an answer in @mask to our generation; @state gets it. */
+static int kvmbus_pci_wait_host(struct kvmbus_bus *bus, u32 mask, u32 *state)
 {
 	long left;
 
 	left = wait_event_timeout(bus->mbox_wait,
 				  kvmbus_host_answered(bus, bus->generation,
-						       mask),
+						       mask, state),
 				  msecs_to_jiffies(KVMBUS_MBOX_TIMEOUT_MS));
-	if (!left && !kvmbus_host_answered(bus, bus->generation, mask))
+	if (!left && !kvmbus_host_answered(bus, bus->generation, mask, state))
 		return -ETIMEDOUT;
 	return 0;
 }
@@ -139,6 +151,7 @@ static int kvmbus_pci_connect(struct kvmbus_bus *bus)
 {
 	struct kvmbus_bar_hdr __iomem *mbox = bus->mbox;
 	struct device *dev = &bus->pdev->dev;
+	u32 state;
 	int ret;
 
 	bus->generation = ioread32(&mbox->guest_generation) + 1;
@@ -151,13 +164,13 @@ static int kvmbus_pci_connect(struct kvmbus_bus *bus)
 	kvmbus_signal(bus, KVMBUS_CTL_VECTOR);
 
 	ret = kvmbus_pci_wait_host(bus, BIT(KVMBUS_MBOX_ONLINE) |
-				   BIT(KVMBUS_MBOX_ERROR));
+				   BIT(KVMBUS_MBOX_ERROR), &state);
 	if (ret) {
 		dev_err(dev, "kvmbusd did not answer within %u ms\n",
 			KVMBUS_MBOX_TIMEOUT_MS);
 		return ret;
 	}
-	if (ioread32(&mbox->host_state) != KVMBUS_MBOX_ONLINE) {
+	if (state != KVMBUS_MBOX_ONLINE) {
 		dev_err(dev, "kvmbusd refused the control ring: error %u\n",
 			ioread32(&mbox->host_error));
 		return -ECONNREFUSED;
@@ -170,9 +183,11 @@ static int kvmbus_pci_connect(struct kvmbus_bus *bus)
 /* Withdraw the control rings; true once the host has let go of them. */
 static bool kvmbus_pci_disconnect(struct kvmbus_bus *bus)
 {
+	u32 state;
+
 	iowrite32(KVMBUS_MBOX_RESET, &bus->mbox->guest_state);
 	kvmbus_signal(bus, KVMBUS_CTL_VECTOR);
-	if (kvmbus_pci_wait_host(bus, BIT(KVMBUS_MBOX_IDLE))) {
+	if (kvmbus_pci_wait_host(bus, BIT(KVMBUS_MBOX_IDLE), &state)) {
 		/* Never hand pages the host may still write back to the
 		 * allocator: a small leak beats memory corruption.
 		 */
