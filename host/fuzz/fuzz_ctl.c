@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_ops.h"
 #include "ctl.h"
 #include "guestmem.h"
 
@@ -288,13 +289,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	data++;
 	size--;
 
-	while (size >= 3) {
-		op = data[0];
-		len = (uint32_t)data[1] | (uint32_t)data[2] << 8;
-		data += 3;
-		size -= 3;
-		if (len > size)
-			len = (uint32_t)size;
+	while (fuzz_op_header(&data, &size, &op, &len)) {
 		switch (op % 8) {
 		case 0:
 		case 1:

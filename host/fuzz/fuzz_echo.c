@@ -26,6 +26,7 @@
 
 #include <kvmbus/echo.h>
 
+#include "fuzz_ops.h"
 #include "fuzz_guest.h"
 #include "vsp_echo.h"
 
@@ -354,13 +355,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	data += 2;
 	size -= 2;
 
-	while (size >= 3) {
-		op = data[0];
-		len = (uint32_t)data[1] | (uint32_t)data[2] << 8;
-		data += 3;
-		size -= 3;
-		if (len > size)
-			len = (uint32_t)size;
+	while (fuzz_op_header(&data, &size, &op, &len)) {
 		switch (op % 8) {
 		case 0:
 			op_inband(f, e, data, len);

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_ops.h"
 #include "fuzz_guest.h"
 
 /* A page a guest might name: its RAM, the edges of the hole, beyond. */
@@ -169,13 +170,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	data++;
 	size--;
 
-	while (size >= 3) {
-		op = data[0];
-		len = (uint32_t)data[1] | (uint32_t)data[2] << 8;
-		data += 3;
-		size -= 3;
-		if (len > size)
-			len = (uint32_t)size;
+	while (fuzz_op_header(&data, &size, &op, &len)) {
 		switch (op % 10) {
 		case 0:
 			raw(f, KVMBUS_CTL_GPADL_CREATE, data, len);
