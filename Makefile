@@ -101,7 +101,7 @@ dkms-install:
 dkms-remove:
 	KERNEL_SOURCES="$(KERNEL_SOURCES)" scripts/dkms.sh remove
 
-guest-test: guest-modules
+guest-test: guest-modules host
 	tests/run $(patsubst %,--kernel %,$(KERNELS)) $(TESTS)
 
 demo:
