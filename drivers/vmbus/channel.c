@@ -225,7 +225,8 @@ int kvmbus_subchannels_request(struct kvmbus_device *kdev, u16 count)
 	if (ret)
 		return ret;
 	/* Granted sub-channels are usable from 1 up to the first gap (an
-	 * offer we refused). */
+	 * offer we refused).
+	 */
 	spin_lock_irq(&kdev->chan_lock);
 	for (n = 0; n < count && kdev->sub[n].relid; n++)
 		;

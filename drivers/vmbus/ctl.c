@@ -422,7 +422,8 @@ static void kvmbus_ctl_dispatch(struct kvmbus_bus *bus, const void *msg,
 		break;
 	case KVMBUS_CTL_OFFER:
 		/* Sub-channels are no devices: recorded here, in order
-		 * before the SUBCHANNELS_RESULT that follows them. */
+		 * before the SUBCHANNELS_RESULT that follows them.
+		 */
 		if (le16_to_cpu(((const struct kvmbus_ctl_offer *)msg)->flags) &
 		    KVMBUS_OFFER_F_SUBCHANNEL) {
 			struct kvmbus_ctl_offer o;
