@@ -55,6 +55,7 @@ struct echo_dev {
 	u8 *rxbuf;
 	u8 *txbuf;
 	/* run_all: this channel's part, on its own work item. */
+	struct echo_sys *sys;
 	struct work_struct run_work;
 	u32 run_count;
 	int run_ret;
@@ -76,6 +77,8 @@ struct echo_dev {
 /* The device: its channels, and the runs sysfs starts. */
 struct echo_sys {
 	struct mutex run_lock;		/* one run at a time */
+	atomic_t running;		/* run_all parts not done yet */
+	wait_queue_head_t done_wq;	/* woken when one is done */
 	unsigned int nr_chans;
 	char result[128];
 	struct echo_dev *chans[KVMBUS_MAX_SUBCHANNELS + 1];
@@ -370,6 +373,8 @@ static void echo_run_work(struct work_struct *work)
 	struct echo_dev *ed = container_of(work, struct echo_dev, run_work);
 
 	ed->run_ret = echo_run_inband(ed, ed->run_count, ed->run_size);
+	if (atomic_dec_and_test(&ed->sys->running))
+		wake_up(&ed->sys->done_wq);
 }
 
 /* "inband COUNT SIZE" on every channel at once. */
@@ -385,6 +390,7 @@ static ssize_t run_all_store(struct device *dev, struct device_attribute *attr,
 	    b > es->chans[0]->ring_size)
 		return -EINVAL;
 	mutex_lock(&es->run_lock);
+	atomic_set(&es->running, es->nr_chans);
 	for (i = 0; i < es->nr_chans; i++) {
 		es->chans[i]->run_count = a;
 		es->chans[i]->run_size = b;
@@ -392,6 +398,10 @@ static ssize_t run_all_store(struct device *dev, struct device_attribute *attr,
 	}
 	snprintf(es->result, sizeof(es->result),
 		 "ok %u channels: %u x %u bytes each", es->nr_chans, a, b);
+	/* A long run is not a hung task: wait idle, not uninterruptible
+	 * (the parts must end before we return; a rescind ends them).
+	 */
+	wait_event_idle(es->done_wq, !atomic_read(&es->running));
 	for (i = 0; i < es->nr_chans; i++) {
 		flush_work(&es->chans[i]->run_work);
 		if (es->chans[i]->run_ret && !ret) {
@@ -475,7 +485,8 @@ static void echo_chan_free(struct echo_dev *ed)
 }
 
 /* Open channel @index of @kdev.  Return: the channel or an ERR_PTR. */
-static struct echo_dev *echo_chan_open(struct kvmbus_device *kdev, u16 index)
+static struct echo_dev *echo_chan_open(struct kvmbus_device *kdev,
+				       struct echo_sys *es, u16 index)
 {
 	struct kvmbus_chan_config cfg = {
 		.callback = echo_callback,
@@ -488,6 +499,7 @@ static struct echo_dev *echo_chan_open(struct kvmbus_device *kdev, u16 index)
 	if (!ed)
 		return ERR_PTR(-ENOMEM);
 	ed->kdev = kdev;
+	ed->sys = es;
 	ed->index = index;
 	ed->ring_size = ring_kb * 1024;
 	INIT_WORK(&ed->rx_work, echo_rx_work);
@@ -546,10 +558,11 @@ static int echo_probe(struct kvmbus_device *kdev,
 	if (!es)
 		return -ENOMEM;
 	mutex_init(&es->run_lock);
+	init_waitqueue_head(&es->done_wq);
 	strscpy(es->result, "none", sizeof(es->result));
 	dev_set_drvdata(&kdev->dev, es);
 
-	ed = echo_chan_open(kdev, 0);
+	ed = echo_chan_open(kdev, es, 0);
 	if (IS_ERR(ed)) {
 		ret = PTR_ERR(ed);
 		goto err_free;
@@ -567,7 +580,7 @@ static int echo_probe(struct kvmbus_device *kdev,
 		}
 	}
 	while (es->nr_chans <= n) {
-		ed = echo_chan_open(kdev, es->nr_chans);
+		ed = echo_chan_open(kdev, es, es->nr_chans);
 		if (IS_ERR(ed)) {
 			ret = PTR_ERR(ed);
 			dev_err(&kdev->dev, "sub-channel %u: %d\n",
