@@ -12,6 +12,7 @@
 #include <linux/slab.h>
 #include <linux/workqueue.h>
 
+#include "ctl_check.h"
 #include "kvmbus_internal.h"
 
 static void kvmbus_ctl_signal(struct kvmbus_bus *bus)
@@ -121,9 +122,7 @@ int kvmbus_ctl_wait_finish(struct kvmbus_bus *bus, struct kvmbus_ctl_waiter *w,
 			what, w->key, KVMBUS_CTL_TIMEOUT_MS);
 		return -ETIMEDOUT;
 	}
-	if (!w->status)
-		return 0;
-	return w->status < MAX_ERRNO ? -(int)w->status : -EPROTO;
+	return kvmbus_ctl_status_errno(w->status);
 }
 
 /* An answer the host sent: complete whoever waits for it. */
@@ -170,9 +169,7 @@ static void kvmbus_ctl_offer(struct kvmbus_bus *bus,
 	struct kvmbus_device *kdev;
 	int ret;
 
-	if (!relid || vector >= bus->nr_vectors ||
-	    vector == KVMBUS_CTL_VECTOR ||
-	    le32_to_cpu(o->data_len) > KVMBUS_OFFER_DATA_MAX) {
+	if (kvmbus_ctl_check_offer(o, bus->nr_vectors)) {
 		dev_err_ratelimited(dev, "malformed offer for channel %u\n",
 				    relid);
 		atomic64_inc(&bus->ctl_malformed);
@@ -284,36 +281,12 @@ static void kvmbus_hp_queue(struct kvmbus_bus *bus, u32 type, const void *msg,
 	queue_work(bus->hp_wq, &ev->work);
 }
 
-/* Minimum size of each host-to-guest message; 0 = not for the guest. */
-static const u32 kvmbus_ctl_min_len[KVMBUS_CTL_MAX + 1] = {
-	[KVMBUS_CTL_VERSION_RESP]	= sizeof(struct kvmbus_ctl_version_resp),
-	[KVMBUS_CTL_OFFER]		= sizeof(struct kvmbus_ctl_offer),
-	[KVMBUS_CTL_ALL_OFFERS_DONE]	= sizeof(struct kvmbus_ctl_hdr),
-	[KVMBUS_CTL_RESCIND]		= sizeof(struct kvmbus_ctl_relid),
-	[KVMBUS_CTL_UNLOAD_RESP]	= sizeof(struct kvmbus_ctl_hdr),
-	[KVMBUS_CTL_GPADL_CREATED]	= sizeof(struct kvmbus_ctl_result),
-	[KVMBUS_CTL_GPADL_TORNDOWN]	= sizeof(struct kvmbus_ctl_result),
-	[KVMBUS_CTL_OPEN_RESULT]	= sizeof(struct kvmbus_ctl_result),
-	[KVMBUS_CTL_CLOSE_RESULT]	= sizeof(struct kvmbus_ctl_result),
-};
-
-/* The GPADL answers share the layout of the channel answers. */
-static_assert(sizeof(struct kvmbus_ctl_gpadl_result) ==
-	      sizeof(struct kvmbus_ctl_result));
-static_assert(offsetof(struct kvmbus_ctl_gpadl_result, status) ==
-	      offsetof(struct kvmbus_ctl_result, status));
-
 static void kvmbus_ctl_dispatch(struct kvmbus_bus *bus, const void *msg,
 				u32 len)
 {
-	const struct kvmbus_ctl_hdr *hdr = msg;
 	u32 type;
 
-	if (len < sizeof(*hdr))
-		goto malformed;
-	type = le32_to_cpu(hdr->type);
-	if (type > KVMBUS_CTL_MAX || !kvmbus_ctl_min_len[type] ||
-	    len < kvmbus_ctl_min_len[type])
+	if (kvmbus_ctl_check_msg(msg, len, &type))
 		goto malformed;
 
 	switch (type) {
@@ -410,8 +383,7 @@ static int kvmbus_ctl_negotiate(struct kvmbus_bus *bus)
 		return ret;
 
 	version = le32_to_cpu(bus->version_resp.version);
-	if (!version || version < KVMBUS_VERSION_MIN ||
-	    version > KVMBUS_VERSION_MAX) {
+	if (kvmbus_ctl_check_version(version)) {
 		dev_err(&bus->pdev->dev,
 			"kvmbusd offers protocol %#x, we speak %#x..%#x\n",
 			version, KVMBUS_VERSION_MIN, KVMBUS_VERSION_MAX);
