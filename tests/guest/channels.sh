@@ -183,6 +183,32 @@ test_cpu_hotplug() {
 	wait_for 5 affine "$irq" 1 || fail "interrupt did not come back to CPU 1"
 }
 
+# Writers moving both channels while CPU 1 goes away and comes back:
+# no deadlock between hotplug and the cpu files, no oops, and the
+# channels still carry traffic afterwards.
+test_cpu_writes_during_hotplug() {
+	online=/sys/devices/system/cpu/cpu1/online
+	[ -w "$online" ] || skip "CPU 1 cannot be taken offline"
+	setup
+	pids=
+	for c in $(channels); do
+		( while :; do
+			echo 0 >"$c/cpu"; echo 1 >"$c/cpu"
+		  done ) 2>/dev/null &
+		pids="$pids $!"
+	done
+	for i in 1 2 3 4 5; do
+		echo 0 >"$online" || fail "CPU 1 did not go offline ($i)"
+		echo 1 >"$online" || fail "CPU 1 did not come back ($i)"
+	done
+	kill $pids
+	wait
+	for d in $(echo_devices); do
+		run "$d" "inband 200 100"
+		assert_match "$(cat "$(chan_dir "$d")/cpu")" '^[01]$' "cpu"
+	done
+}
+
 # Read every file of every channel in a loop.
 reader() {
 	while :; do
