@@ -12,6 +12,7 @@
 #include <linux/slab.h>
 #include <linux/workqueue.h>
 
+#include "ctl_check.h"
 #include "kvmbus_internal.h"
 
 static void kvmbus_ctl_signal(struct kvmbus_bus *bus)
@@ -121,9 +122,7 @@ int kvmbus_ctl_wait_finish(struct kvmbus_bus *bus, struct kvmbus_ctl_waiter *w,
 			what, w->key, KVMBUS_CTL_TIMEOUT_MS);
 		return -ETIMEDOUT;
 	}
-	if (!w->status)
-		return 0;
-	return w->status < MAX_ERRNO ? -(int)w->status : -EPROTO;
+	return kvmbus_ctl_status_errno(w->status);
 }
 
 /* An answer the host sent: complete whoever waits for it. */
@@ -162,19 +161,6 @@ static void kvmbus_ctl_send_relid(struct kvmbus_bus *bus, u32 type, u32 relid)
 }
 
 /* The checks every offer passes, primary or sub-channel. */
-static bool kvmbus_ctl_offer_ok(struct kvmbus_bus *bus,
-				const struct kvmbus_ctl_offer *o)
-{
-	u16 vector = le16_to_cpu(o->vector);
-
-	return o->relid && vector < bus->nr_vectors &&
-	       vector != KVMBUS_CTL_VECTOR &&
-	       le32_to_cpu(o->data_len) <= KVMBUS_OFFER_DATA_MAX &&
-	       !(le16_to_cpu(o->flags) & ~KVMBUS_OFFER_F_SUBCHANNEL) &&
-	       !(le16_to_cpu(o->flags) & KVMBUS_OFFER_F_SUBCHANNEL) ==
-	       !o->sub_index;
-}
-
 /* The offered primary device whose ids @o carries, with a reference. */
 static struct kvmbus_device *kvmbus_ctl_primary(struct kvmbus_bus *bus,
 						const struct kvmbus_ctl_offer *o)
@@ -214,7 +200,8 @@ static void kvmbus_ctl_sub_offer(struct kvmbus_bus *bus,
 	struct kvmbus_device *kdev;
 	unsigned int i;
 
-	if (!kvmbus_ctl_offer_ok(bus, o) || sub > KVMBUS_MAX_SUBCHANNELS) {
+	if (kvmbus_ctl_check_offer(o, bus->nr_vectors) ||
+	    sub > KVMBUS_MAX_SUBCHANNELS) {
 		why = "malformed";
 		goto bad;
 	}
@@ -265,7 +252,7 @@ static void kvmbus_ctl_offer(struct kvmbus_bus *bus,
 	u16 max_sub = le16_to_cpu(o->max_subchannels);
 
 	/* Sub-channel offers were taken in kvmbus_ctl_dispatch(). */
-	if (!kvmbus_ctl_offer_ok(bus, o) || o->sub_index ||
+	if (kvmbus_ctl_check_offer(o, bus->nr_vectors) || o->sub_index ||
 	    max_sub > KVMBUS_MAX_SUBCHANNELS) {
 		dev_err_ratelimited(dev, "malformed offer for channel %u\n",
 				    relid);
@@ -376,43 +363,12 @@ static void kvmbus_hp_queue(struct kvmbus_bus *bus, u32 type, const void *msg,
 	queue_work(bus->hp_wq, &ev->work);
 }
 
-/* Minimum size of each host-to-guest message; 0 = not for the guest. */
-static const u32 kvmbus_ctl_min_len[KVMBUS_CTL_MAX + 1] = {
-	[KVMBUS_CTL_VERSION_RESP]	= sizeof(struct kvmbus_ctl_version_resp),
-	[KVMBUS_CTL_OFFER]		= sizeof(struct kvmbus_ctl_offer),
-	[KVMBUS_CTL_ALL_OFFERS_DONE]	= sizeof(struct kvmbus_ctl_hdr),
-	[KVMBUS_CTL_RESCIND]		= sizeof(struct kvmbus_ctl_relid),
-	[KVMBUS_CTL_UNLOAD_RESP]	= sizeof(struct kvmbus_ctl_hdr),
-	[KVMBUS_CTL_GPADL_CREATED]	= sizeof(struct kvmbus_ctl_result),
-	[KVMBUS_CTL_GPADL_TORNDOWN]	= sizeof(struct kvmbus_ctl_result),
-	[KVMBUS_CTL_OPEN_RESULT]	= sizeof(struct kvmbus_ctl_result),
-	[KVMBUS_CTL_CLOSE_RESULT]	= sizeof(struct kvmbus_ctl_result),
-	[KVMBUS_CTL_SUBCHANNELS_RESULT]	=
-		sizeof(struct kvmbus_ctl_subchannels_result),
-};
-
-/* The GPADL answers share the layout of the channel answers. */
-static_assert(sizeof(struct kvmbus_ctl_gpadl_result) ==
-	      sizeof(struct kvmbus_ctl_result));
-static_assert(offsetof(struct kvmbus_ctl_gpadl_result, status) ==
-	      offsetof(struct kvmbus_ctl_result, status));
-/* So does the start of the sub-channel answer. */
-static_assert(offsetof(struct kvmbus_ctl_subchannels_result, relid) ==
-	      offsetof(struct kvmbus_ctl_result, relid));
-static_assert(offsetof(struct kvmbus_ctl_subchannels_result, status) ==
-	      offsetof(struct kvmbus_ctl_result, status));
-
 static void kvmbus_ctl_dispatch(struct kvmbus_bus *bus, const void *msg,
 				u32 len)
 {
-	const struct kvmbus_ctl_hdr *hdr = msg;
 	u32 type;
 
-	if (len < sizeof(*hdr))
-		goto malformed;
-	type = le32_to_cpu(hdr->type);
-	if (type > KVMBUS_CTL_MAX || !kvmbus_ctl_min_len[type] ||
-	    len < kvmbus_ctl_min_len[type])
+	if (kvmbus_ctl_check_msg(msg, len, &type))
 		goto malformed;
 
 	switch (type) {
@@ -521,8 +477,7 @@ static int kvmbus_ctl_negotiate(struct kvmbus_bus *bus)
 		return ret;
 
 	version = le32_to_cpu(bus->version_resp.version);
-	if (!version || version < KVMBUS_VERSION_MIN ||
-	    version > KVMBUS_VERSION_MAX) {
+	if (kvmbus_ctl_check_version(version)) {
 		dev_err(&bus->pdev->dev,
 			"kvmbusd offers protocol %#x, we speak %#x..%#x\n",
 			version, KVMBUS_VERSION_MIN, KVMBUS_VERSION_MAX);
