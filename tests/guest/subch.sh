@@ -37,9 +37,16 @@ host_num() {
 
 # add_echo SUBCHANNELS: hot add; prints the new device's relid
 add_echo() {
+	add_echo_id "$1" | cut -d: -f2
+}
+
+# add_echo_id SUBCHANNELS: hot add; prints "ID:RELID" (kvmbusd's admin id,
+# never reused, and the relid the guest sees)
+add_echo_id() {
 	out=$(hostcall kvmbusctl add echo "subchannels=$1") ||
 		fail "kvmbusctl add echo subchannels=$1 failed: $out"
-	printf '%s\n' "$out" | sed -n 's/.*relid \([0-9]*\),.*/\1/p'
+	printf '%s\n' "$out" |
+		sed -n 's/^device \([0-9]*\) added: .*relid \([0-9]*\),.*/\1:\2/p'
 }
 
 # ready DEVICE CHANNELS: bound with every channel open
@@ -192,9 +199,12 @@ test_hot_add_remove_under_traffic() {
 	# Survivors: three of the devices (4 or 8 channels each), to keep
 	# TCG busy but not starved; the others go first, all at once.
 	keep=$(echo_devices | head -n 3)
+	json=$(hostcall kvmbusctl --json devices)
 	for d in $(echo_devices | tail -n +4); do
-		hostcall kvmbusctl remove "$(host_id "$(cat "$d/relid")")" >/dev/null ||
-			fail "kvmbusctl remove of $d failed"
+		id=$(printf '%s' "$json" |
+			sed -n "s/.*\"id\": *\([0-9]*\)[^}]*\"relid\": *$(cat "$d/relid")[,} ].*/\1/p")
+		hostcall kvmbusctl remove "$id" >/dev/null ||
+			fail "kvmbusctl remove of $d (id '$id') failed"
 	done
 	wait_for 60 sh -c "[ \$(ls /sys/bus/kvmbus/devices | wc -l) = 3 ]" ||
 		fail "devices left: $(ls /sys/bus/kvmbus/devices)"
@@ -204,15 +214,16 @@ test_hot_add_remove_under_traffic() {
 	done
 	transient=""
 	rounds=0
-	while [ $rounds -lt 36 ]; do
+	while [ $rounds -lt 30 ]; do
 		rounds=$((rounds + 1))
 		n=$(echo "$transient" | wc -w)
 		rnd 2
 		if [ "$n" -lt 2 ] || { [ "$n" -lt 6 ] && [ "$R" = 0 ]; }; then
 			rnd 4
-			r=$(add_echo "$R")
-			[ -n "$r" ] || fail "round $rounds: hot add failed"
-			transient="$transient $r"
+			t=$(add_echo_id "$R")
+			[ -n "$t" ] || fail "round $rounds: hot add failed"
+			transient="$transient $t"
+			r=${t#*:}
 			# Sometimes put traffic on it at once, whether it is up yet
 			# or not; its result does not count.
 			rnd 2
@@ -224,12 +235,10 @@ test_hot_add_remove_under_traffic() {
 		else
 			rnd "$n"
 			k=$((R + 1))
-			r=$(echo "$transient" | tr ' ' '\n' | grep . | sed -n "${k}p")
-			id=$(host_id "$r")
-			[ -n "$id" ] || fail "round $rounds: kvmbusd lost relid $r"
-			hostcall kvmbusctl remove "$id" >/dev/null ||
-				fail "round $rounds: kvmbusctl remove $id failed"
-			transient=$(echo "$transient" | tr ' ' '\n' | grep -vx "$r" | tr '\n' ' ')
+			t=$(echo "$transient" | tr ' ' '\n' | grep . | sed -n "${k}p")
+			hostcall kvmbusctl remove "${t%:*}" >/dev/null ||
+				fail "round $rounds: kvmbusctl remove ${t%:*} failed"
+			transient=$(echo "$transient" | tr ' ' '\n' | grep -vx "$t" | tr '\n' ' ')
 		fi
 		[ ! -e /tmp/subch.fail ] ||
 			fail "round $rounds: survivor traffic failed: $(cat /tmp/subch.fail)"
@@ -237,9 +246,9 @@ test_hot_add_remove_under_traffic() {
 		sleep "0.$R"
 	done
 	# Take the rest away too, then stop the survivors' traffic.
-	for r in $transient; do
-		id=$(host_id "$r")
-		[ -z "$id" ] || hostcall kvmbusctl remove "$id" >/dev/null
+	for t in $transient; do
+		hostcall kvmbusctl remove "${t%:*}" >/dev/null ||
+			fail "kvmbusctl remove ${t%:*} failed"
 	done
 	touch $STOP
 	wait
