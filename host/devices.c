@@ -8,6 +8,7 @@
 #include <sys/random.h>
 
 #include "devices.h"
+#include "vsp_balloon.h"
 #include "vsp_echo.h"
 
 /* Classes kvmbusd can offer; more arrive with their data paths. */
@@ -16,6 +17,11 @@ static const struct dev_class dev_classes[] = {
 		.name = "echo",
 		.class_id = KVMBUS_CLASS_ECHO_BYTES,
 		.vsp = &vsp_echo_ops,
+	},
+	{
+		.name = "balloon",
+		.class_id = KVMBUS_CLASS_BALLOON_BYTES,
+		.vsp = &vsp_balloon_ops,
 	},
 };
 

@@ -3,7 +3,7 @@
  * kvmbusctl: a small command line over kvmbusd's JSON control socket.
  *
  *	kvmbusctl -s SOCK [--json] status | devices | add CLASS | remove ID |
- *		echo-send ID COUNT SIZE
+ *		echo-send ID COUNT SIZE | balloon ID [TARGET]
  *
  * Exit status: 0 done, 1 kvmbusd refused the command, 2 usage or
  * connection problem (no socket, no answer, an answer that is not JSON).
@@ -46,13 +46,17 @@ static void usage(FILE *f)
 "  status          QEMU, guest connection, control-plane counters, RAM, BAR2\n"
 "  devices         the devices kvmbusd offers: id, class, relid, vector,\n"
 "                  state (offered / releasing), instance id\n"
-"  add CLASS       add a device (CLASS: echo); offered to the guest at once\n"
+"  add CLASS       add a device (CLASS: echo, balloon); offered to the guest at once\n"
 "  remove ID       remove device ID; a device the guest knows is rescinded\n"
 "                  and stays 'releasing' until the guest lets go of it\n"
 "  echo-send ID COUNT SIZE\n"
 "                  echo device ID sends COUNT packets of SIZE bytes to the\n"
 "                  guest on its open channel (trans_id 1, 2, ...; payload\n"
 "                  byte i = (trans_id + i) & 0xff), as the ring has room\n"
+"  balloon ID [TARGET]\n"
+"                  balloon device ID: set the memory the guest should keep\n"
+"                  (TARGET: bytes, K/M/G suffixes; guest RAM or more empties\n"
+"                  the balloon) and show the balloon and the guest's report\n"
 "\n"
 "Options:\n"
 "  -s, --socket PATH   the control socket (or $KVMBUS_CONTROL)\n"
@@ -380,6 +384,37 @@ static void print_echo_send(struct json_object *r)
 	       count - pending, pending);
 }
 
+static void print_balloon(struct json_object *r)
+{
+	const unsigned long long mib = 1ull << 20;
+
+	printf("device %llu (relid %llu): guest RAM %llu MiB, target %llu MiB, balloon %llu MiB (wanted %llu MiB), request %s\n",
+	       getu(r, "device"), getu(r, "relid"), getu(r, "balloon.ram") / mib,
+	       getu(r, "balloon.target") / mib,
+	       getu(r, "balloon.balloon") / mib,
+	       getu(r, "balloon.balloon_target") / mib,
+	       gets(r, "balloon.request"));
+	if (get(r, "balloon.guest"))
+		printf("guest:    total %llu MiB, free %llu MiB, available %llu MiB, committed %llu MiB, cache %llu MiB, swap free %llu MiB, floor %llu MiB\n",
+		       getu(r, "balloon.guest.total") / mib,
+		       getu(r, "balloon.guest.free") / mib,
+		       getu(r, "balloon.guest.available") / mib,
+		       getu(r, "balloon.guest.committed") / mib,
+		       getu(r, "balloon.guest.page_cache") / mib,
+		       getu(r, "balloon.guest.swap_free") / mib,
+		       getu(r, "balloon.guest.floor") / mib);
+	else
+		printf("guest:    no report yet\n");
+	printf("counters: inflated %llu, deflated %llu (under pressure %llu), reported %llu pages; punched %llu MiB; rejected %llu, malformed %llu\n",
+	       getu(r, "balloon.counters.inflated_pages"),
+	       getu(r, "balloon.counters.deflated_pages"),
+	       getu(r, "balloon.counters.pressure_pages"),
+	       getu(r, "balloon.counters.reported_pages"),
+	       getu(r, "balloon.counters.punched_bytes") / mib,
+	       getu(r, "balloon.counters.rejected"),
+	       getu(r, "balloon.counters.malformed"));
+}
+
 /* --- main ----------------------------------------------------------- */
 
 /* Build the request for argv.  Return: a malloc()ed line, or NULL with
@@ -451,6 +486,31 @@ static char *build_request(int argc, char **argv, void (**print)(struct json_obj
 		json_object_object_add(req, "size",
 				       json_object_new_int64((int64_t)size));
 		*print = print_echo_send;
+	} else if (!strcmp(cmd, "balloon")) {
+		uint64_t target;
+
+		if (argc != 2 && argc != 3) {
+			die_usage("'%s' takes a device id and optionally a target, e.g. 'balloon 1 512M'",
+				  cmd);
+			goto out;
+		}
+		if (parse_uint(argv[1], 1, UINT32_MAX, &id)) {
+			die_usage("device id '%s' is not a number from 1 up", argv[1]);
+			goto out;
+		}
+		json_object_object_add(req, "cmd",
+				       json_object_new_string("balloon"));
+		json_object_object_add(req, "id", json_object_new_int64((int64_t)id));
+		if (argc == 3) {
+			if (parse_size(argv[2], &target) || target > INT64_MAX) {
+				die_usage("target '%s' is not a size (e.g. 512M, 1G)",
+					  argv[2]);
+				goto out;
+			}
+			json_object_object_add(req, "target",
+					       json_object_new_int64((int64_t)target));
+		}
+		*print = print_balloon;
 	} else {
 		die_usage("unknown command '%s'", cmd);
 		goto out;
