@@ -21,13 +21,17 @@ struct json_object *ctl_device_json(const struct ctl *c,
 /*
  * The commands, as control_handler parts:
  *	devices					"devices": [...]
- *	device-add    {"class": "echo"}		"device": {...}
+ *	device-add    {"class": "echo", "params": {"k": "v"}}
+ *						"device": {...}
+ *	device-set    {"id": N, "params": {"k": "v"}}
+ *						"device": {...}
  *	device-remove {"id": N}			"device": {...}, state
  *						"removed" or "releasing"
- *	echo-send {"id": N, "count": C, "size": S}
+ *	echo-send {"id": N, "count": C, "size": S[, "sub": I]}
  *						start C host-initiated
  *						packets of S bytes on echo
  *						device N's open channel
+ *						(sub-channel I; 0: primary)
  *	balloon {"id": N[, "target": BYTES]}	set (or only read) balloon
  *						device N's target guest
  *						memory; "balloon": {...}
@@ -39,6 +43,8 @@ int ctl_cmd_device_add(struct ctl *c, struct json_object *req,
 		       struct json_object *resp);
 int ctl_cmd_device_remove(struct ctl *c, struct json_object *req,
 			  struct json_object *resp);
+int ctl_cmd_device_set(struct ctl *c, struct json_object *req,
+		       struct json_object *resp);
 int ctl_cmd_echo_send(struct ctl *c, struct json_object *req,
 		      struct json_object *resp);
 int ctl_cmd_balloon(struct ctl *c, struct json_object *req,
