@@ -412,7 +412,6 @@ int ctl_cmd_balloon(struct ctl *c, struct json_object *req,
 	struct device *dev;
 	struct chan *ch;
 	int64_t id, target;
-	int ret;
 
 	if (!json_object_object_get_ex(req, "id", &v) ||
 	    !json_object_is_type(v, json_type_int))
@@ -420,34 +419,32 @@ int ctl_cmd_balloon(struct ctl *c, struct json_object *req,
 				    "balloon needs an integer \"id\"");
 	id = json_object_get_int64(v);
 	if (id <= 0 || id > UINT32_MAX ||
-	    !(dev = devices_by_id(&c->devs, (uint32_t)id)))
+	    !(dev = devices_by_id(&c->devs, (uint32_t)id)) ||
+	    dev->state == DEV_RELEASING)
 		return control_fail(resp, -ENOENT, "no device %lld",
 				    (long long)id);
 	if (dev->cls->vsp != &vsp_balloon_ops)
 		return control_fail(resp, -EINVAL,
 				    "device %u is not a balloon device", dev->id);
-	ch = ctl_chan_of(c, dev);
-	if (ch->state == CHAN_BROKEN)
-		return control_fail(resp, -EIO,
-				    "device %u's channel is broken: %s", dev->id,
-				    ch->broken_why ? ch->broken_why : "?");
-	if (ch->state != CHAN_OPEN)
-		return control_fail(resp, -ENOTCONN,
-				    "device %u has no open channel (is kvmbus_balloon loaded in the guest?)",
-				    dev->id);
 	if (json_object_object_get_ex(req, "target", &v)) {
 		if (!json_object_is_type(v, json_type_int) ||
 		    (target = json_object_get_int64(v)) < 0)
 			return control_fail(resp, -EINVAL,
 					    "target: a byte count, 0 or more");
-		ret = vsp_balloon_set_target(ch, (uint64_t)target);
-		if (ret)
-			return control_fail(resp, ret, "%s", strerror(-ret));
-		/* Send the request now. */
-		chan_poll(ch, CHAN_BUDGET);
+		vsp_balloon_set_target(dev, (uint64_t)target);
 	}
 	add(resp, "device", json_u64(dev->id));
 	add(resp, "relid", json_u64(dev->relid));
+	ch = vsp_balloon_chan(dev);
+	if (!ch)
+		return control_fail(resp, -ENOTCONN,
+				    "device %u has no open channel (is kvmbus_balloon loaded in the guest?)%s",
+				    dev->id, json_object_object_get_ex(req, "target", NULL) ?
+				    ": the target applies once it is" : "");
+	if (ch->state == CHAN_BROKEN)
+		return control_fail(resp, -EIO,
+				    "device %u's channel is broken: %s", dev->id,
+				    ch->broken_why ? ch->broken_why : "?");
 	vsp_balloon_json(ch, resp);
 	return 0;
 }

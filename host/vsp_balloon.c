@@ -5,8 +5,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "devices.h"
+#include "parse.h"
 #include "vsp_balloon.h"
 
 #define PG			KVMBUS_PAGE_SIZE
@@ -30,9 +33,16 @@ struct balloon_stats {
 	uint64_t stale;		/* requests given up */
 };
 
+/* The device's (dev->priv): the target outlives the guest driver. */
+struct balloon_dev {
+	bool target_set;
+	uint64_t target;	/* bytes of guest memory wanted */
+	struct chan *ch;	/* the open channel, or NULL */
+};
+
+/* The channel's: what this guest driver did with the target. */
 struct balloon {
 	uint64_t ram_pages;
-	uint64_t want;		/* balloon pages the host wants */
 	uint64_t size;		/* balloon pages, as the guest's answers say */
 	/* The one request in flight (req_type 0: none). */
 	uint16_t req_type;
@@ -56,6 +66,22 @@ struct balloon {
 static struct balloon *balloon_of(const struct chan *ch)
 {
 	return ch->priv;
+}
+
+static struct balloon_dev *bdev_of(const struct device *dev)
+{
+	return dev->priv;
+}
+
+/* Balloon pages the host wants: guest RAM less the target. */
+static uint64_t balloon_want(const struct chan *ch)
+{
+	const struct balloon_dev *bd = bdev_of(ch->dev);
+	const struct balloon *b = balloon_of(ch);
+
+	if (!bd->target_set || bd->target / PG >= b->ram_pages)
+		return 0;
+	return b->ram_pages - bd->target / PG;
 }
 
 int balloon_parse(struct guestmem *gm, const uint8_t *buf, uint32_t len,
@@ -235,9 +261,13 @@ static unsigned int balloon_ranges(struct chan *ch, struct balloon *b,
 		}
 		b->size -= m->pages;
 		if (m->flags & KVMBUS_BALLOON_F_PRESSURE) {
+			struct balloon_dev *bd = bdev_of(ch->dev);
+
 			b->stats.pressure += m->pages;
-			if (b->want > b->size)
-				b->want = b->size;
+			if (balloon_want(ch) > b->size) {
+				bd->target_set = true;
+				bd->target = (b->ram_pages - b->size) * PG;
+			}
 		} else {
 			b->stats.deflated += m->pages;
 			b->req_done += m->pages;
@@ -297,18 +327,18 @@ static void balloon_request(struct chan *ch, struct balloon *b)
 		.data = &q,
 		.data_len = sizeof(q),
 	};
-	uint64_t n;
+	uint64_t n, want = balloon_want(ch);
 	uint16_t type;
 
 	if (b->req_type || b->wait_status || !b->have_status ||
-	    b->want == b->size)
+	    want == b->size)
 		return;
-	if (b->want > b->size) {
+	if (want > b->size) {
 		type = KVMBUS_BALLOON_INFLATE_REQ;
-		n = b->want - b->size;
+		n = want - b->size;
 	} else {
 		type = KVMBUS_BALLOON_DEFLATE_REQ;
-		n = b->size - b->want;
+		n = b->size - want;
 	}
 	if (n > KVMBUS_BALLOON_MAX_REQ_PAGES)
 		n = KVMBUS_BALLOON_MAX_REQ_PAGES;
@@ -351,22 +381,62 @@ static int balloon_open(struct chan *ch, const uint8_t *data)
 	struct balloon *b = balloon_of(ch);
 
 	(void)data;
+	if (ch->sub_index)
+		return -EINVAL;		/* one channel: nothing to multiplex */
 	b->ram_pages = ch->env->gm->layout.ram_size / PG;
+	bdev_of(ch->dev)->ch = ch;
 	return 0;
 }
 
-int vsp_balloon_set_target(struct chan *ch, uint64_t bytes)
+static void balloon_close(struct chan *ch)
 {
-	struct balloon *b;
-	uint64_t pages = bytes / PG;
+	struct balloon_dev *bd = bdev_of(ch->dev);
 
-	if (ch->state == CHAN_BROKEN)
-		return -EIO;
-	if (ch->state != CHAN_OPEN || ch->vsp != &vsp_balloon_ops)
-		return -ENOTCONN;
-	b = balloon_of(ch);
-	b->want = pages >= b->ram_pages ? 0 : b->ram_pages - pages;
-	b->wait_status = false;
+	if (bd->ch == ch)
+		bd->ch = NULL;
+}
+
+void vsp_balloon_set_target(struct device *dev, uint64_t bytes)
+{
+	struct balloon_dev *bd = bdev_of(dev);
+
+	bd->target_set = true;
+	bd->target = bytes;
+	if (bd->ch && bd->ch->state == CHAN_OPEN) {
+		balloon_of(bd->ch)->wait_status = false;
+		/* Send the request now.  (On the loop, like every pass.) */
+		chan_poll(bd->ch, CHAN_BUDGET);
+	}
+}
+
+struct chan *vsp_balloon_chan(const struct device *dev)
+{
+	return bdev_of(dev)->ch;
+}
+
+/* "target=SIZE": the guest memory wanted. */
+static int balloon_params(struct device *dev, struct json_object *params,
+			  char *err, size_t errlen)
+{
+	uint64_t v;
+
+	if (!params)
+		return 0;
+	json_object_object_foreach(params, key, val) {
+		if (strcmp(key, "target")) {
+			snprintf(err, errlen,
+				 "balloon: unknown parameter \"%.64s\" (known: target)",
+				 key);
+			return -EINVAL;
+		}
+		if (!json_object_is_type(val, json_type_string) ||
+		    parse_size(json_object_get_string(val), &v)) {
+			snprintf(err, errlen,
+				 "balloon: target must be a size, e.g. 512M or 1G");
+			return -EINVAL;
+		}
+		vsp_balloon_set_target(dev, v);
+	}
 	return 0;
 }
 
@@ -406,8 +476,8 @@ void vsp_balloon_json(const struct chan *ch, struct json_object *o)
 	struct json_object *n = json_object_new_object();
 
 	add_u64(j, "ram", b->ram_pages * PG);
-	add_u64(j, "target", (b->ram_pages - b->want) * PG);
-	add_u64(j, "balloon_target", b->want * PG);
+	add_u64(j, "target", (b->ram_pages - balloon_want(ch)) * PG);
+	add_u64(j, "balloon_target", balloon_want(ch) * PG);
 	add_u64(j, "balloon", b->size * PG);
 	json_object_object_add(j, "request", json_object_new_string(
 		b->req_type ? req_names[b->req_type] : "none"));
@@ -433,11 +503,25 @@ void vsp_balloon_json(const struct chan *ch, struct json_object *o)
 	json_object_object_add(o, "balloon", j);
 }
 
+static void balloon_dev_to_json(const struct device *dev,
+				struct json_object *o)
+{
+	const struct balloon_dev *bd = bdev_of(dev);
+
+	if (bd->target_set)
+		add_u64(o, "target", bd->target);
+}
+
 const struct vsp_ops vsp_balloon_ops = {
 	.name = "balloon",
 	.max_pkt = sizeof(struct kvmbus_pkt_desc) + KVMBUS_BALLOON_MAX_MSG + 8,
 	.priv_size = sizeof(struct balloon),
+	.dev_priv_size = sizeof(struct balloon_dev),
+	.dev_add = balloon_params,
+	.dev_set = balloon_params,
+	.dev_to_json = balloon_dev_to_json,
 	.open = balloon_open,
+	.close = balloon_close,
 	.on_packet = balloon_on_packet,
 	.flush = balloon_flush,
 	.busy = balloon_busy,

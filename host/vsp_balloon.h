@@ -11,8 +11,9 @@
  * before anything is punched: one bad range refuses the whole message,
  * which is counted and answered with an error, never punched in part.
  *
- * The host keeps a target (the guest memory it wants the guest to have)
- * and the balloon size the guest's answers add up to, and sends one
+ * The host keeps a target per device (the guest memory it wants the
+ * guest to have: `kvmbusctl set ID target=SIZE`, `kvmbusctl balloon ID
+ * SIZE`, `kvmbusd --device balloon,target=SIZE`) and the balloon size the guest's answers add up to, and sends one
  * INFLATE_REQ or DEFLATE_REQ at a time until they agree.  A deflate the
  * guest makes on its own under memory pressure lowers the balloon target
  * to what is left in the balloon: the guest's need wins until someone
@@ -26,6 +27,8 @@
 #include <kvmbus/balloon.h>
 
 #include "chan.h"
+
+struct device;
 
 extern const struct vsp_ops vsp_balloon_ops;
 
@@ -58,13 +61,17 @@ int balloon_parse(struct guestmem *gm, const uint8_t *buf, uint32_t len,
 
 /*
  * vsp_balloon_set_target() - the memory the guest should have
- * @ch: an open balloon channel
+ * @dev: a balloon device
  * @bytes: guest memory wanted; at or above guest RAM empties the balloon
  *
- * The channel's next pass sends the request.
- * Return: 0, -ENOTCONN when the channel is not open, -EIO when broken.
+ * The target belongs to the device: a guest driver that binds later is
+ * brought to it too.  An open channel gets its request at once.
+ * (`kvmbusctl set ID target=SIZE` and `kvmbusctl balloon ID SIZE`.)
  */
-int vsp_balloon_set_target(struct chan *ch, uint64_t bytes);
+void vsp_balloon_set_target(struct device *dev, uint64_t bytes);
+
+/* Return: the device's open (or broken) channel, or NULL. */
+struct chan *vsp_balloon_chan(const struct device *dev);
 
 /* The class's state and counters (as to_json adds them). */
 void vsp_balloon_json(const struct chan *ch, struct json_object *o);

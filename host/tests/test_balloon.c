@@ -7,7 +7,8 @@
  * requests follow the target, inflated and reported pages are really
  * punched out of the file (its allocated blocks drop, the guest reads
  * zeroes), bad messages are refused whole and counted, a pressure deflate
- * lowers the target, an unanswered request is given up.
+ * lowers the target, an unanswered request is given up, the target
+ * outlives the channel.
  */
 #include <errno.h>
 #include <json.h>
@@ -18,6 +19,7 @@
 #include <kvmbus/balloon.h>
 
 #include "helpers.h"
+#include "devices.h"
 #include "guestmem.h"
 #include "vsp_balloon.h"
 
@@ -32,9 +34,11 @@ struct env {
 	struct guestmem gm;
 	struct chan_env cenv;
 	struct ratelimit rl;
+	struct device dev;
 	struct chan ch;
-	struct kvmbus_ring_hdr *tx_hdr;
-	uint8_t *tx_data;
+	struct kvmbus_ring_hdr *tx_hdr, *rx_hdr;
+	uint8_t *tx_data, *rx_data;
+	struct kvmbus_ring guest_out;	/* the guest's end of ch.rx (empty) */
 	struct kvmbus_ring guest_in;	/* the guest's end of ch.tx */
 	uint64_t tid;
 	uint8_t msg[KVMBUS_BALLOON_MAX_MSG + 64];
@@ -68,6 +72,10 @@ static int setup(void **state)
 	ratelimit_init(&e->rl, 1000, 100);
 	e->cenv = (struct chan_env){ .gm = &e->gm, .signal = no_signal,
 				     .rl = &e->rl };
+	e->dev.id = 1;
+	e->dev.priv = calloc(1, vsp_balloon_ops.dev_priv_size);
+	assert_non_null(e->dev.priv);
+	e->ch.dev = &e->dev;
 	e->ch.env = &e->cenv;
 	e->ch.vsp = &vsp_balloon_ops;
 	e->ch.state = CHAN_OPEN;
@@ -80,6 +88,18 @@ static int setup(void **state)
 	assert_non_null(e->tx_hdr);
 	assert_non_null(e->tx_data);
 	kvmbus_ring_create(&e->ch.tx, e->tx_hdr, e->tx_data, TX_SIZE);
+	/* A guest->host ring too, for passes (chan_poll()) to look at. */
+	e->rx_hdr = aligned_alloc(PAGE, PAGE);
+	e->rx_data = calloc(1, TX_SIZE);
+	e->ch.rxbuf = malloc(vsp_balloon_ops.max_pkt);
+	assert_non_null(e->rx_hdr);
+	assert_non_null(e->rx_data);
+	assert_non_null(e->ch.rxbuf);
+	kvmbus_ring_create(&e->guest_out, e->rx_hdr, e->rx_data, TX_SIZE);
+	assert_int_equal(kvmbus_ring_attach(&e->ch.rx, e->rx_hdr, e->rx_data,
+					    TX_SIZE), 0);
+	e->ch.rx_features = e->rx_hdr->features;
+	e->ch.tx_features = e->tx_hdr->features;
 	assert_int_equal(kvmbus_ring_attach(&e->guest_in, e->tx_hdr,
 					    e->tx_data, TX_SIZE), 0);
 	assert_int_equal(vsp_balloon_ops.open(&e->ch, NULL), 0);
@@ -91,9 +111,14 @@ static int teardown(void **state)
 {
 	struct env *e = *state;
 
+	vsp_balloon_ops.close(&e->ch);
 	free(e->ch.priv);
+	free(e->dev.priv);
 	free(e->tx_hdr);
 	free(e->tx_data);
+	free(e->rx_hdr);
+	free(e->rx_data);
+	free(e->ch.rxbuf);
 	guestmem_close(&e->gm);
 	free(e);
 	return 0;
@@ -336,7 +361,7 @@ static void test_no_request_before_status(void **state)
 {
 	struct env *e = *state;
 
-	assert_int_equal(vsp_balloon_set_target(&e->ch, RAM / 2), 0);
+	vsp_balloon_set_target(&e->dev, RAM / 2);
 	vsp_balloon_ops.flush(&e->ch, CHAN_BUDGET);
 	kvmbus_ring_commit(&e->ch.tx);
 	expect_nothing(e);
@@ -356,7 +381,7 @@ static void test_inflate_punches(void **state)
 	uint32_t len;
 
 	deliver(e, status_msg(e), false);
-	assert_int_equal(vsp_balloon_set_target(&e->ch, RAM - 768 * PAGE), 0);
+	vsp_balloon_set_target(&e->dev, RAM - 768 * PAGE);
 	vsp_balloon_ops.flush(&e->ch, CHAN_BUDGET);
 	kvmbus_ring_commit(&e->ch.tx);
 	id = expect_req(e, KVMBUS_BALLOON_INFLATE_REQ, 768);
@@ -385,7 +410,7 @@ static void test_inflate_punches(void **state)
 	assert_int_equal(counter(e, "rejected"), 0);
 
 	/* Back to full memory: a deflate request for everything. */
-	assert_int_equal(vsp_balloon_set_target(&e->ch, RAM), 0);
+	vsp_balloon_set_target(&e->dev, RAM);
 	vsp_balloon_ops.flush(&e->ch, CHAN_BUDGET);
 	kvmbus_ring_commit(&e->ch.tx);
 	id = expect_req(e, KVMBUS_BALLOON_DEFLATE_REQ, 768);
@@ -409,7 +434,7 @@ static void test_short_answer_waits_for_status(void **state)
 	uint32_t len;
 
 	deliver(e, status_msg(e), false);
-	assert_int_equal(vsp_balloon_set_target(&e->ch, RAM - 100 * PAGE), 0);
+	vsp_balloon_set_target(&e->dev, RAM - 100 * PAGE);
 	vsp_balloon_ops.flush(&e->ch, CHAN_BUDGET);
 	kvmbus_ring_commit(&e->ch.tx);
 	id = expect_req(e, KVMBUS_BALLOON_INFLATE_REQ, 100);
@@ -452,7 +477,7 @@ static void test_bad_messages_refused_whole(void **state)
 	assert_int_equal(counter(e, "rejected"), 3);
 	/* More pages than the request asked for. */
 	deliver(e, status_msg(e), false);
-	assert_int_equal(vsp_balloon_set_target(&e->ch, RAM - 8 * PAGE), 0);
+	vsp_balloon_set_target(&e->dev, RAM - 8 * PAGE);
 	vsp_balloon_ops.flush(&e->ch, CHAN_BUDGET);
 	kvmbus_ring_commit(&e->ch.tx);
 	id = expect_req(e, KVMBUS_BALLOON_INFLATE_REQ, 8);
@@ -496,7 +521,7 @@ static void test_pressure_lowers_target(void **state)
 	uint32_t len;
 
 	deliver(e, status_msg(e), false);
-	assert_int_equal(vsp_balloon_set_target(&e->ch, RAM - 64 * PAGE), 0);
+	vsp_balloon_set_target(&e->dev, RAM - 64 * PAGE);
 	vsp_balloon_ops.flush(&e->ch, CHAN_BUDGET);
 	kvmbus_ring_commit(&e->ch.tx);
 	id = expect_req(e, KVMBUS_BALLOON_INFLATE_REQ, 64);
@@ -525,7 +550,7 @@ static void test_stale_request_given_up(void **state)
 	unsigned int i;
 
 	deliver(e, status_msg(e), false);
-	assert_int_equal(vsp_balloon_set_target(&e->ch, RAM - 4 * PAGE), 0);
+	vsp_balloon_set_target(&e->dev, RAM - 4 * PAGE);
 	vsp_balloon_ops.flush(&e->ch, CHAN_BUDGET);
 	kvmbus_ring_commit(&e->ch.tx);
 	id = expect_req(e, KVMBUS_BALLOON_INFLATE_REQ, 4);
@@ -540,15 +565,23 @@ static void test_stale_request_given_up(void **state)
 	expect_ack(e, EINVAL, 0);
 }
 
-static void test_closed_channel(void **state)
+/* The target is the device's: it outlives the guest driver's channel. */
+static void test_target_survives_reopen(void **state)
 {
 	struct env *e = *state;
 
-	e->ch.state = CHAN_BROKEN;
-	assert_int_equal(vsp_balloon_set_target(&e->ch, 0), -EIO);
-	e->ch.state = CHAN_CLOSED;
-	assert_int_equal(vsp_balloon_set_target(&e->ch, 0), -ENOTCONN);
-	e->ch.state = CHAN_OPEN;
+	assert_ptr_equal(vsp_balloon_chan(&e->dev), &e->ch);
+	vsp_balloon_ops.close(&e->ch);
+	assert_null(vsp_balloon_chan(&e->dev));
+	vsp_balloon_set_target(&e->dev, RAM - 32 * PAGE);	/* no channel */
+	memset(e->ch.priv, 0, vsp_balloon_ops.priv_size);
+	assert_int_equal(vsp_balloon_ops.open(&e->ch, NULL), 0);
+	deliver(e, status_msg(e), false);
+	expect_req(e, KVMBUS_BALLOON_INFLATE_REQ, 32);
+	/* A sub-channel is refused. */
+	e->ch.sub_index = 1;
+	assert_int_equal(vsp_balloon_ops.open(&e->ch, NULL), -EINVAL);
+	e->ch.sub_index = 0;
 }
 
 int main(void)
@@ -563,7 +596,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_report_punches, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pressure_lowers_target, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_request_given_up, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_closed_channel, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_target_survives_reopen, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
