@@ -166,6 +166,21 @@ test_free_page_reporting() {
 	[ "$(cat "$(balloon_dev)/reported")" -gt 0 ] || fail "the guest counted no reported pages"
 }
 
+test_balancer_sets_the_budget() {
+	balloon_load free_page_reporting=0
+	# One VM under a 640 MiB budget: the balancer gives it all of it.
+	out=$(hostcall balance --budget 640M --headroom 20 --rounds 1) ||
+		fail "kvmbusctl balance failed: $out"
+	log "$out"
+	assert_match "$out" "round 1: .*: uses [0-9]+ MiB, demand [0-9]+ MiB, target 1024 -> 640 MiB"
+	wait_for 120 balloon_is $((384 * MIB)) ||
+		fail "balloon holds $(guest_balloon) bytes after balancing, not 384 MiB"
+	# Enough budget for the whole guest: the balloon empties.
+	hostcall balance --budget 4G --rounds 1 >/dev/null || fail "kvmbusctl balance failed"
+	wait_for 120 balloon_is 0 || fail "balloon holds $(guest_balloon) bytes with budget to spare"
+	no_oom
+}
+
 test_rmmod_inflated() {
 	balloon_load free_page_reporting=0
 	total0=$(mem_total)
