@@ -35,7 +35,7 @@ KBUILD_PRODUCTS := '*.o' '*.ko' '*.mod' '*.mod.c' '.*.cmd' '.*.d' '*.a' \
 
 .PHONY: all deps modules clean-modules host guest-modules check kunit \
 	sparse checkpatch dkms-check dkms-install dkms-remove guest-test \
-	demo clean help
+	demo clean help bench-balloon
 
 all:
 	scripts/deps.sh
@@ -48,6 +48,7 @@ help:
 	@echo '  guest-test           guest tests on every kernel (TESTS=suite[.case] KERNELS=6.1)'
 	@echo '  kunit sparse checkpatch dkms-check   single stages of make check'
 	@echo '  dkms-install dkms-remove             DKMS for DKMS_KERNELS (default: running kernel)'
+	@echo '  bench-balloon        kvmbus_balloon against virtio-balloon (BENCH_KERNEL=6.12)'
 	@echo '  clean                remove every build product'
 
 deps:
@@ -108,6 +109,14 @@ demo:
 	scripts/deps.sh
 	$(MAKE) -s guest-modules host
 	tests/run --console --kernel 6.12 --dir tests/demo
+
+# The balloon comparison: results in build/bench/balloon.txt.
+BENCH_KERNEL ?= 6.12
+bench-balloon: guest-modules host
+	@mkdir -p build/bench
+	tests/run --kernel $(BENCH_KERNEL) --dir tests/balloon-bench
+	@grep -ah 'BENCH: ' build/logs/*$(BENCH_KERNEL)*/compare.console | \
+		sed 's/.*BENCH: //' | tee build/bench/balloon.txt
 
 clean: clean-modules
 	$(MAKE) -C host clean

@@ -9,6 +9,7 @@
 
 #include "control.h"
 #include "ctl_json.h"
+#include "vsp_balloon.h"
 #include "vsp_echo.h"
 
 static struct json_object *json_u64(uint64_t v)
@@ -401,5 +402,49 @@ int ctl_cmd_echo_send(struct ctl *c, struct json_object *req,
 	add(resp, "size", json_u64((uint64_t)val[2]));
 	add(resp, "pending", json_u64(vsp_echo_send_pending(ch)));
 	add(resp, "channel", chan_json(ch));
+	return 0;
+}
+
+int ctl_cmd_balloon(struct ctl *c, struct json_object *req,
+		    struct json_object *resp)
+{
+	struct json_object *v;
+	struct device *dev;
+	struct chan *ch;
+	int64_t id, target;
+
+	if (!json_object_object_get_ex(req, "id", &v) ||
+	    !json_object_is_type(v, json_type_int))
+		return control_fail(resp, -EINVAL,
+				    "balloon needs an integer \"id\"");
+	id = json_object_get_int64(v);
+	if (id <= 0 || id > UINT32_MAX ||
+	    !(dev = devices_by_id(&c->devs, (uint32_t)id)) ||
+	    dev->state == DEV_RELEASING)
+		return control_fail(resp, -ENOENT, "no device %lld",
+				    (long long)id);
+	if (dev->cls->vsp != &vsp_balloon_ops)
+		return control_fail(resp, -EINVAL,
+				    "device %u is not a balloon device", dev->id);
+	if (json_object_object_get_ex(req, "target", &v)) {
+		if (!json_object_is_type(v, json_type_int) ||
+		    (target = json_object_get_int64(v)) < 0)
+			return control_fail(resp, -EINVAL,
+					    "target: a byte count, 0 or more");
+		vsp_balloon_set_target(dev, (uint64_t)target);
+	}
+	add(resp, "device", json_u64(dev->id));
+	add(resp, "relid", json_u64(dev->relid));
+	ch = vsp_balloon_chan(dev);
+	if (!ch)
+		return control_fail(resp, -ENOTCONN,
+				    "device %u has no open channel (is kvmbus_balloon loaded in the guest?)%s",
+				    dev->id, json_object_object_get_ex(req, "target", NULL) ?
+				    ": the target applies once it is" : "");
+	if (ch->state == CHAN_BROKEN)
+		return control_fail(resp, -EIO,
+				    "device %u's channel is broken: %s", dev->id,
+				    ch->broken_why ? ch->broken_why : "?");
+	vsp_balloon_json(ch, resp);
 	return 0;
 }

@@ -32,6 +32,9 @@ struct json_object *ctl_device_json(const struct ctl *c,
  *						packets of S bytes on echo
  *						device N's open channel
  *						(sub-channel I; 0: primary)
+ *	balloon {"id": N[, "target": BYTES]}	set (or only read) balloon
+ *						device N's target guest
+ *						memory; "balloon": {...}
  * Return: 0 or -errno with a message set by control_fail().
  */
 int ctl_cmd_devices(struct ctl *c, struct json_object *req,
@@ -44,5 +47,7 @@ int ctl_cmd_device_set(struct ctl *c, struct json_object *req,
 		       struct json_object *resp);
 int ctl_cmd_echo_send(struct ctl *c, struct json_object *req,
 		      struct json_object *resp);
+int ctl_cmd_balloon(struct ctl *c, struct json_object *req,
+		    struct json_object *resp);
 
 #endif /* KVMBUSD_CTL_JSON_H */

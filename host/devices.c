@@ -10,6 +10,7 @@
 
 #include "chan.h"
 #include "devices.h"
+#include "vsp_balloon.h"
 #include "vsp_echo.h"
 
 /* Classes kvmbusd can offer; more arrive with their data paths. */
@@ -18,6 +19,11 @@ static const struct dev_class dev_classes[] = {
 		.name = "echo",
 		.class_id = KVMBUS_CLASS_ECHO_BYTES,
 		.vsp = &vsp_echo_ops,
+	},
+	{
+		.name = "balloon",
+		.class_id = KVMBUS_CLASS_BALLOON_BYTES,
+		.vsp = &vsp_balloon_ops,
 	},
 };
 

@@ -21,6 +21,7 @@ typedef __u32 u32;
 typedef __u64 u64;
 
 #define BIT(nr) (1UL << (nr))
+#define BIT_ULL(nr) (1ULL << (nr))
 
 /* The kernel's static_assert(), whose message is optional: C11's is not. */
 #undef static_assert

@@ -4,7 +4,8 @@
  *
  *	kvmbusctl -s SOCK [--json] status | devices |
  *		add CLASS [KEY=VALUE...] | set ID KEY=VALUE... | remove ID |
- *		echo-send ID COUNT SIZE [SUB]
+ *		echo-send ID COUNT SIZE [SUB] | balloon ID [TARGET]
+ *	kvmbusctl balance --budget SIZE [...] SOCKET...
  *
  * Exit status: 0 done, 1 kvmbusd refused the command, 2 usage or
  * connection problem (no socket, no answer, an answer that is not JSON).
@@ -25,6 +26,7 @@
 #include <unistd.h>
 
 #include "params.h"
+#include "balance.h"
 #include "parse.h"
 
 #define EXIT_REFUSED	1
@@ -50,7 +52,7 @@ static void usage(FILE *f)
 "                  state (offered / releasing), instance id, and under each\n"
 "                  its channels (primary and sub-channels) with counters\n"
 "  add CLASS [KEY=VALUE...]\n"
-"                  add a device (CLASS: echo) with the class's parameters\n"
+"                  add a device (CLASS: echo, balloon) with the class's parameters\n"
 "                  (echo: subchannels=0..63); offered to the guest at once\n"
 "  set ID KEY=VALUE...\n"
 "                  change device ID at run time (what the class allows)\n"
@@ -61,6 +63,17 @@ static void usage(FILE *f)
 "                  guest on its open channel, or sub-channel SUB (trans_id\n"
 "                  1, 2, ...; payload\n"
 "                  byte i = (trans_id + i) & 0xff), as the ring has room\n"
+"  balance --budget SIZE [--headroom PCT] [--min SIZE] [--interval SECS]\n"
+"          [--rounds N] SOCKET...\n"
+"                  share SIZE of memory between the balloon devices of the\n"
+"                  kvmbusd control SOCKETs (one VM each): every guest gets\n"
+"                  what it uses plus PCT (default 20) headroom, at least\n"
+"                  --min (default 128M), the rest in proportion; every\n"
+"                  SECS (default 2) for N rounds (default 0: until killed)\n"
+"  balloon ID [TARGET]\n"
+"                  balloon device ID: set the memory the guest should keep\n"
+"                  (TARGET: bytes, K/M/G suffixes; guest RAM or more empties\n"
+"                  the balloon) and show the balloon and the guest's report\n"
 "\n"
 "Options:\n"
 "  -s, --socket PATH   the control socket (or $KVMBUS_CONTROL)\n"
@@ -435,6 +448,37 @@ static void print_echo_send(struct json_object *r)
 	       count - pending, pending);
 }
 
+static void print_balloon(struct json_object *r)
+{
+	const unsigned long long mib = 1ull << 20;
+
+	printf("device %llu (relid %llu): guest RAM %llu MiB, target %llu MiB, balloon %llu MiB (wanted %llu MiB), request %s\n",
+	       getu(r, "device"), getu(r, "relid"), getu(r, "balloon.ram") / mib,
+	       getu(r, "balloon.target") / mib,
+	       getu(r, "balloon.balloon") / mib,
+	       getu(r, "balloon.balloon_target") / mib,
+	       gets(r, "balloon.request"));
+	if (get(r, "balloon.guest"))
+		printf("guest:    total %llu MiB, free %llu MiB, available %llu MiB, committed %llu MiB, cache %llu MiB, swap free %llu MiB, floor %llu MiB\n",
+		       getu(r, "balloon.guest.total") / mib,
+		       getu(r, "balloon.guest.free") / mib,
+		       getu(r, "balloon.guest.available") / mib,
+		       getu(r, "balloon.guest.committed") / mib,
+		       getu(r, "balloon.guest.page_cache") / mib,
+		       getu(r, "balloon.guest.swap_free") / mib,
+		       getu(r, "balloon.guest.floor") / mib);
+	else
+		printf("guest:    no report yet\n");
+	printf("counters: inflated %llu, deflated %llu (under pressure %llu), reported %llu pages; punched %llu MiB; rejected %llu, malformed %llu\n",
+	       getu(r, "balloon.counters.inflated_pages"),
+	       getu(r, "balloon.counters.deflated_pages"),
+	       getu(r, "balloon.counters.pressure_pages"),
+	       getu(r, "balloon.counters.reported_pages"),
+	       getu(r, "balloon.counters.punched_bytes") / mib,
+	       getu(r, "balloon.counters.rejected"),
+	       getu(r, "balloon.counters.malformed"));
+}
+
 /* --- main ----------------------------------------------------------- */
 
 /* Build the request for argv.  Return: a malloc()ed line, or NULL with
@@ -532,6 +576,31 @@ static char *build_request(int argc, char **argv, void (**print)(struct json_obj
 			json_object_object_add(req, "sub",
 					       json_object_new_int64((int64_t)sub));
 		*print = print_echo_send;
+	} else if (!strcmp(cmd, "balloon")) {
+		uint64_t target;
+
+		if (argc != 2 && argc != 3) {
+			die_usage("'%s' takes a device id and optionally a target, e.g. 'balloon 1 512M'",
+				  cmd);
+			goto out;
+		}
+		if (parse_uint(argv[1], 1, UINT32_MAX, &id)) {
+			die_usage("device id '%s' is not a number from 1 up", argv[1]);
+			goto out;
+		}
+		json_object_object_add(req, "cmd",
+				       json_object_new_string("balloon"));
+		json_object_object_add(req, "id", json_object_new_int64((int64_t)id));
+		if (argc == 3) {
+			if (parse_size(argv[2], &target) || target > INT64_MAX) {
+				die_usage("target '%s' is not a size (e.g. 512M, 1G)",
+					  argv[2]);
+				goto out;
+			}
+			json_object_object_add(req, "target",
+					       json_object_new_int64((int64_t)target));
+		}
+		*print = print_balloon;
 	} else {
 		die_usage("unknown command '%s'", cmd);
 		goto out;
@@ -583,10 +652,183 @@ static int parse_opts(struct ctlopts *o, int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
+	if (optind < argc && !strcmp(argv[optind], "balance"))
+		return 0;		/* its own sockets */
 	if (!o->socket || !*o->socket)
 		return die_usage("no control socket: pass -s PATH");
 	if (optind >= argc)
 		return die_usage("no command: status, devices, add, set, remove or echo-send");
+	return 0;
+}
+
+/* --- balance --------------------------------------------------------- */
+
+#define BALANCE_MAX_VMS		64
+#define BALANCE_HYSTERESIS	(16ull << 20)
+
+struct balance_ent {
+	const char *sock;
+	unsigned long long id;		/* the balloon device, 0: none */
+	unsigned long long cur;		/* its target now */
+	struct balance_vm vm;
+};
+
+/* One request to @sock.  Return: the reply if it says ok, or NULL. */
+static struct json_object *balance_call(const struct ctlopts *o,
+					const char *sock, const char *req,
+					bool quiet)
+{
+	struct ctlopts vo = *o;
+	struct json_object *r, *ok;
+	char *line;
+
+	vo.socket = sock;
+	line = ctl_call(&vo, req);
+	if (!line)
+		return NULL;
+	r = json_tokener_parse(line);
+	free(line);
+	if (!r || !json_object_object_get_ex(r, "ok", &ok) ||
+	    !json_object_get_boolean(ok)) {
+		if (!quiet)
+			fprintf(stderr, "kvmbusctl: %s: %s\n", sock,
+				r && get(r, "error") ? gets(r, "error") : "refused");
+		json_object_put(r);
+		return NULL;
+	}
+	return r;
+}
+
+/* Find the VM's balloon device and read its report. */
+static void balance_read(const struct ctlopts *o, struct balance_ent *e)
+{
+	struct json_object *r, *list;
+	char req[128];
+	size_t i;
+
+	e->vm.ok = false;
+	if (!e->id) {
+		r = balance_call(o, e->sock, "{\"cmd\":\"devices\"}\n", false);
+		list = r ? get(r, "devices") : NULL;
+		for (i = 0; list && i < json_object_array_length(list); i++) {
+			struct json_object *d = json_object_array_get_idx(list, i);
+
+			if (!strcmp(gets(d, "class"), "balloon")) {
+				e->id = getu(d, "id");
+				break;
+			}
+		}
+		json_object_put(r);
+		if (!e->id)
+			return;
+	}
+	snprintf(req, sizeof(req), "{\"cmd\":\"balloon\",\"id\":%llu}\n", e->id);
+	r = balance_call(o, e->sock, req, true);
+	if (!r) {
+		e->id = 0;	/* look again next round */
+		return;
+	}
+	if (get(r, "balloon.guest")) {
+		uint64_t total = getu(r, "balloon.guest.total");
+		uint64_t avail = getu(r, "balloon.guest.available");
+
+		e->vm.ok = true;
+		e->vm.ram = getu(r, "balloon.ram");
+		e->vm.used = total > avail ? total - avail : 0;
+		e->cur = getu(r, "balloon.target");
+	}
+	json_object_put(r);
+}
+
+static int balance_main(const struct ctlopts *o, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "budget",	required_argument, NULL, 'b' },
+		{ "headroom",	required_argument, NULL, 'H' },
+		{ "min",	required_argument, NULL, 'm' },
+		{ "interval",	required_argument, NULL, 'i' },
+		{ "rounds",	required_argument, NULL, 'r' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct balance_ent ents[BALANCE_MAX_VMS];
+	struct balance_vm vms[BALANCE_MAX_VMS];
+	uint64_t budget = 0, headroom = 20, min_mem = 128ull << 20;
+	uint64_t interval = 2, rounds = 0, round, v;
+	unsigned int n, i;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'b':
+			if (parse_size(optarg, &budget) || !budget)
+				return die_usage("--budget '%s': a size, e.g. 2G", optarg);
+			break;
+		case 'H':
+			if (parse_uint(optarg, 0, 1000, &headroom))
+				return die_usage("--headroom '%s': 0..1000 percent", optarg);
+			break;
+		case 'm':
+			if (parse_size(optarg, &min_mem))
+				return die_usage("--min '%s': a size, e.g. 128M", optarg);
+			break;
+		case 'i':
+			if (parse_uint(optarg, 1, 3600, &interval))
+				return die_usage("--interval '%s': 1..3600 seconds", optarg);
+			break;
+		case 'r':
+			if (parse_uint(optarg, 0, UINT32_MAX, &v))
+				return die_usage("--rounds '%s': a number", optarg);
+			rounds = v;
+			break;
+		default:
+			return die_usage("balance: see kvmbusctl --help");
+		}
+	}
+	if (!budget)
+		return die_usage("balance needs --budget SIZE");
+	if (optind >= argc || argc - optind > BALANCE_MAX_VMS)
+		return die_usage("balance takes 1 to %u control sockets",
+				 BALANCE_MAX_VMS);
+	n = (unsigned int)(argc - optind);
+	memset(ents, 0, sizeof(ents));
+	for (i = 0; i < n; i++)
+		ents[i].sock = argv[optind + i];
+
+	for (round = 1; !rounds || round <= rounds; round++) {
+		for (i = 0; i < n; i++) {
+			balance_read(o, &ents[i]);
+			vms[i] = ents[i].vm;
+		}
+		balance_plan(vms, n, budget, (unsigned int)headroom, min_mem);
+		for (i = 0; i < n; i++) {
+			struct balance_ent *e = &ents[i];
+			uint64_t t = vms[i].target;
+			char req[160];
+
+			if (!vms[i].ok) {
+				printf("round %llu: %s: no balloon report yet\n",
+				       (unsigned long long)round, e->sock);
+				continue;
+			}
+			printf("round %llu: %s: uses %llu MiB, demand %llu MiB, target %llu -> %llu MiB\n",
+			       (unsigned long long)round, e->sock,
+			       (unsigned long long)(vms[i].used >> 20),
+			       (unsigned long long)(vms[i].demand >> 20),
+			       e->cur >> 20, (unsigned long long)(t >> 20));
+			if (t + BALANCE_HYSTERESIS > e->cur &&
+			    t < e->cur + BALANCE_HYSTERESIS)
+				continue;	/* close enough: no churn */
+			snprintf(req, sizeof(req),
+				 "{\"cmd\":\"balloon\",\"id\":%llu,\"target\":%llu}\n",
+				 e->id, (unsigned long long)t);
+			json_object_put(balance_call(o, e->sock, req, false));
+		}
+		fflush(stdout);
+		if (rounds && round == rounds)
+			break;
+		sleep((unsigned int)interval);
+	}
 	return 0;
 }
 
@@ -601,6 +843,8 @@ int main(int argc, char **argv)
 	rc = parse_opts(&o, argc, argv);
 	if (rc)
 		return rc;
+	if (!strcmp(argv[optind], "balance"))
+		return balance_main(&o, argc - optind, argv + optind);
 	req = build_request(argc - optind, argv + optind, &print, &rc);
 	if (!req)
 		return rc ? rc : EXIT_USAGE;

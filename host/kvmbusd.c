@@ -219,8 +219,10 @@ static int control_cmd(void *opaque, const char *cmd,
 		return ctl_cmd_device_remove(&d->plane, req, resp);
 	if (!strcmp(cmd, "device-set"))
 		return ctl_cmd_device_set(&d->plane, req, resp);
-	if (!strcmp(cmd, "echo-send")) {
-		int ret = ctl_cmd_echo_send(&d->plane, req, resp);
+	if (!strcmp(cmd, "echo-send") || !strcmp(cmd, "balloon")) {
+		int ret = cmd[0] == 'e' ?
+			  ctl_cmd_echo_send(&d->plane, req, resp) :
+			  ctl_cmd_balloon(&d->plane, req, resp);
 
 		if (ctl_work_pending(&d->plane))
 			kick(d);

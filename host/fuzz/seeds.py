@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0-only
-"""Write the seed corpora of fuzz_ctl, fuzz_ring, fuzz_gpadl and fuzz_echo
+"""Write the seed corpora of fuzz_ctl, fuzz_ring, fuzz_gpadl, fuzz_echo and fuzz_balloon
 (fuzz/corpus/<target>/).
 
 fuzz_ctl gets one valid message of every control type (docs/protocol.md
@@ -218,7 +218,39 @@ def echo_seeds():
           rec(E_SCRIBBLE, b"\x00\xf0\xff\x00\x00"))
 
 
+def balloon_seeds():
+    """fuzz_balloon: 9 layout bytes (q35, 1 GiB), then one guest message."""
+    layout = bytes([0]) + struct.pack("<II", 262144, 0)
+    high = (1 << 32) >> 12
+
+    def ranges(typ, flags, req, rs, pages=None, status=0):
+        n = sum(r[1] for r in rs) if pages is None else pages
+        return (struct.pack("<HHIQQIHH", typ, 0, 0, req, n, len(rs), flags,
+                            status) +
+                b"".join(struct.pack("<QQ", pfn, cnt) for pfn, cnt in rs))
+
+    write("fuzz_balloon", "status", layout +
+          struct.pack("<HHI9Q", 1, 0, 0, 262144, 1000, 2000, 3000, 400, 0,
+                      0, 16384, 0))
+    write("fuzz_balloon", "inflated", layout +
+          ranges(3, 0, 1, [(512, 512), (1024, 512), (5000, 1)]))
+    write("fuzz_balloon", "inflated-last", layout +
+          ranges(3, 1, 1, [(0x3ffff, 1)], status=1))
+    write("fuzz_balloon", "deflated", layout +
+          ranges(5, 1, 2, [(512, 512), (7, 1)]))
+    write("fuzz_balloon", "pressure", layout +
+          ranges(5, 2, 0, [], pages=4096))
+    write("fuzz_balloon", "report", layout +
+          ranges(6, 0, 0, [(4096 + 512 * i, 512) for i in range(32)]))
+    write("fuzz_balloon", "outside", layout +
+          ranges(6, 0, 0, [(0x40000, 1), (high, 1)]))
+    write("fuzz_balloon", "split-6g", bytes([0]) +
+          struct.pack("<II", 6 << 18, 0) +
+          ranges(6, 0, 0, [((2 << 18) - 1, 1), (high, 512)]))
+
+
 if __name__ == "__main__":
+    balloon_seeds()
     ctl_seeds()
     ring_seeds()
     gpadl_seeds()

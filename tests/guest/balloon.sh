@@ -1,0 +1,194 @@
+# Dynamic memory (docs/protocol.md 7.2): kvmbus_balloon.ko against
+# kvmbusd's balloon provider (balloon.host offers one balloon device,
+# admin id 1), in a 1 GiB guest whose RAM file is on the host's /dev/shm.
+# What the host gets back is measured on the host: the RAM file's
+# allocated bytes (hostcall ram).
+# memory: 1G
+# timeout: 240
+
+MIB=1048576
+
+# (Re)load the balloon driver with PARAMS and wait for its first report.
+balloon_load() {
+	modprobe kvmbus || fail "modprobe kvmbus failed"
+	rmmod kvmbus_balloon 2>/dev/null
+	modprobe kvmbus_balloon "$@" || fail "modprobe kvmbus_balloon $* failed"
+	wait_for 20 balloon_bound || fail "balloon driver not bound"
+	wait_for 30 host_has_report || fail "no status report reached the host"
+}
+
+balloon_dev() {
+	for d in /sys/bus/kvmbus/devices/*; do
+		[ -e "$d/balloon" ] && { echo "$d"; return 0; }
+	done
+	return 1
+}
+
+balloon_bound() {
+	balloon_dev >/dev/null
+}
+
+# Bytes in the balloon, as the guest counts them.
+guest_balloon() {
+	cat "$(balloon_dev)/balloon"
+}
+
+host_json() {
+	hostcall kvmbusctl --json balloon 1
+}
+
+# host_field JSON KEY: the first "KEY": NUMBER of JSON.
+host_field() {
+	echo "$1" | tr ',{}' '\n\n\n' | sed -n "s/^ *\"$2\": *\([0-9][0-9]*\) *$/\1/p" | head -n 1
+}
+
+host_has_report() {
+	host_json | grep -q '"guest"'
+}
+
+ram() {
+	hostcall ram
+}
+
+mem_total() {
+	sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo
+}
+
+# Set the guest memory target; wait until the guest balloon holds BYTES.
+balloon_to() {
+	hostcall kvmbusctl balloon 1 "$1" >/dev/null || fail "kvmbusctl balloon 1 $1 failed"
+	wait_for "${3:-120}" balloon_is "$2" ||
+		fail "balloon holds $(guest_balloon) bytes, not $2, after target $1: $(hostcall kvmbusctl balloon 1)"
+}
+
+balloon_is() {
+	[ "$(guest_balloon)" = "$1" ]
+}
+
+# Touch MIBS MiB of guest RAM (so the host file holds them) and free it.
+touch_ram() {
+	mkdir -p /run/touch
+	mount -t tmpfs -o size=900M touch /run/touch || fail "mount tmpfs"
+	dd if=/dev/zero of=/run/touch/fill bs=1M count="$1" 2>/dev/null
+	ret=$?
+	umount /run/touch
+	[ $ret = 0 ] || fail "could not fill $1 MiB of tmpfs"
+}
+
+no_oom() {
+	if dmesg | grep -Eq 'Out of memory|oom-kill|Killed process'; then
+		fail "OOM killer ran: $(dmesg | grep -E 'Out of memory|Killed process' | head -n 3)"
+	fi
+}
+
+test_report() {
+	balloon_load
+	j=$(host_json)
+	log "$j"
+	total=$(host_field "$j" total)
+	[ "$total" -gt $((900 * MIB)) ] && [ "$total" -le $((1024 * MIB)) ] ||
+		fail "guest total $total bytes, expected about 1 GiB"
+	avail=$(host_field "$j" available)
+	[ "$avail" -gt 0 ] && [ "$avail" -le "$total" ] ||
+		fail "guest available $avail bytes of $total"
+	assert_eq "$(host_field "$j" rejected)" 0 "reports refused"
+	assert_eq "$(host_field "$j" malformed)" 0 "malformed messages"
+}
+
+test_inflate_returns_ram() {
+	# No free page reporting here: it would give the touched memory back
+	# before the balloon does.
+	balloon_load free_page_reporting=0
+	total0=$(mem_total)
+	touch_ram 600
+	before=$(ram)
+	balloon_to 512M $((512 * MIB))
+	after=$(ram)
+	log "RAM file: $((before / MIB)) MiB before, $((after / MIB)) MiB after inflating 512 MiB"
+	[ $((before - after)) -ge $((512 * MIB * 95 / 100)) ] ||
+		fail "the host got back $(((before - after) / MIB)) MiB of 512"
+	total1=$(mem_total)
+	[ $((total0 - total1)) -ge $((512 * 1024)) ] ||
+		fail "MemTotal went from $total0 to $total1 kB"
+	# The guest keeps working with what it has left.
+	dd if=/dev/urandom of=/dev/shm/work bs=1M count=64 2>/dev/null || fail "guest cannot use its memory"
+	sum1=$(md5sum </dev/shm/work)
+	sum2=$(md5sum </dev/shm/work)
+	assert_eq "$sum1" "$sum2" "a file in guest RAM reads back the same"
+	rm -f /dev/shm/work
+	balloon_to 1G 0
+	assert_eq "$(mem_total)" "$total0" "MemTotal after deflating"
+	j=$(host_json)
+	assert_eq "$(host_field "$j" balloon)" 0 "host's balloon size"
+	assert_eq "$(host_field "$j" rejected)" 0 "messages refused"
+	no_oom
+}
+
+test_memory_hog_deflates() {
+	balloon_load free_page_reporting=0
+	balloon_to 448M $((576 * MIB))
+	# More than the guest has left (about 120 MiB), less than its
+	# MemTotal (about 350 MiB): the balloon must make room.
+	stress-ng --vm 1 --vm-bytes 300M --vm-keep --vm-method write64 -t 15s \
+		>/tmp/stress.log 2>&1 || fail "stress-ng failed: $(tail -n 3 /tmp/stress.log)"
+	now=$(guest_balloon)
+	log "balloon after the hog: $((now / MIB)) MiB"
+	[ "$now" -lt $((576 * MIB)) ] || fail "the balloon did not deflate"
+	no_oom
+	j=$(host_json)
+	[ "$(host_field "$j" pressure_pages)" -gt 0 ] || fail "the host saw no pressure deflate: $j"
+	balloon_to 1G 0
+}
+
+test_free_page_reporting() {
+	balloon_load
+	# Page cache: a loop device over a sparse tmpfs file, read once.
+	modprobe loop 2>/dev/null
+	truncate -s 400M /tmp/big || fail "truncate"
+	dev=$(losetup -f) || fail "no free loop device"
+	losetup "$dev" /tmp/big || fail "losetup $dev /tmp/big"
+	dd if="$dev" of=/dev/null bs=1M 2>/dev/null || fail "reading $dev"
+	before=$(ram)
+	sync
+	echo 3 >/proc/sys/vm/drop_caches
+	got=0
+	i=0
+	while [ $i -lt 60 ]; do
+		sleep 1
+		got=$((before - $(ram)))
+		[ $got -ge $((200 * MIB)) ] && break
+		i=$((i + 1))
+	done
+	log "free page reporting returned $((got / MIB)) MiB in about $i s"
+	losetup -d "$dev"
+	rm -f /tmp/big
+	[ $got -ge $((200 * MIB)) ] || fail "only $((got / MIB)) MiB of 400 came back: $(hostcall kvmbusctl balloon 1)"
+	[ "$(cat "$(balloon_dev)/reported")" -gt 0 ] || fail "the guest counted no reported pages"
+}
+
+test_balancer_sets_the_budget() {
+	balloon_load free_page_reporting=0
+	# One VM under a 640 MiB budget: the balancer gives it all of it.
+	out=$(hostcall balance --budget 640M --headroom 20 --rounds 1) ||
+		fail "kvmbusctl balance failed: $out"
+	log "$out"
+	assert_match "$out" "round 1: .*: uses [0-9]+ MiB, demand [0-9]+ MiB, target 1024 -> 640 MiB"
+	wait_for 120 balloon_is $((384 * MIB)) ||
+		fail "balloon holds $(guest_balloon) bytes after balancing, not 384 MiB"
+	# Enough budget for the whole guest: the balloon empties.
+	hostcall balance --budget 4G --rounds 1 >/dev/null || fail "kvmbusctl balance failed"
+	wait_for 120 balloon_is 0 || fail "balloon holds $(guest_balloon) bytes with budget to spare"
+	no_oom
+}
+
+test_rmmod_inflated() {
+	balloon_load free_page_reporting=0
+	total0=$(mem_total)
+	balloon_to 768M $((256 * MIB))
+	rmmod kvmbus_balloon || fail "rmmod with an inflated balloon failed"
+	assert_eq "$(mem_total)" "$total0" "MemTotal after rmmod"
+	dmesg | grep -q 'balloon: 256 MiB returned to the kernel' ||
+		fail "the driver did not say it returned 256 MiB"
+	modprobe kvmbus_balloon || fail "modprobe after rmmod"
+	wait_for 20 balloon_bound || fail "balloon driver not bound again"
+}
