@@ -6,7 +6,7 @@
 #   make                 install dependencies, build modules (KDIR) and host/
 #   make KDIR=<dir>      build the modules against another kernel build tree
 #   make check           every test; ends with "N passed, N failed"
-#   make demo            boot a guest with the modules and show them
+#   make demo            build, boot a guest with the modules, a short comparison
 #   make bench-net       kvmbus NIC against e1000 and virtio-net (BENCH_QUICK=1: short)
 #   make bench-disk      kvmbus SCSI against AHCI, virtio-blk, virtio-scsi
 #   make help            everything else
@@ -115,7 +115,7 @@ bench-net bench-disk: guest-modules host
 demo:
 	scripts/deps.sh
 	$(MAKE) -s guest-modules host
-	tests/run --console --kernel 6.12 --dir tests/demo
+	tests/demo/run
 
 clean: clean-modules
 	$(MAKE) -C host clean

@@ -48,6 +48,14 @@ dev_irqs() {
 		END { print sum + 0 }' - /proc/interrupts
 }
 
+# bench_wants TEST: is TEST among the tests of this run?
+bench_wants() {
+	case " $bench_tests " in
+	*" $1 "*) return 0 ;;
+	esac
+	return 1
+}
+
 # bench_record TEST STATUS T0 T1 IRQ0 IRQ1 OUTPUT-FILE
 bench_record() {
 	_b_secs=$(awk -v a="$3" -v b="$4" 'BEGIN { printf "%.2f", b - a }')

@@ -337,7 +337,7 @@ def collect(bench, raw_dir, meta):
                 records[test] = json.loads(f.read_text())
         if info["status"] == "ok":
             info["metrics"] = metrics_for(bench, records)
-            missing = [t for t in TESTS[bench] if t not in records or
+            missing = [t for t in meta.get("tests", TESTS[bench]) if t not in records or
                        records[t].get("status", 0) != 0]
             if missing:
                 info["status"] = "incomplete"

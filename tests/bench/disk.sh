@@ -28,6 +28,7 @@ disk_of() {
 disk_test() {
 	_name=$1 _disk=$2
 	shift 2
+	bench_wants "$_name" || return 0
 	_irq0=$(dev_irqs "/sys/block/$_disk/device")
 	hostcall mark "$bench_dev"
 	_t0=$(bench_now)

@@ -28,6 +28,7 @@ nic_of() {
 net_test() {
 	_name=$1 _if=$2
 	shift 2
+	bench_wants "$_name" || return 0
 	_irq0=$(dev_irqs "/sys/class/net/$_if/device")
 	hostcall mark "$bench_dev"
 	_t0=$(bench_now)
