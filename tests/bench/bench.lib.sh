@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0-only
-# shellcheck shell=sh
+# shellcheck shell=sh disable=SC2154
+# (bench_* variables come from the host: eval "$(hostcall config DEV)")
 #
 # Guest side of the comparison benches, sourced by net.sh and disk.sh
 # (a NAME.lib.sh file is copied into the guest but is not a suite).

@@ -13,6 +13,7 @@
 # timeout: 600
 # boot-timeout: 120
 
+# shellcheck disable=SC2154  # bench_*: set by bench_config
 . /tests/bench.lib.sh
 
 # disk_of BYTES: the whole disk of exactly that size

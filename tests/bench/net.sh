@@ -14,12 +14,19 @@
 # timeout: 600
 # boot-timeout: 120
 
+# shellcheck disable=SC2154  # bench_*: set by bench_config
 . /tests/bench.lib.sh
 
-# nic_of MAC: the interface with that address
+# nic_of MAC DRIVER: the interface with that address, or else the one
+# bound to that driver (a backend that chooses the MAC itself)
 nic_of() {
 	for d in /sys/class/net/*; do
 		[ "$(cat "$d/address" 2>/dev/null)" = "$1" ] && { echo "${d##*/}"; return 0; }
+	done
+	[ -n "$2" ] || return 1
+	for d in /sys/class/net/*; do
+		[ "$(basename "$(readlink "$d/device/driver")")" = "$2" ] &&
+			{ echo "${d##*/}"; return 0; }
 	done
 	return 1
 }
@@ -42,9 +49,9 @@ net_test() {
 bench_nic() {
 	bench_config "$1" || return 1
 	ifc=
-	wait_for 20 nic_of "$bench_mac" >/dev/null ||
-		fail "$bench_label: no interface with MAC $bench_mac appeared"
-	ifc=$(nic_of "$bench_mac")
+	wait_for 20 nic_of "$bench_mac" "$bench_driver" >/dev/null ||
+		fail "$bench_label: no interface with MAC $bench_mac${bench_driver:+ or driver $bench_driver} appeared"
+	ifc=$(nic_of "$bench_mac" "$bench_driver")
 	ip addr add "$bench_guest_ip/24" dev "$ifc" && ip link set "$ifc" up ||
 		fail "$bench_label: could not configure $ifc"
 	wait_for 30 ping -c 1 -W 1 "$bench_host_ip" >/dev/null ||
