@@ -288,7 +288,7 @@ def chart(result, png):
          "set grid ytics lc rgb '#dddddd'",
          "set yrange [0:*]",
          "set offsets 0.4,0.4,0,0",
-         "set xtics rotate by -25 left nomirror",
+         "set xtics rotate by 25 right nomirror",
          "set ytics nomirror",
          "set border 3",
          f"set palette maxcolors {len(devs)}" if len(devs) > 1 else "",
