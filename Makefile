@@ -6,7 +6,9 @@
 #   make                 install dependencies, build modules (KDIR) and host/
 #   make KDIR=<dir>      build the modules against another kernel build tree
 #   make check           every test; ends with "N passed, N failed"
-#   make demo            boot a guest with the modules and show them
+#   make demo            build, boot a guest with the modules, a short comparison
+#   make bench-net       kvmbus NIC against e1000 and virtio-net (BENCH_QUICK=1: short)
+#   make bench-disk      kvmbus SCSI against AHCI, virtio-blk, virtio-scsi
 #   make help            everything else
 #
 # Guest kernels are Debian's own 6.1 and 6.12; scripts/deps.sh picks them,
@@ -35,7 +37,7 @@ KBUILD_PRODUCTS := '*.o' '*.ko' '*.mod' '*.mod.c' '.*.cmd' '.*.d' '*.a' \
 
 .PHONY: all deps modules clean-modules host guest-modules check kunit \
 	sparse checkpatch dkms-check dkms-install dkms-remove guest-test \
-	demo clean help bench-balloon
+	demo bench-net bench-disk bench-balloon clean help
 
 all:
 	scripts/deps.sh
@@ -105,10 +107,16 @@ dkms-remove:
 guest-test: guest-modules host
 	tests/run $(patsubst %,--kernel %,$(KERNELS)) $(TESTS)
 
+# The comparisons (docs/performance.md): one boot of the newest guest kernel
+# with every device side by side; table on screen, build/bench/*.json and
+# *.png.  BENCH_QUICK=1: a few seconds per test; BENCH_DEVICES=a,b: a subset.
+bench-net bench-disk: guest-modules host
+	tests/bench/bench $(@:bench-%=%)
+
 demo:
 	scripts/deps.sh
 	$(MAKE) -s guest-modules host
-	tests/run --console --kernel 6.12 --dir tests/demo
+	tests/demo/run
 
 # The balloon comparison: results in build/bench/balloon.txt.
 BENCH_KERNEL ?= 6.12

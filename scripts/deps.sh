@@ -24,7 +24,7 @@ PKGS=(
 	linux-source-6.1 sparse dkms
 	liburing-dev libcmocka-dev libjson-c-dev clang libfuzzer-14-dev
 	libclang-rt-14-dev
-	iproute2 iperf3 fio ethtool sg3-utils e2fsprogs stress-ng util-linux
+	iproute2 iperf3 sockperf fio ethtool sg3-utils e2fsprogs stress-ng util-linux
 	gnuplot-nox jq socat
 )
 

@@ -254,6 +254,8 @@ def cmd_self_test(args):
                 add(judge(boot, r))
             if boot:
                 left = [str(p) for p in (boot.ram, boot.dir) if p.exists()]
+                if boot.netns and Path("/run/netns", boot.netns).exists():
+                    left.append(f"network namespace {boot.netns}")
                 if boot.qemu and boot.qemu.poll() is None:
                     left.append(f"qemu pid {boot.qemu.pid}")
                 if left and not args.keep:

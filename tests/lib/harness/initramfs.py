@@ -32,7 +32,7 @@ from .common import (CACHE, GUEST_DIR, INITRAMFS_CACHE, HarnessError,
 
 # Host programs copied into the guest, with their libraries.  Names are
 # looked up in PATH (sbin included); a glob is expanded in /usr/bin.
-TOOLS = ["iperf3", "fio", "ethtool", "mke2fs", "mkfs.ext4", "e2fsck",
+TOOLS = ["iperf3", "sockperf", "fio", "ethtool", "mke2fs", "mkfs.ext4", "e2fsck",
          "stress-ng", "ip", "kmod", "sg_*"]
 # kmod provides the module tools (busybox's modinfo cannot show vermagic).
 # /sbin/modprobe is also what the kernel runs to autoload modules.

@@ -11,6 +11,7 @@ cases run in file order.  Directives live in the leading comment block:
   # kernels: 6.1 ...  run only on these kernels
   # append: ARGS...   extra kernel command line, repeatable
   # boot-timeout: N   seconds from QEMU start to the first case (default 90)
+  # netns: yes        QEMU runs in a network namespace of its own (KVMBUS_NETNS)
   # expect: CASE PASS|FAIL|SKIP [REGEX]   (self-test suites only)
 """
 
@@ -32,7 +33,7 @@ NAME_RE = re.compile(r"[A-Za-z0-9_-]+")
 CASE_DEF_RE = re.compile(r"^[ \t]*test_([A-Za-z0-9_]+)[ \t]*\([ \t]*\)")
 DIRECTIVE_RE = re.compile(r"#\s*([a-z][a-z-]*)\s*:\s*(.*?)\s*$")
 KNOWN = {"timeout", "memory", "smp", "qemu", "kernels", "append",
-         "boot-timeout", "expect"}
+         "boot-timeout", "netns", "expect"}
 RESERVED_SUITES = {"lib"}          # tests/guest/lib.sh is the runtime
 
 
@@ -52,6 +53,7 @@ class Suite:
         self.append = []          # kernel command line words
         self.kernels = None       # None = all, else list of specs
         self.boot_timeout = DEFAULT_BOOT_TIMEOUT
+        self.netns = False        # run QEMU in a network namespace of its own
         self.expect = {}          # case -> (RESULT, regex or None)
         self._parse()
 
@@ -126,6 +128,10 @@ class Suite:
             self.append.extend(words())
         elif key == "kernels":
             self.kernels = value.replace(",", " ").split()
+        elif key == "netns":
+            if value not in ("yes", "no"):
+                self._error(lineno, f"'# netns:' wants yes or no, not '{value}'")
+            self.netns = value == "yes"
         elif key == "expect":
             parts = value.split(None, 2)
             if len(parts) < 2 or parts[1] not in ("PASS", "FAIL", "SKIP"):
@@ -156,6 +162,8 @@ class Suite:
                 f"smp {self.smp}"]
         if self.kernels:
             bits.append("kernels " + ",".join(self.kernels))
+        if self.netns:
+            bits.append("netns")
         if self.host:
             bits.append("host companion")
         return ", ".join(bits)

@@ -153,9 +153,12 @@ class Boot:
         self.listeners = []
         self.threads = []
         self.companion_started = False
+        self.netns = None
         extra_results = []
         try:
             self._prepare()
+            if self.suite.netns:
+                self._netns_add()
             failure = self._companion_start()
             if failure:
                 self._fail_all(failure)
@@ -194,11 +197,14 @@ class Boot:
             "KVMBUS_KVER": self.kernel.kver, "KVMBUS_CACHE": str(CACHE),
             "KVMBUS_SUITE": self.suite.name, "KVMBUS_ACCEL": self.accel,
         })
+        if self.netns:
+            env["KVMBUS_NETNS"] = self.netns
         return env
 
     def _subst(self, arg):
         for key, val in (("{dir}", self.dir), ("{ram}", self.ram),
-                         ("{sock}", self.sock), ("{qmp}", self.qmp)):
+                         ("{sock}", self.sock), ("{qmp}", self.qmp),
+                         ("{netns}", self.netns or "")):
             arg = arg.replace(key, str(val))
         return arg
 
@@ -223,6 +229,39 @@ class Boot:
         with open(self.ram, "xb") as f:
             f.truncate(self.suite.memory)
         os.chmod(self.ram, 0o600)
+
+    def _netns_add(self):
+        """'# netns: yes': a network namespace for QEMU, named after the run.
+
+        Created before the companion starts (so it can put TAPs, addresses
+        and servers in it) and deleted after the companion stopped.  QEMU
+        runs inside it, so the TAPs it opens or creates live there too.
+        """
+        name = self.dir.name
+        try:
+            r = subprocess.run(["ip", "netns", "add", name], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+            why = r.stdout.strip() if r.returncode else None
+        except OSError as e:
+            why = str(e)
+        if why is not None:
+            raise HarnessError(f"suite {self.suite.name} wants '# netns: yes' but "
+                               f"'ip netns add {name}' failed: {why} "
+                               "(needs root and iproute2)")
+        self.netns = name
+        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.log.host(f"network namespace {name}")
+
+    def _netns_delete(self):
+        if not self.netns:
+            return
+        r = subprocess.run(["ip", "netns", "delete", self.netns],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True)
+        if r.returncode:
+            self.log.host(f"could not delete network namespace {self.netns}: "
+                          + r.stdout.strip())
 
     def _companion(self, verb, *args, limit):
         """Run '<suite>.host verb args'; (status or None on timeout, out, err)."""
@@ -306,6 +345,8 @@ class Boot:
     def qemu_command(self):
         mem = self.suite.memory
         cmd = [QEMU]
+        if self.netns:
+            cmd = ["ip", "netns", "exec", self.netns, QEMU]
         if self.accel == "kvm":
             cmd += ["-accel", "kvm", "-cpu", "host"]
         else:
@@ -629,6 +670,7 @@ class Boot:
                 pass
         for t in self.threads:
             t.join(timeout=3)
+        self._netns_delete()
         if self.keep:
             self.log.host(f"kept: {self.dir} and {self.ram}")
             emit(f"      kept {self.dir} and {self.ram}")
