@@ -119,6 +119,9 @@ struct chan_env {
 	int (*signal)(void *opaque, unsigned int vector);
 	void *opaque;
 	struct ratelimit *rl;	/* channel events (broken): shared */
+	/* The connection's GPADLs, for VSPs that take buffers by GPADL id
+	 * (main-loop channels only: the table is the main thread's). */
+	struct gpadls *gpadls;
 	uint64_t broken;	/* channels broken, all time (atomic) */
 	/* The event loop of main-loop channels' fd watches; NULL: none. */
 	struct loop *loop;

@@ -40,6 +40,7 @@ void ctl_init(struct ctl *c, struct bar *bar, struct guestmem *gm,
 		.signal = ops ? ops->signal : NULL,
 		.opaque = opaque,
 		.rl = &c->rl_chan,
+		.gpadls = &c->gpadls,
 	};
 }
 

@@ -9,6 +9,7 @@
 
 #include "devices.h"
 #include "vsp_echo.h"
+#include "vsp_net.h"
 
 /* Classes kvmbusd can offer; more arrive with their data paths. */
 static const struct dev_class dev_classes[] = {
@@ -16,6 +17,11 @@ static const struct dev_class dev_classes[] = {
 		.name = "echo",
 		.class_id = KVMBUS_CLASS_ECHO_BYTES,
 		.vsp = &vsp_echo_ops,
+	},
+	{
+		.name = "net",
+		.class_id = KVMBUS_CLASS_NET_BYTES,
+		.vsp = &vsp_net_ops,
 	},
 };
 
