@@ -333,6 +333,7 @@ static uint32_t net_buf_map(struct chan *ch, struct net_chan *n,
 	struct gpadl **gp = recv ? &n->rg : &n->sg;
 	struct gpadl *g;
 	uint32_t i, nr;
+	int ret;
 
 	if (kind != KVMBUS_NET_BUF_RECV && kind != KVMBUS_NET_BUF_SEND)
 		return EINVAL;
@@ -350,8 +351,13 @@ static uint32_t net_buf_map(struct chan *ch, struct net_chan *n,
 		return EINVAL;
 	if (recv && sect < sizeof(struct virtio_net_hdr_v1) + NET_ETH_HLEN)
 		return EINVAL;
-	if (guestmem_view_map(ch->env->gm, g->runs, g->nr_runs, v))
-		return EFAULT;
+	ret = guestmem_view_map(ch->env->gm, g->runs, g->nr_runs, v);
+	if (ret) {
+		log_rl(&ch->rl, LOG_WARNING,
+		       "channel relid %u (net): cannot map buffer GPADL %u (%u runs): %s",
+		       ch->relid, g->id, g->nr_runs, strerror(-ret));
+		return (uint32_t)-ret;
+	}
 	g->users++;
 	*gp = g;
 	nr = size / sect;
