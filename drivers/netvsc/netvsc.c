@@ -315,11 +315,12 @@ static void netvsc_meta_from_skb(struct sk_buff *skb,
 	if (virtio_net_hdr_from_skb(skb, &vh, true, false, 0))
 		return;
 	if (vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
+		u16 start = __virtio16_to_cpu(true, vh.csum_start);
+		u16 off = __virtio16_to_cpu(true, vh.csum_offset);
+
 		m->flags |= KVMBUS_NET_META_NEEDS_CSUM;
-		m->csum_start = cpu_to_le16(__virtio16_to_cpu(true,
-							       vh.csum_start));
-		m->csum_offset = cpu_to_le16(__virtio16_to_cpu(true,
-								vh.csum_offset));
+		m->csum_start = cpu_to_le16(start);
+		m->csum_offset = cpu_to_le16(off);
 	}
 	switch (vh.gso_type & ~VIRTIO_NET_HDR_GSO_ECN) {
 	case VIRTIO_NET_HDR_GSO_TCPV4:
@@ -529,11 +530,10 @@ static void netvsc_comp(struct netvsc_queue *q, const struct kvmbus_pkt_info *pi
 		break;
 	case NETVSC_CTX_SKB:
 		skb = (struct sk_buff *)ctx;
-		if (status) {
+		if (status)
 			netvsc_stats_add(&q->tx, &q->tx.errors, 1);
-		} else {
+		else
 			netvsc_tx_done(q, skb->len);
-		}
 		napi_consume_skb(skb, 1);
 		break;
 	default:
@@ -668,8 +668,10 @@ static void netvsc_rx(struct netvsc_queue *q, const struct kvmbus_pkt_info *pi)
 		netvsc_stats_add(&q->rx, &q->rx.dropped, 1);
 		goto complete;
 	}
-	/* The host may scribble over the section meanwhile: that only
-	 * corrupts this frame, which the checksums then catch. */
+	/*
+	 * The host may scribble over the section meanwhile: that only
+	 * corrupts this frame, which the checksums then catch.
+	 */
 	skb = netvsc_rx_skb(q, q->recv_buf + off, len);
 	if (!skb) {
 		netvsc_stats_add(&q->rx, &q->rx.dropped, 1);
