@@ -208,7 +208,6 @@ static int opts_one(struct opts *o, int c, const char *arg)
 	case OPT_MACHINE:
 		if (!strcmp(arg, "q35")) {
 			o->machine = GUESTMEM_Q35;
-	o->workers = CHAN_WORKERS_DEFAULT;
 		} else if (!strcmp(arg, "pc")) {
 			o->machine = GUESTMEM_PC;
 		} else {
@@ -230,6 +229,7 @@ int opts_parse(struct opts *o, int argc, char **argv)
 	o->vectors = IVSHMEM_DEFAULT_VECTORS;
 	o->bar_size = BAR_DEFAULT_SIZE;
 	o->machine = GUESTMEM_Q35;
+	o->workers = CHAN_WORKERS_DEFAULT;
 
 	optind = 0;	/* GNU: a full re-initialisation, for repeated use */
 	while ((c = getopt_long(argc, argv, "s:r:n:c:fvh", long_opts,
