@@ -17,6 +17,7 @@
 
 #include "helpers.h"
 #include "chan.h"
+#include "evil.h"
 #include "guestmem.h"
 #include "loop.h"
 #include "vsp_echo.h"
@@ -623,6 +624,47 @@ static void test_watch_limits(void **state)
 	tenv_free(e);
 }
 
+/* The hostile host (kvmbusd --test): each framing mode breaks the
+ * guest's reader and the host's channel; unknown_tid breaks nothing. */
+static void test_evil_echo(void **state)
+{
+	static const char *const modes[] = {
+		"wr_unaligned", "wr_past", "len_past", "bad_offset",
+		"bad_type", "bad_trailer",
+	};
+	struct tenv *e = tenv_new(4);
+	struct kvmbus_pkt_info pi;
+	struct chan *ch = &e->ch[0];
+	unsigned int i;
+
+	(void)state;
+	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		assert_int_equal(topen(e, 0, &vsp_echo_ops), 0);
+		tput(e, 0, i);
+		assert_int_equal(tget_u32(e, 0, KVMBUS_PKT_COMP), i);
+		chan_lock(ch);
+		assert_int_equal(evil_echo(ch, modes[i]), 0);
+		assert_int_equal(ch->state, CHAN_BROKEN);
+		assert_int_equal(evil_echo(ch, modes[i]), -ENOTCONN);
+		chan_unlock(ch);
+		assert_int_equal(kvmbus_ring_get(&e->gs[0].in, e->buf,
+						 sizeof(e->buf), &pi), -EIO);
+		chan_close(ch);
+	}
+	assert_int_equal(topen(e, 0, &vsp_echo_ops), 0);
+	chan_lock(ch);
+	assert_int_equal(evil_echo(ch, "nonsense"), -EINVAL);
+	assert_int_equal(evil_echo(ch, "unknown_tid"), 0);
+	chan_unlock(ch);
+	assert_int_equal(tget(e, 0, &pi), 0);
+	assert_int_equal(pi.type, KVMBUS_PKT_COMP);
+	assert_int_equal(pi.trans_id, 0xdeadbeef00ull);
+	assert_int_equal(chan_state_get(ch), CHAN_OPEN);
+	tput(e, 0, 77);
+	assert_int_equal(tget_u32(e, 0, KVMBUS_PKT_COMP), 77);
+	tenv_free(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -636,6 +678,7 @@ int main(void)
 		cmocka_unit_test(test_broken_threaded),
 		cmocka_unit_test(test_echo_threaded),
 		cmocka_unit_test(test_watch_limits),
+		cmocka_unit_test(test_evil_echo),
 	};
 
 	return cmocka_run_group_tests_name("worker", tests, NULL, NULL);
