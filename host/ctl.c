@@ -344,6 +344,19 @@ void ctl_send(struct ctl *c)
 		ctl_signal(c);
 }
 
+int ctl_send_raw(struct ctl *c, const void *msg, uint32_t len)
+{
+	if (c->state != CTL_ONLINE)
+		return -ENOTCONN;
+	/* Never into a queue that waits: it is sized for real replies. */
+	if (ctl_out_pending(c))
+		return -EAGAIN;
+	if (!len || len > CTL_MSG_MAX || !ctl_queue(c, msg, len, 0))
+		return -EINVAL;
+	ctl_send(c);
+	return 0;
+}
+
 static void ctl_offer(struct ctl *c, struct device *dev, uint64_t trans_id)
 {
 	struct kvmbus_ctl_offer o;

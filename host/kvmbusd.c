@@ -25,6 +25,7 @@
 #include "control.h"
 #include "ctl.h"
 #include "ctl_json.h"
+#include "evil.h"
 #include "guestmem.h"
 #include "ivshmem.h"
 #include "log.h"
@@ -236,6 +237,15 @@ static int control_cmd(void *opaque, const char *cmd,
 		if (ctl_work_pending(&d->plane))
 			kick(d);
 		return ret;
+	}
+	if (!strcmp(cmd, "evil-offer") || !strcmp(cmd, "echo-evil")) {
+		if (!d->opts.test)
+			return control_fail(resp, -EPERM,
+					    "%s breaks the guest on purpose: only with kvmbusd --test",
+					    cmd);
+		return cmd[0] == 'e' && cmd[1] == 'v' ?
+		       evil_cmd_offer(&d->plane, req, resp) :
+		       evil_cmd_echo(&d->plane, req, resp);
 	}
 	if (!strcmp(cmd, "notify")) {	/* raise an MSI-X vector: debugging */
 		struct json_object *v;

@@ -20,6 +20,7 @@ enum {
 	OPT_LOW_SIZE,
 	OPT_DEVICE,
 	OPT_WORKERS,
+	OPT_TEST,
 };
 
 static const struct option long_opts[] = {
@@ -34,6 +35,7 @@ static const struct option long_opts[] = {
 	{ "control",		required_argument, NULL, 'c' },
 	{ "device",		required_argument, NULL, OPT_DEVICE },
 	{ "workers",		required_argument, NULL, OPT_WORKERS },
+	{ "test",		no_argument,	   NULL, OPT_TEST },
 	{ "foreground",		no_argument,	   NULL, 'f' },
 	{ "verbose",		no_argument,	   NULL, 'v' },
 	{ "help",		no_argument,	   NULL, 'h' },
@@ -61,6 +63,8 @@ void opts_usage(FILE *f, const char *prog)
 "      --device CLASS        offer a device of CLASS (echo); repeatable, up to %u\n"
 "      --workers N           worker threads for channels of threaded classes, 0..%u\n"
 "                            (default %u; 0: every channel on the event loop)\n"
+"      --test                accept the hostile-host commands evil-offer and\n"
+"                            echo-evil (guest tests only: they break the guest)\n"
 "  -f, --foreground          stay in the foreground, log to stderr\n"
 "  -v, --verbose             debug messages\n"
 "  -h, --help                this text\n"
@@ -197,6 +201,9 @@ static int opts_one(struct opts *o, int c, const char *arg)
 		return 0;
 	case OPT_DEVICE:
 		return opt_device(o, arg);
+	case OPT_TEST:
+		o->test = true;
+		return 0;
 	case OPT_WORKERS:
 		if (parse_uint(arg, 0, OPTS_WORKERS_MAX, &v)) {
 			fprintf(stderr, "kvmbusd: --workers '%s': must be 0..%u\n",
@@ -208,7 +215,6 @@ static int opts_one(struct opts *o, int c, const char *arg)
 	case OPT_MACHINE:
 		if (!strcmp(arg, "q35")) {
 			o->machine = GUESTMEM_Q35;
-	o->workers = CHAN_WORKERS_DEFAULT;
 		} else if (!strcmp(arg, "pc")) {
 			o->machine = GUESTMEM_PC;
 		} else {
@@ -230,6 +236,7 @@ int opts_parse(struct opts *o, int argc, char **argv)
 	o->vectors = IVSHMEM_DEFAULT_VECTORS;
 	o->bar_size = BAR_DEFAULT_SIZE;
 	o->machine = GUESTMEM_Q35;
+	o->workers = CHAN_WORKERS_DEFAULT;
 
 	optind = 0;	/* GNU: a full re-initialisation, for repeated use */
 	while ((c = getopt_long(argc, argv, "s:r:n:c:fvh", long_opts,

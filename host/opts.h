@@ -30,6 +30,7 @@ struct opts {
 	unsigned int nr_devices;
 	bool foreground;
 	bool verbose;
+	bool test;			/* --test: the hostile host (evil.h) */
 	bool help;
 };
 
