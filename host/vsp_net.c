@@ -11,11 +11,14 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/random.h>
 #include <sys/uio.h>
 #include <unistd.h>
 #include <linux/if_tun.h>
 
+#include "devices.h"
 #include "net_pkt.h"
+#include "parse.h"
 #include "vsp_net.h"
 
 /* The largest guest->host packet: a GPA PKT with every range it may have. */
@@ -25,6 +28,8 @@
 			 256u)
 /* Offloads this provider can carry to and from a vnet-hdr TAP. */
 #define NET_OFFLOADS	KVMBUS_NET_OFF_ALL
+/* Queues of a NIC when the device names none. */
+#define NET_QUEUES_DEFAULT	4u
 /* Frames read from the TAP in one pass of the fd callback. */
 #define NET_RX_BUDGET	64u
 
@@ -39,6 +44,15 @@ struct net_stats {
 	uint64_t rx_dropped;	/* a TAP frame the guest cannot take */
 	uint64_t rx_stalls;	/* no free receive section */
 	uint64_t bad_comp;	/* completions for nothing outstanding */
+};
+
+/* Per device (dev->priv), shared by its channels: all on the main loop. */
+struct net_dev {
+	char tap[IFNAMSIZ];
+	uint8_t mac[6];
+	uint16_t queues;
+	bool link_down;
+	struct chan *primary;		/* the open primary channel, if any */
 };
 
 struct net_chan {
@@ -70,6 +84,7 @@ struct net_chan {
 		struct kvmbus_net_init_resp init;
 	} held_msg;
 	bool rx_held;
+	bool link_dirty;		/* primary: a LINK message is due */
 	uint64_t rx_held_id;
 	struct kvmbus_net_pkt rx_held_msg;
 
@@ -81,10 +96,15 @@ static struct net_chan *net_of(const struct chan *ch)
 	return ch->priv;
 }
 
+static struct net_dev *net_dev_of(const struct chan *ch)
+{
+	return ch->dev->priv;
+}
+
 static const char *net_tap_name(const struct chan *ch, char *buf,
 				size_t len)
 {
-	snprintf(buf, len, NET_TAP_DEFAULT_FMT, ch->relid - 1);
+	snprintf(buf, len, "%s", net_dev_of(ch)->tap);
 	return buf;
 }
 
@@ -160,7 +180,7 @@ static void net_rx_pause(struct chan *ch, struct net_chan *n)
 static void net_rx_resume(struct chan *ch, struct net_chan *n)
 {
 	if (n->rx_watched || !n->rb.base || !n->nr_free || n->rx_held ||
-	    n->held)
+	    n->held || net_dev_of(ch)->link_down)
 		return;
 	n->rx_watched = !chan_watch_fd(ch, n->tap, EPOLLIN, net_tap_readable);
 }
@@ -274,7 +294,8 @@ static void net_init(struct chan *ch, struct net_chan *n,
 	struct kvmbus_net_init m;
 	struct kvmbus_net_init_resp r = {
 		.hdr.type = cpu_to_le32(KVMBUS_NET_INIT_RESP),
-		.link = cpu_to_le32(KVMBUS_NET_LINK_UP),
+		.link = cpu_to_le32(net_dev_of(ch)->link_down ? 0 :
+				    KVMBUS_NET_LINK_UP),
 	};
 	uint32_t ver, off;
 	unsigned int tun = 0;
@@ -495,6 +516,23 @@ static unsigned int net_on_packet(struct chan *ch,
 	return 1;
 }
 
+static void net_link_send(struct chan *ch, struct net_chan *n)
+{
+	struct kvmbus_net_link l = {
+		.hdr.type = cpu_to_le32(KVMBUS_NET_LINK),
+		.link = cpu_to_le32(net_dev_of(ch)->link_down ? 0 :
+				    KVMBUS_NET_LINK_UP),
+	};
+	struct kvmbus_ring_pkt p = {
+		.type = KVMBUS_PKT_INBAND,
+		.data = &l,
+		.data_len = sizeof(l),
+	};
+
+	if (chan_send(ch, &p) != -ENOSPC)
+		n->link_dirty = false;
+}
+
 static bool net_flush(struct chan *ch, unsigned int budget)
 {
 	struct net_chan *n = net_of(ch);
@@ -505,7 +543,12 @@ static bool net_flush(struct chan *ch, unsigned int budget)
 			  n->held_pkt.data_len);
 	if (!n->held && n->rx_held)
 		net_rx_send(ch, n);
-	net_rx_resume(ch, n);
+	if (!n->held && n->link_dirty)
+		net_link_send(ch, n);
+	if (net_dev_of(ch)->link_down)
+		net_rx_pause(ch, n);
+	else
+		net_rx_resume(ch, n);
 	return false;
 }
 
@@ -518,10 +561,18 @@ static int net_open(struct chan *ch, const uint8_t *data)
 {
 	struct net_chan *n = net_of(ch);
 
+	struct net_dev *nd = net_dev_of(ch);
+	int ret;
+
 	(void)data;
 	n->tap = -1;
 	n->mtu = 1500;
-	return net_tap_open(ch, n);
+	ret = net_tap_open(ch, n);
+	if (ret)
+		return ret;
+	if (!ch->sub_index)
+		nd->primary = ch;
+	return 0;
 }
 
 static void net_close(struct chan *ch)
@@ -530,6 +581,8 @@ static void net_close(struct chan *ch)
 
 	/* chan.c has ended the watches before calling us. */
 	n->rx_watched = false;
+	if (net_dev_of(ch)->primary == ch)
+		net_dev_of(ch)->primary = NULL;
 	net_buf_unmap(n, &n->sb, &n->sg, &n->sv);
 	net_buf_unmap(n, &n->rb, &n->rg, &n->rv);
 	free(n->rx_free);
@@ -569,6 +622,154 @@ static void net_to_json(const struct chan *ch, struct json_object *o)
 	json_object_object_add(o, "net", j);
 }
 
+/* --- device level ---------------------------------------------------------- */
+
+static int net_parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned int b[6], i;
+	char end;
+
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3],
+		   &b[4], &b[5], &end) != 6)
+		return -EINVAL;
+	for (i = 0; i < 6; i++)
+		mac[i] = (uint8_t)b[i];
+	/* A station address: not multicast, not all zeroes. */
+	if ((mac[0] & 1) || !(mac[0] | mac[1] | mac[2] | mac[3] | mac[4] |
+			      mac[5]))
+		return -EINVAL;
+	return 0;
+}
+
+static int net_parse_link(const char *s, bool *down)
+{
+	if (!strcmp(s, "up"))
+		*down = false;
+	else if (!strcmp(s, "down"))
+		*down = true;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static void net_offer_data(struct device *dev)
+{
+	struct net_dev *nd = dev->priv;
+	struct kvmbus_net_offer o = {
+		.max_queues = cpu_to_le16(nd->queues),
+		.offloads = cpu_to_le32(NET_OFFLOADS),
+		.mtu_min = cpu_to_le16(KVMBUS_NET_MTU_MIN),
+		.mtu_max = cpu_to_le16(KVMBUS_NET_MTU_MAX),
+		.link = cpu_to_le32(nd->link_down ? 0 : KVMBUS_NET_LINK_UP),
+	};
+
+	memcpy(o.mac, nd->mac, sizeof(o.mac));
+	memcpy(dev->offer_data, &o, sizeof(o));
+	dev->offer_data_len = sizeof(o);
+	dev->max_subchannels = nd->queues - 1;
+}
+
+static int net_dev_add(struct device *dev, struct json_object *params,
+		       char *err, size_t errlen)
+{
+	struct net_dev *nd = dev->priv;
+	uint64_t v;
+	const char *s;
+
+	snprintf(nd->tap, sizeof(nd->tap), NET_TAP_DEFAULT_FMT, dev->id - 1);
+	nd->queues = NET_QUEUES_DEFAULT;
+	/* A random, locally administered unicast address. */
+	if (getrandom(nd->mac, sizeof(nd->mac), 0) != sizeof(nd->mac)) {
+		snprintf(err, errlen, "net: no random MAC: %s", strerror(errno));
+		return -EIO;
+	}
+	nd->mac[0] = (nd->mac[0] & 0xfc) | 0x02;
+	if (params) {
+		json_object_object_foreach(params, key, val) {
+			if (!json_object_is_type(val, json_type_string))
+				goto bad_value;
+			s = json_object_get_string(val);
+			if (!strcmp(key, "tap")) {
+				if (!*s || strlen(s) >= IFNAMSIZ ||
+				    strchr(s, '/') || strchr(s, '%'))
+					goto bad_value;
+				snprintf(nd->tap, sizeof(nd->tap), "%s", s);
+			} else if (!strcmp(key, "queues")) {
+				if (parse_uint(s, 1, KVMBUS_NET_MAX_QUEUES, &v))
+					goto bad_value;
+				nd->queues = (uint16_t)v;
+			} else if (!strcmp(key, "mac")) {
+				if (net_parse_mac(s, nd->mac))
+					goto bad_value;
+			} else if (!strcmp(key, "link")) {
+				if (net_parse_link(s, &nd->link_down))
+					goto bad_value;
+			} else {
+				snprintf(err, errlen,
+					 "net: unknown parameter \"%.64s\" (known: tap, queues, mac, link)",
+					 key);
+				return -EINVAL;
+			}
+			continue;
+bad_value:
+			snprintf(err, errlen,
+				 "net: bad %.32s: tap=NAME (under %u characters), queues=1..%u, mac=xx:xx:xx:xx:xx:xx (unicast), link=up|down",
+				 key, IFNAMSIZ, KVMBUS_NET_MAX_QUEUES);
+			return -EINVAL;
+		}
+	}
+	net_offer_data(dev);
+	return 0;
+}
+
+static int net_dev_set(struct device *dev, struct json_object *params,
+		       char *err, size_t errlen)
+{
+	struct net_dev *nd = dev->priv;
+	struct net_chan *n;
+	bool down = nd->link_down;
+
+	if (params) {
+		json_object_object_foreach(params, key, val) {
+			if (strcmp(key, "link") ||
+			    !json_object_is_type(val, json_type_string) ||
+			    net_parse_link(json_object_get_string(val), &down)) {
+				snprintf(err, errlen,
+					 "net: run-time settings: link=up|down");
+				return -EINVAL;
+			}
+		}
+	}
+	if (down == nd->link_down)
+		return 0;
+	nd->link_down = down;
+	net_offer_data(dev);
+	if (nd->primary) {
+		n = net_of(nd->primary);
+		/* The host side of the wire follows, where the kernel can. */
+		ioctl(n->tap, TUNSETCARRIER, &(int){ !down });
+		n->link_dirty = true;
+		chan_wake(nd->primary);
+	}
+	return 0;
+}
+
+static void net_dev_to_json(const struct device *dev, struct json_object *o)
+{
+	const struct net_dev *nd = dev->priv;
+	struct json_object *p = json_object_new_object();
+	char mac[18];
+
+	snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", nd->mac[0],
+		 nd->mac[1], nd->mac[2], nd->mac[3], nd->mac[4], nd->mac[5]);
+	json_object_object_add(p, "tap", json_object_new_string(nd->tap));
+	json_object_object_add(p, "queues", json_object_new_int(nd->queues));
+	json_object_object_add(p, "mac", json_object_new_string(mac));
+	json_object_object_add(p, "link", json_object_new_string(
+				       nd->link_down ? "down" : "up"));
+	json_object_object_add(o, "params", p);
+}
+
 const struct vsp_ops vsp_net_ops = {
 	.name = "net",
 	.max_pkt = NET_MAX_PKT,
@@ -579,4 +780,8 @@ const struct vsp_ops vsp_net_ops = {
 	.flush = net_flush,
 	.busy = net_busy,
 	.to_json = net_to_json,
+	.dev_priv_size = sizeof(struct net_dev),
+	.dev_add = net_dev_add,
+	.dev_set = net_dev_set,
+	.dev_to_json = net_dev_to_json,
 };

@@ -41,6 +41,7 @@
 #define NETVSC_RECV_SECTION	round_up(KVMBUS_NET_MAX_FRAME, 8)
 #define NETVSC_RECV_SECTIONS	128
 #define NETVSC_REQS		1024
+#define NETVSC_MAX_QUEUES	KVMBUS_NET_MAX_QUEUES
 #define NETVSC_CTL_TIMEOUT	(10 * HZ)
 /* Host->guest packets are small: a PKT or a completion. */
 #define NETVSC_PKTBUF		256
@@ -92,6 +93,8 @@ struct netvsc_qstats {
 struct netvsc_queue {
 	struct netvsc *nv;
 	u16 index;
+	bool open;
+	struct netvsc_reqtab reqs;
 	struct kvmbus_channel *chan;
 	struct napi_struct napi;
 	bool napi_added;
@@ -126,10 +129,11 @@ struct netvsc_queue {
 struct netvsc {
 	struct kvmbus_device *kdev;
 	struct net_device *ndev;
-	struct netvsc_reqtab reqs;
 	struct work_struct rx_mode_work;
 	u32 offloads;			/* granted by the host */
-	u32 nr_queues;
+	u32 nr_queues;			/* open now */
+	u32 max_queues;			/* the host's limit (offer) */
+	u32 link;			/* KVMBUS_NET_LINK_* from the offer */
 	atomic64_t bad_comp;		/* completions for no request */
 	atomic64_t bad_pkt;		/* malformed packets from the host */
 	struct netvsc_queue queues[];
@@ -228,7 +232,6 @@ static void *netvsc_req_take_any(struct netvsc_reqtab *t)
 static int netvsc_ctl_call(struct netvsc_queue *q, const void *msg, u32 len,
 			   void *resp, u32 resp_len)
 {
-	struct netvsc *nv = q->nv;
 	struct kvmbus_ring_pkt p = {
 		.type = KVMBUS_PKT_INBAND,
 		.flags = KVMBUS_PKT_F_COMP_REQUESTED,
@@ -243,7 +246,7 @@ static int netvsc_ctl_call(struct netvsc_queue *q, const void *msg, u32 len,
 	if (!req)
 		return -ENOMEM;
 	init_completion(&req->done);
-	ret = netvsc_req_alloc(&nv->reqs, (void *)((unsigned long)req |
+	ret = netvsc_req_alloc(&q->reqs, (void *)((unsigned long)req |
 						   NETVSC_CTX_CTL),
 			       &p.trans_id);
 	if (ret)
@@ -251,13 +254,13 @@ static int netvsc_ctl_call(struct netvsc_queue *q, const void *msg, u32 len,
 	ret = kvmbus_chan_send(q->chan, &p);
 	if (ret) {
 		/* Not sent: nobody else can have taken it. */
-		netvsc_req_take(&nv->reqs, p.trans_id);
+		netvsc_req_take(&q->reqs, p.trans_id);
 		goto out_free;
 	}
 	left = wait_for_completion_timeout(&req->done, NETVSC_CTL_TIMEOUT);
 	if (!left) {
 		/* Still in the table: take it back, or NAPI owns it now. */
-		if (netvsc_req_take(&nv->reqs, p.trans_id)) {
+		if (netvsc_req_take(&q->reqs, p.trans_id)) {
 			ret = kvmbus_chan_rescinded(q->chan) ? -ENODEV :
 							       -ETIMEDOUT;
 			goto out_free;
@@ -407,7 +410,6 @@ static int netvsc_tx_put(struct netvsc_queue *q, struct sk_buff *skb)
 		.data = &np,
 		.data_len = sizeof(np),
 	};
-	struct netvsc *nv = q->nv;
 	unsigned long ctx;
 	int sec = -1, ret;
 	u32 n;
@@ -440,12 +442,12 @@ static int netvsc_tx_put(struct netvsc_queue *q, struct sk_buff *skb)
 		p.hdr_len = sizeof(q->tx_gpa.l) + n * sizeof(q->tx_gpa.r[0]);
 		ctx = (unsigned long)skb | NETVSC_CTX_SKB;
 	}
-	ret = netvsc_req_alloc(&nv->reqs, (void *)ctx, &p.trans_id);
+	ret = netvsc_req_alloc(&q->reqs, (void *)ctx, &p.trans_id);
 	if (ret)
 		goto err_section;
 	ret = kvmbus_chan_put(q->chan, &p);
 	if (ret) {
-		netvsc_req_take(&nv->reqs, p.trans_id);
+		netvsc_req_take(&q->reqs, p.trans_id);
 		goto err_section;
 	}
 	if (sec >= 0) {
@@ -515,7 +517,7 @@ static void netvsc_comp(struct netvsc_queue *q, const struct kvmbus_pkt_info *pi
 	u32 status = 0;
 	void *data = q->pktbuf + pi->data_offset;
 
-	ctx = (unsigned long)netvsc_req_take(&nv->reqs, pi->trans_id);
+	ctx = (unsigned long)netvsc_req_take(&q->reqs, pi->trans_id);
 	if (!ctx) {
 		atomic64_inc(&nv->bad_comp);
 		return;
@@ -887,8 +889,13 @@ static void netvsc_queue_free_bufs(struct netvsc_queue *q)
 	q->comp_pending = NULL;
 }
 
+static void netvsc_drain_reqs(struct netvsc_queue *q);
+
 static void netvsc_queue_close(struct netvsc_queue *q)
 {
+	if (!q->open)
+		return;
+	q->open = false;
 	if (q->napi_added) {
 		napi_disable(&q->napi);
 		netif_napi_del(&q->napi);
@@ -897,6 +904,8 @@ static void netvsc_queue_close(struct netvsc_queue *q)
 	if (q->chan)
 		kvmbus_channel_close(q->chan);
 	q->chan = NULL;
+	netvsc_drain_reqs(q);
+	netvsc_reqtab_fini(&q->reqs);
 	netvsc_queue_free_bufs(q);
 }
 
@@ -907,10 +916,15 @@ static int netvsc_queue_open(struct netvsc_queue *q, u32 *offloads, u32 *link)
 		.h2g_size = NETVSC_H2G_RING,
 		.callback = netvsc_callback,
 		.ctx = q,
+		.sub_index = q->index,
 	};
 	struct kvmbus_device *kdev = q->nv->kdev;
 	int ret;
 
+	ret = netvsc_reqtab_init(&q->reqs, NETVSC_REQS);
+	if (ret)
+		return ret;
+	q->open = true;
 	u64_stats_init(&q->tx.syncp);
 	u64_stats_init(&q->rx.syncp);
 	q->recv_size = NETVSC_RECV_SECTION * NETVSC_RECV_SECTIONS;
@@ -960,15 +974,17 @@ err_close:
 	return ret;
 err_free_bufs:
 	netvsc_queue_free_bufs(q);
+	netvsc_reqtab_fini(&q->reqs);
+	q->open = false;
 	return ret;
 }
 
 /* Free everything the host never completed (after the channel closed). */
-static void netvsc_drain_reqs(struct netvsc *nv)
+static void netvsc_drain_reqs(struct netvsc_queue *q)
 {
 	unsigned long ctx;
 
-	while ((ctx = (unsigned long)netvsc_req_take_any(&nv->reqs))) {
+	while ((ctx = (unsigned long)netvsc_req_take_any(&q->reqs))) {
 		switch (ctx & NETVSC_CTX_MASK) {
 		case NETVSC_CTX_SKB:
 			dev_kfree_skb_any((struct sk_buff *)ctx);
@@ -1124,8 +1140,58 @@ static void netvsc_get_channels(struct net_device *ndev,
 {
 	struct netvsc *nv = netdev_priv(ndev);
 
-	ch->max_combined = nv->nr_queues;
+	ch->max_combined = nv->max_queues;
 	ch->combined_count = nv->nr_queues;
+}
+
+/* Open or close queues until @count are open; under RTNL. */
+static int netvsc_set_queues(struct netvsc *nv, u32 count)
+{
+	u32 off, link, i;
+	int ret = 0;
+
+	if (count > 1) {
+		ret = kvmbus_subchannels_request(nv->kdev, count - 1);
+		if (ret < 0)
+			return ret;
+		count = min_t(u32, count, ret + 1);
+		ret = 0;
+	}
+	while (nv->nr_queues < count) {
+		ret = netvsc_queue_open(&nv->queues[nv->nr_queues], &off,
+					&link);
+		if (ret)
+			break;
+		nv->nr_queues++;
+	}
+	for (i = count; i < nv->nr_queues; i++)
+		netvsc_queue_close(&nv->queues[i]);
+	nv->nr_queues = min(nv->nr_queues, count);
+	netif_set_real_num_tx_queues(nv->ndev, nv->nr_queues);
+	netif_set_real_num_rx_queues(nv->ndev, nv->nr_queues);
+	return ret;
+}
+
+static int netvsc_set_channels(struct net_device *ndev,
+			       struct ethtool_channels *ch)
+{
+	struct netvsc *nv = netdev_priv(ndev);
+	bool running = netif_running(ndev);
+	int ret;
+
+	if (!ch->combined_count || ch->rx_count || ch->tx_count ||
+	    ch->other_count || ch->combined_count > nv->max_queues)
+		return -EINVAL;
+	if (ch->combined_count == nv->nr_queues)
+		return 0;
+	if (running)
+		netif_tx_disable(ndev);
+	ret = netvsc_set_queues(nv, ch->combined_count);
+	if (running)
+		netif_tx_wake_all_queues(ndev);
+	if (!ret && nv->nr_queues != ch->combined_count)
+		ret = -ENOSPC;
+	return ret;
 }
 
 static void netvsc_get_ringparam(struct net_device *ndev,
@@ -1205,6 +1271,7 @@ static const struct ethtool_ops netvsc_ethtool_ops = {
 	.get_link		= ethtool_op_get_link,
 	.get_link_ksettings	= netvsc_get_link_ksettings,
 	.get_channels		= netvsc_get_channels,
+	.set_channels		= netvsc_set_channels,
 	.get_ringparam		= netvsc_get_ringparam,
 	.get_sset_count		= netvsc_get_sset_count,
 	.get_strings		= netvsc_get_strings,
@@ -1233,38 +1300,62 @@ static void netvsc_set_features(struct net_device *ndev, u32 off)
 				    NETIF_F_HW_VLAN_CTAG_RX);
 }
 
+/* What the offer says: MAC, queues, link (defaults for a short offer). */
+static void netvsc_read_offer(struct netvsc *nv, u8 *mac)
+{
+	struct kvmbus_device *kdev = nv->kdev;
+	struct kvmbus_net_offer o;
+
+	nv->max_queues = 1;
+	nv->link = KVMBUS_NET_LINK_UP;
+	eth_random_addr(mac);
+	if (kdev->offer_data_len < sizeof(o))
+		return;
+	memcpy(&o, kdev->offer_data, sizeof(o));
+	if (is_valid_ether_addr(o.mac))
+		ether_addr_copy(mac, o.mac);
+	nv->max_queues = clamp_t(u32, le16_to_cpu(o.max_queues), 1,
+				 NETVSC_MAX_QUEUES);
+	nv->max_queues = min_t(u32, nv->max_queues,
+			       kdev->max_subchannels + 1);
+	nv->link = le32_to_cpu(o.link);
+}
+
 static int netvsc_probe(struct kvmbus_device *kdev,
 			const struct kvmbus_device_id *id)
 {
 	struct net_device *ndev;
 	struct netvsc *nv;
-	u32 off = 0, link = 0;
+	u32 off = 0, link = 0, i;
+	u8 mac[ETH_ALEN];
 	int ret;
 
-	ndev = alloc_etherdev_mq(struct_size(nv, queues, 1), 1);
+	ndev = alloc_etherdev_mqs(struct_size(nv, queues, NETVSC_MAX_QUEUES),
+				  NETVSC_MAX_QUEUES, NETVSC_MAX_QUEUES);
 	if (!ndev)
 		return -ENOMEM;
 	SET_NETDEV_DEV(ndev, &kdev->dev);
 	nv = netdev_priv(ndev);
 	nv->kdev = kdev;
 	nv->ndev = ndev;
-	nv->nr_queues = 1;
-	nv->queues[0].nv = nv;
-	nv->queues[0].index = 0;
+	for (i = 0; i < NETVSC_MAX_QUEUES; i++) {
+		nv->queues[i].nv = nv;
+		nv->queues[i].index = i;
+	}
 	INIT_WORK(&nv->rx_mode_work, netvsc_rx_mode_work);
-	ret = netvsc_reqtab_init(&nv->reqs, NETVSC_REQS);
-	if (ret)
-		goto err_free_netdev;
+	netvsc_read_offer(nv, mac);
 
 	ret = netvsc_queue_open(&nv->queues[0], &off, &link);
 	if (ret) {
 		dev_err(&kdev->dev, "NIC channel %u: cannot start: %d\n",
 			kdev->relid, ret);
-		goto err_drain;
+		goto err_free_netdev;
 	}
+	nv->nr_queues = 1;
 	nv->offloads = off;
-	/* The MAC comes with the offer once the bus passes offer data on. */
-	eth_hw_addr_random(ndev);
+	/* One queue per CPU by default, as the host allows. */
+	netvsc_set_queues(nv, min_t(u32, num_online_cpus(), nv->max_queues));
+	eth_hw_addr_set(ndev, mac);
 	ndev->netdev_ops = &netvsc_netdev_ops;
 	ndev->ethtool_ops = &netvsc_ethtool_ops;
 	ndev->priv_flags |= IFF_LIVE_ADDR_CHANGE;
@@ -1279,15 +1370,13 @@ static int netvsc_probe(struct kvmbus_device *kdev,
 	ret = register_netdev(ndev);
 	if (ret)
 		goto err_close;
-	netdev_info(ndev, "kvmbus NIC, relid %u, offloads 0x%x\n",
-		    kdev->relid, off);
+	netdev_info(ndev, "kvmbus NIC, relid %u, %u queues, offloads 0x%x\n",
+		    kdev->relid, nv->nr_queues, off);
 	return 0;
 
 err_close:
-	netvsc_queue_close(&nv->queues[0]);
-err_drain:
-	netvsc_drain_reqs(nv);
-	netvsc_reqtab_fini(&nv->reqs);
+	for (i = 0; i < nv->nr_queues; i++)
+		netvsc_queue_close(&nv->queues[i]);
 err_free_netdev:
 	free_netdev(ndev);
 	return ret;
@@ -1303,8 +1392,6 @@ static void netvsc_remove(struct kvmbus_device *kdev)
 	cancel_work_sync(&nv->rx_mode_work);
 	for (i = 0; i < nv->nr_queues; i++)
 		netvsc_queue_close(&nv->queues[i]);
-	netvsc_drain_reqs(nv);
-	netvsc_reqtab_fini(&nv->reqs);
 	free_netdev(ndev);
 }
 
