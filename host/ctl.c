@@ -42,6 +42,7 @@ void ctl_init(struct ctl *c, struct bar *bar, struct guestmem *gm,
 		.signal = ops ? ops->signal : NULL,
 		.opaque = opaque,
 		.rl = &c->rl_chan,
+		.gpadls = &c->gpadls,
 	};
 }
 
@@ -352,6 +353,19 @@ void ctl_send(struct ctl *c)
 	ctl_flush(c);
 	if (c->state == CTL_ONLINE && kvmbus_ring_commit(&c->tx))
 		ctl_signal(c);
+}
+
+int ctl_send_raw(struct ctl *c, const void *msg, uint32_t len)
+{
+	if (c->state != CTL_ONLINE)
+		return -ENOTCONN;
+	/* Never into a queue that waits: it is sized for real replies. */
+	if (ctl_out_pending(c))
+		return -EAGAIN;
+	if (!len || len > CTL_MSG_MAX || !ctl_queue(c, msg, len, 0))
+		return -EINVAL;
+	ctl_send(c);
+	return 0;
 }
 
 /* The OFFER of @dev's channel @sub (0: the primary).  Return: queued. */
@@ -1040,8 +1054,8 @@ bool ctl_chan_doorbell(struct ctl *c, unsigned int vector, uint64_t count)
 		ch = &c->chans[i];
 		if (!chan_in_use(ch) || ch->vector != vector)
 			continue;
-		ch->stats.doorbells += count;
-		more |= chan_poll(ch, CHAN_BUDGET);
+		/* A threaded channel's worker is woken instead. */
+		more |= chan_doorbell(ch, count);
 	}
 	return more;
 }
@@ -1052,7 +1066,7 @@ bool ctl_chans_poll(struct ctl *c)
 	unsigned int i;
 
 	for (i = 0; i < CHAN_MAX; i++)
-		if (c->chans[i].more)
+		if (chan_pass_due(&c->chans[i]))
 			more |= chan_poll(&c->chans[i], CHAN_BUDGET);
 	return more;
 }
@@ -1062,7 +1076,7 @@ bool ctl_work_pending(const struct ctl *c)
 	unsigned int i;
 
 	for (i = 0; i < CHAN_MAX; i++)
-		if (c->chans[i].more)
+		if (chan_pass_due(&c->chans[i]))
 			return true;
 	return false;
 }

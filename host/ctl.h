@@ -279,6 +279,13 @@ int ctl_device_set(struct ctl *c, uint32_t id, struct json_object *params,
  */
 int ctl_device_remove(struct ctl *c, uint32_t id, struct device *out);
 
+/*
+ * ctl_send_raw() - put any message (at most CTL_MSG_MAX bytes) on the
+ * host->guest control ring: for kvmbusd --test's hostile host (evil.c)
+ * Return: 0, -ENOTCONN, -EAGAIN while replies wait, -EINVAL.
+ */
+int ctl_send_raw(struct ctl *c, const void *msg, uint32_t len);
+
 /* "idle", "online" or "broken". */
 const char *ctl_state_name(enum ctl_state state);
 

@@ -12,6 +12,7 @@
 #include "devices.h"
 #include "vsp_balloon.h"
 #include "vsp_echo.h"
+#include "vsp_net.h"
 
 /* Classes kvmbusd can offer; more arrive with their data paths. */
 static const struct dev_class dev_classes[] = {
@@ -24,6 +25,11 @@ static const struct dev_class dev_classes[] = {
 		.name = "balloon",
 		.class_id = KVMBUS_CLASS_BALLOON_BYTES,
 		.vsp = &vsp_balloon_ops,
+	},
+	{
+		.name = "net",
+		.class_id = KVMBUS_CLASS_NET_BYTES,
+		.vsp = &vsp_net_ops,
 	},
 };
 

@@ -74,6 +74,9 @@ static void usage(FILE *f)
 "                  balloon device ID: set the memory the guest should keep\n"
 "                  (TARGET: bytes, K/M/G suffixes; guest RAM or more empties\n"
 "                  the balloon) and show the balloon and the guest's report\n"
+"  evil-offer MODE [ID], echo-evil ID MODE\n"
+"                  a hostile host, for guest tests (kvmbusd --test only):\n"
+"                  see host/evil.h for the modes\n"
 "\n"
 "Options:\n"
 "  -s, --socket PATH   the control socket (or $KVMBUS_CONTROL)\n"
@@ -479,6 +482,14 @@ static void print_balloon(struct json_object *r)
 	       getu(r, "balloon.counters.malformed"));
 }
 
+static void print_evil(struct json_object *r)
+{
+	struct json_object *v;
+
+	if (json_object_object_get_ex(r, "sent", &v))
+		printf("sent: %s\n", json_object_get_string(v));
+}
+
 /* --- main ----------------------------------------------------------- */
 
 /* Build the request for argv.  Return: a malloc()ed line, or NULL with
@@ -601,6 +612,28 @@ static char *build_request(int argc, char **argv, void (**print)(struct json_obj
 					       json_object_new_int64((int64_t)target));
 		}
 		*print = print_balloon;
+	} else if (!strcmp(cmd, "evil-offer") || !strcmp(cmd, "echo-evil")) {
+		bool echo = cmd[1] == 'c';
+
+		if (echo ? argc != 3 : argc != 2 && argc != 3) {
+			die_usage(echo ? "'%s' takes a device id and a mode, e.g. 'echo-evil 1 wr_past'" :
+				  "'%s' takes a mode and optionally a device id, e.g. 'evil-offer relid0'",
+				  cmd);
+			goto out;
+		}
+		if (argc == 3 &&
+		    parse_uint(argv[echo ? 1 : 2], 1, UINT32_MAX, &id)) {
+			die_usage("device id '%s' is not a number from 1 up",
+				  argv[echo ? 1 : 2]);
+			goto out;
+		}
+		json_object_object_add(req, "cmd", json_object_new_string(cmd));
+		json_object_object_add(req, "mode",
+				       json_object_new_string(argv[echo ? 2 : 1]));
+		if (argc == 3)
+			json_object_object_add(req, "id",
+					       json_object_new_int64((int64_t)id));
+		*print = print_evil;
 	} else {
 		die_usage("unknown command '%s'", cmd);
 		goto out;

@@ -25,6 +25,7 @@
 #include "control.h"
 #include "ctl.h"
 #include "ctl_json.h"
+#include "evil.h"
 #include "guestmem.h"
 #include "ivshmem.h"
 #include "log.h"
@@ -87,6 +88,17 @@ static void kick(struct kvmbusd *d)
 	if (write(d->kick_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		log_rl(&d->rl_guest, LOG_ERR, "cannot schedule control work: %s",
 		       strerror(errno));
+}
+
+/* chan_env.kick: chan_wake() of a main-loop channel, from any thread. */
+static void kick_any_thread(void *opaque)
+{
+	struct kvmbusd *d = opaque;
+	static const uint64_t one = 1;
+
+	ssize_t n = write(d->kick_fd, &one, sizeof(one));
+
+	(void)n;	/* fails only with EAGAIN: a kick is pending already */
 }
 
 static void on_kick(struct loop_src *src, uint32_t events)
@@ -163,7 +175,9 @@ static void status_qemu(struct kvmbusd *d, struct json_object *resp)
 	json_object_object_add(q, "refused", json_u64(d->iv.stats.refused));
 	json_object_object_add(q, "bad_clients",
 			       json_u64(d->iv.stats.bad_clients));
+	pthread_mutex_lock(&d->iv.irq_lock);
 	json_object_object_add(q, "notifies", json_u64(d->iv.stats.notifies));
+	pthread_mutex_unlock(&d->iv.irq_lock);
 	for (i = 0; i < d->iv.vectors; i++) {
 		if (!d->iv.stats.doorbells[i])
 			continue;
@@ -188,7 +202,8 @@ static void status_mem(struct kvmbusd *d, struct json_object *resp)
 			       json_u64(d->gm.layout.low_size));
 	json_object_object_add(ram, "high_size",
 			       json_u64(d->gm.layout.high_size));
-	json_object_object_add(ram, "rejected", json_u64(st->rejected));
+	json_object_object_add(ram, "rejected", json_u64(
+		__atomic_load_n(&st->rejected, __ATOMIC_RELAXED)));
 	json_object_object_add(resp, "ram", ram);
 
 	json_object_object_add(bar, "size", json_u64(d->bar.size));
@@ -227,6 +242,15 @@ static int control_cmd(void *opaque, const char *cmd,
 		if (ctl_work_pending(&d->plane))
 			kick(d);
 		return ret;
+	}
+	if (!strcmp(cmd, "evil-offer") || !strcmp(cmd, "echo-evil")) {
+		if (!d->opts.test)
+			return control_fail(resp, -EPERM,
+					    "%s breaks the guest on purpose: only with kvmbusd --test",
+					    cmd);
+		return cmd[0] == 'e' && cmd[1] == 'v' ?
+		       evil_cmd_offer(&d->plane, req, resp) :
+		       evil_cmd_echo(&d->plane, req, resp);
 	}
 	if (!strcmp(cmd, "notify")) {	/* raise an MSI-X vector: debugging */
 		struct json_object *v;
@@ -389,6 +413,11 @@ static int devices_setup(struct kvmbusd *d)
 	int ret;
 
 	ctl_init(&d->plane, &d->bar, &d->gm, o->vectors, &kvmbusd_ctl_ops, d);
+	/* Channels: fd watches of main-loop channels on our loop, their
+	 * wakes through the kick eventfd, workers up to --workers. */
+	d->plane.chan_env.loop = &d->loop;
+	d->plane.chan_env.kick = kick_any_thread;
+	d->plane.chan_env.max_workers = o->workers;
 	for (i = 0; i < o->nr_devices; i++) {
 		struct json_object *params;
 		char err[256];

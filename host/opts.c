@@ -9,6 +9,7 @@
 
 #include "bar.h"
 #include "ivshmem.h"
+#include "chan.h"
 #include "opts.h"
 #include "params.h"
 #include "parse.h"
@@ -20,6 +21,8 @@ enum {
 	OPT_MAX_BELOW_4G,
 	OPT_LOW_SIZE,
 	OPT_DEVICE,
+	OPT_WORKERS,
+	OPT_TEST,
 };
 
 static const struct option long_opts[] = {
@@ -33,6 +36,8 @@ static const struct option long_opts[] = {
 	{ "low-size",		required_argument, NULL, OPT_LOW_SIZE },
 	{ "control",		required_argument, NULL, 'c' },
 	{ "device",		required_argument, NULL, OPT_DEVICE },
+	{ "workers",		required_argument, NULL, OPT_WORKERS },
+	{ "test",		no_argument,	   NULL, OPT_TEST },
 	{ "foreground",		no_argument,	   NULL, 'f' },
 	{ "verbose",		no_argument,	   NULL, 'v' },
 	{ "help",		no_argument,	   NULL, 'h' },
@@ -57,9 +62,13 @@ void opts_usage(FILE *f, const char *prog)
 "      --max-ram-below-4g SIZE  the machine's max-ram-below-4g property, if set\n"
 "      --low-size SIZE       explicit RAM below 4 GiB (overrides --machine)\n"
 "  -c, --control PATH        JSON control socket (kvmbusctl -s PATH)\n"
-"      --device CLASS[,KEY=VALUE...]  offer a device of CLASS (echo) with the\n"
-"                            class's parameters (echo: subchannels=0..63);\n"
-"                            repeatable, up to %u\n"
+"      --device CLASS[,KEY=VALUE...]  offer a device of CLASS (echo, net) with\n"
+"                            the class's parameters (echo: subchannels=0..63;\n"
+"                            net: see docs/usage.md); repeatable, up to %u\n"
+"      --workers N           worker threads for channels of threaded classes, 0..%u\n"
+"                            (default %u; 0: every channel on the event loop)\n"
+"      --test                accept the hostile-host commands evil-offer and\n"
+"                            echo-evil (guest tests only: they break the guest)\n"
 "  -f, --foreground          stay in the foreground, log to stderr\n"
 "  -v, --verbose             debug messages\n"
 "  -h, --help                this text\n"
@@ -67,7 +76,7 @@ void opts_usage(FILE *f, const char *prog)
 "SIZE: bytes, decimal or 0x-hex, with an optional K, M, G or T suffix (1024-based).\n",
 		prog, KVMBUS_MAX_VECTORS, IVSHMEM_DEFAULT_VECTORS,
 		BAR_MIN_SIZE >> 10, BAR_MAX_SIZE >> 20, BAR_DEFAULT_SIZE >> 10,
-		DEV_MAX);
+		DEV_MAX, OPTS_WORKERS_MAX, CHAN_WORKERS_DEFAULT);
 }
 
 static int opt_size(const char *name, const char *arg, uint64_t *out)
@@ -213,6 +222,17 @@ static int opts_one(struct opts *o, int c, const char *arg)
 		return 0;
 	case OPT_DEVICE:
 		return opt_device(o, arg);
+	case OPT_TEST:
+		o->test = true;
+		return 0;
+	case OPT_WORKERS:
+		if (parse_uint(arg, 0, OPTS_WORKERS_MAX, &v)) {
+			fprintf(stderr, "kvmbusd: --workers '%s': must be 0..%u\n",
+				arg, OPTS_WORKERS_MAX);
+			return -EINVAL;
+		}
+		o->workers = (unsigned int)v;
+		return 0;
 	case OPT_MACHINE:
 		if (!strcmp(arg, "q35")) {
 			o->machine = GUESTMEM_Q35;
@@ -237,6 +257,7 @@ int opts_parse(struct opts *o, int argc, char **argv)
 	o->vectors = IVSHMEM_DEFAULT_VECTORS;
 	o->bar_size = BAR_DEFAULT_SIZE;
 	o->machine = GUESTMEM_Q35;
+	o->workers = CHAN_WORKERS_DEFAULT;
 
 	optind = 0;	/* GNU: a full re-initialisation, for repeated use */
 	while ((c = getopt_long(argc, argv, "s:r:n:c:fvh", long_opts,

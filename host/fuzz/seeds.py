@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0-only
-"""Write the seed corpora of fuzz_ctl, fuzz_ring, fuzz_gpadl, fuzz_echo and fuzz_balloon
-(fuzz/corpus/<target>/).
+"""Write the seed corpora of fuzz_ctl, fuzz_ring, fuzz_gpadl, fuzz_echo,
+fuzz_balloon and fuzz_net (fuzz/corpus/<target>/).
 
 fuzz_ctl gets one valid message of every control type (docs/protocol.md
 section 6, include/kvmbus/protocol.h), each in the state where it means
@@ -249,9 +249,60 @@ def balloon_seeds():
           ranges(6, 0, 0, [((2 << 18) - 1, 1), (high, 512)]))
 
 
+NET_PKT = 6
+NO_SECTION = 0xffffffff
+
+
+def net_meta(flags=0, gso=0, hdr_len=0, gso_size=0, cstart=0, coff=0,
+             tci=0):
+    return struct.pack("<BBHHHHHI", flags, gso, hdr_len, gso_size, cstart,
+                       coff, tci, 0)
+
+
+def net_pkt(meta, section, length):
+    return struct.pack("<II", NET_PKT, 0) + meta + \
+        struct.pack("<IIII", section, 0, length, 0)
+
+
+def net_desc(ptype, hdr, payload, tid=1):
+    off = 24 + len(hdr)
+    total = (off + len(payload) + 7) & ~7
+    return struct.pack("<HHHHIIQ", ptype, 1, off, 0, total, len(payload),
+                       tid) + hdr + payload
+
+
+def net_gpa(ranges):
+    return struct.pack("<II", len(ranges), 0) + b"".join(
+        struct.pack("<QII", g, n, 0) for g, n in ranges)
+
+
+def net_seeds():
+    # [granted][kind] then the packet; kind % 3: 0 TX, 1 RX header, 2 hash.
+    write("fuzz_net", "tx-section", bytes([0x3f, 0]) +
+          net_desc(1, b"", net_pkt(net_meta(), 3, 60)))
+    write("fuzz_net", "tx-csum-vlan", bytes([0x3f, 0]) +
+          net_desc(1, b"", net_pkt(net_meta(5, 0, 0, 0, 34, 16, 0x64), 0,
+                                   1000)))
+    write("fuzz_net", "tx-gpa-tso", bytes([0x3f, 0x40 * 3]) +
+          net_desc(2, net_gpa([(4096, 12), (8192, 3000), (20000, 40000)]),
+                   net_pkt(net_meta(1, 1, 54, 1448, 34, 16), NO_SECTION,
+                           43012)))
+    write("fuzz_net", "tx-bad", bytes([0x01, 8]) +
+          net_desc(2, net_gpa([(0xfffffffffffff000, 4096)]),
+                   net_pkt(net_meta(0x80, 7, 1, 0, 0, 0), NO_SECTION, 4096)))
+    vh = struct.pack("<BBHHHHH", 1, 1, 54, 1448, 34, 16, 0)
+    write("fuzz_net", "rx-gso", bytes([0x3f, 1]) + vh +
+          struct.pack("<I", 60000) + bytes(12) + b"\x81\x00\x00\x05" +
+          bytes(40))
+    frame = bytes(12) + b"\x08\x00\x45" + bytes(8) + b"\x06" + bytes(2) + \
+        bytes([10, 0, 0, 1, 10, 0, 0, 2]) + b"\x13\x88\xc0\x01" + bytes(20)
+    write("fuzz_net", "hash-tcp4", bytes([0, 2]) + frame)
+
+
 if __name__ == "__main__":
     balloon_seeds()
     ctl_seeds()
     ring_seeds()
     gpadl_seeds()
     echo_seeds()
+    net_seeds()

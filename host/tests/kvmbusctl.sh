@@ -41,8 +41,8 @@ json() {
 truncate -s 64M "$TMP/vm.ram"
 
 # Start-up: bad --device options fail loudly with exit 2.
-run 2 $WRAP "$KVMBUSD" -f -s "$TMP/k.sock" -r "$TMP/vm.ram" --device net
-err_has "--device 'net': unknown class; known: echo"
+run 2 $WRAP "$KVMBUSD" -f -s "$TMP/k.sock" -r "$TMP/vm.ram" --device disk
+err_has "--device 'disk': unknown class; known: echo net"
 run 2 $WRAP "$KVMBUSD" -f -s "$TMP/k.sock" -r "$TMP/vm.ram" --device echo --vectors 1
 err_has "needs --vectors 2 or more"
 run 2 $WRAP "$KVMBUSD" -f -s "$TMP/k.sock" -r "$TMP/vm.ram" --vectors 3 --device echo,bogus=1
@@ -106,8 +106,8 @@ run 1 "$CTL" -s "$TMP/c.sock" --json remove 2
 json "not d['ok'] and d['error'] == 'no device 2'"
 run 0 "$CTL" -s "$TMP/c.sock" add echo
 out_has "^device 5 added: echo, relid 2, vector 2"
-run 1 "$CTL" -s "$TMP/c.sock" add net
-err_has "unknown device class \"net\""
+run 1 "$CTL" -s "$TMP/c.sock" add disk
+err_has "unknown device class \"disk\""
 KVMBUS_CONTROL="$TMP/c.sock" run 0 "$CTL" devices
 out_has "^5 +echo +2 +2 +offered +closed"
 
