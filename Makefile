@@ -37,7 +37,7 @@ KBUILD_PRODUCTS := '*.o' '*.ko' '*.mod' '*.mod.c' '.*.cmd' '.*.d' '*.a' \
 
 .PHONY: all deps modules clean-modules host guest-modules check kunit \
 	sparse checkpatch dkms-check dkms-install dkms-remove guest-test \
-	demo bench-net bench-disk bench-balloon clean help
+	demo bench-net bench-disk bench-balloon bench-echo clean help
 
 all:
 	scripts/deps.sh
@@ -51,6 +51,7 @@ help:
 	@echo '  kunit sparse checkpatch dkms-check   single stages of make check'
 	@echo '  dkms-install dkms-remove             DKMS for DKMS_KERNELS (default: running kernel)'
 	@echo '  bench-balloon        kvmbus_balloon against virtio-balloon (BENCH_KERNEL=6.12)'
+	@echo '  bench-echo           one echo channel: throughput, latency, signals per packet'
 	@echo '  clean                remove every build product'
 
 deps:
@@ -117,6 +118,14 @@ demo:
 	scripts/deps.sh
 	$(MAKE) -s guest-modules host
 	tests/demo/run
+
+# One echo channel's throughput, latency and signals per packet:
+# results in build/bench/echo.txt (docs/performance.md, "Echo channel").
+bench-echo: guest-modules host
+	@mkdir -p build/bench
+	tests/run --kernel $(BENCH_KERNEL) --dir tests/echo-bench
+	@grep -ah 'BENCH: ' build/logs/*$(BENCH_KERNEL)*/echo.console | \
+		sed 's/.*BENCH: //' | tee build/bench/echo.txt
 
 # The balloon comparison: results in build/bench/balloon.txt.
 BENCH_KERNEL ?= 6.12

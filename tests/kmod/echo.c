@@ -4,10 +4,11 @@
  * section 7.1).  It opens the device's channel and offers runs through
  * sysfs on the device, so guest tests can drive real channels:
  *
- *   run    write "inband COUNT SIZE", "sum SIZE" or "fill SIZE SEED"; the
- *          write returns when the run is over (-EIO if it failed), and
- *          reading gives the last run's result: "ok ..." or "fail: ..."
- *          (on the primary channel)
+ *   run    write "inband COUNT SIZE" (streamed in batches), "pingpong
+ *          COUNT SIZE" (one at a time), "sum SIZE" or "fill SIZE SEED";
+ *          the write returns when the run is over (-EIO if it failed),
+ *          and reading gives the last run's result: "ok ... in N ns" or
+ *          "fail: ..." (on the primary channel)
  *   run_all  the same on every open channel at once (primary and
  *          sub-channels), each with its own packets: "ok N channels: ..."
  *          or "fail: channel I: ..."
@@ -21,6 +22,7 @@
  *
  * Every byte that comes back is checked against what was sent.
  */
+#include <linux/ktime.h>
 #include <linux/module.h>
 #include <linux/mm.h>
 #include <linux/slab.h>
@@ -196,10 +198,12 @@ static int echo_run_inband(struct echo_dev *ed, u32 count, u32 size)
 		.data_len = size,
 	};
 	u64 id, first = ed->last_id + 1;
+	ktime_t start;
 	int ret;
 
 	if (!count || size > ed->ring_size)
 		return -EINVAL;
+	start = ktime_get();
 	atomic64_set(&ed->completed, 0);
 	atomic64_set(&ed->bad, 0);
 	WRITE_ONCE(ed->run_size, size);
@@ -235,8 +239,31 @@ static int echo_run_inband(struct echo_dev *ed, u32 count, u32 size)
 			 atomic64_read(&ed->bad));
 		return -EIO;
 	}
-	snprintf(ed->result, sizeof(ed->result), "ok %u x %u bytes", count,
-		 size);
+	snprintf(ed->result, sizeof(ed->result), "ok %u x %u bytes in %lld ns",
+		 count, size, ktime_to_ns(ktime_sub(ktime_get(), start)));
+	return 0;
+}
+
+/*
+ * One packet at a time, each waiting for its echo: the round trip the
+ * latency benchmark (tests/echo-bench) reports.
+ */
+static int echo_run_pingpong(struct echo_dev *ed, u32 count, u32 size)
+{
+	ktime_t start = ktime_get();
+	u32 i;
+	int ret;
+
+	if (!count)
+		return -EINVAL;
+	for (i = 0; i < count; i++) {
+		ret = echo_run_inband(ed, 1, size);
+		if (ret)
+			return ret;
+	}
+	snprintf(ed->result, sizeof(ed->result),
+		 "ok %u round trips of %u bytes in %lld ns", count, size,
+		 ktime_to_ns(ktime_sub(ktime_get(), start)));
 	return 0;
 }
 
@@ -343,6 +370,8 @@ static ssize_t run_store(struct device *dev, struct device_attribute *attr,
 	mutex_lock(&es->run_lock);
 	if (sscanf(buf, "inband %u %u", &a, &b) == 2)
 		ret = echo_run_inband(ed, a, b);
+	else if (sscanf(buf, "pingpong %u %u", &a, &b) == 2)
+		ret = echo_run_pingpong(ed, a, b);
 	else if (sscanf(buf, "sum %u", &a) == 1)
 		ret = echo_run_gpa(ed, KVMBUS_ECHO_OP_SUM, a, 7);
 	else if (sscanf(buf, "fill %u %u", &a, &b) == 2)
