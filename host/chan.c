@@ -4,10 +4,31 @@
  * pass that feeds the VSP.  See chan.h.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "chan.h"
+
+/*
+ * A threaded channel's worker: the thread, its own epoll set (the wake
+ * eventfd and the channel's fd watches) and the lock it holds while it
+ * runs the channel.  Created by chan_open(), joined and freed by
+ * chan_close(), both on the main thread.
+ */
+struct chan_worker {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	struct loop loop;
+	struct loop_src wake_src;
+	int wake_fd;
+	bool stop;		/* atomic: set by chan_close() */
+	bool wake;		/* the wake eventfd fired in this batch */
+};
 
 #define PAGE		KVMBUS_PAGE_SIZE
 
@@ -21,6 +42,13 @@ const char *chan_state_name(enum chan_state state)
 	default:
 		return "closed";
 	}
+}
+
+static void chan_set_state(struct chan *ch, enum chan_state state)
+{
+	/* Pairs with the acquire in chan_state_get(): broken_why is set
+	 * before the state says broken. */
+	__atomic_store_n(&ch->state, state, __ATOMIC_RELEASE);
 }
 
 static void chan_signal(struct chan *ch)
@@ -80,7 +108,278 @@ static void chan_release(struct chan *ch)
 	if (ch->gpadl)
 		ch->gpadl->users--;
 	ch->gpadl = NULL;
-	ch->state = CHAN_CLOSED;
+	chan_set_state(ch, CHAN_CLOSED);
+}
+
+/* --- fd watches ---------------------------------------------------------- */
+
+static struct loop *chan_loop(struct chan *ch)
+{
+	return ch->worker ? &ch->worker->loop : ch->env->loop;
+}
+
+/* A watched fd fired; on a worker, the worker's pass follows the batch. */
+static void chan_watch_event(struct loop_src *src, uint32_t events)
+{
+	struct chan_watch *w = (struct chan_watch *)src;
+	struct chan *ch = w->ch;
+
+	if (w->fd < 0)
+		return;		/* unwatched earlier in this batch */
+	w->fn(ch, w->fd, events);
+	/* A main-loop channel: commit what the callback sent, now. */
+	if (!ch->worker && chan_poll(ch, CHAN_BUDGET) && ch->env->kick)
+		ch->env->kick(ch->env->opaque);
+}
+
+int chan_watch_fd(struct chan *ch, int fd, uint32_t events, chan_fd_fn *fn)
+{
+	struct chan_watch *slot = NULL;
+	struct loop *loop = chan_loop(ch);
+	unsigned int i;
+	int ret;
+
+	if (fd < 0 || !fn)
+		return -EBADF;
+	for (i = 0; i < CHAN_WATCH_MAX; i++) {
+		if (ch->watch[i].fd == fd)
+			return -EEXIST;
+		if (ch->watch[i].fd < 0 && !slot)
+			slot = &ch->watch[i];
+	}
+	if (!slot)
+		return -ENOSPC;
+	if (!loop)
+		return -ENOTSUP;
+	*slot = (struct chan_watch){
+		.src.fn = chan_watch_event,
+		.ch = ch,
+		.fd = fd,
+		.events = events,
+		.fn = fn,
+	};
+	ret = loop_add(loop, fd, events, &slot->src);
+	if (ret)
+		slot->fd = -1;
+	return ret;
+}
+
+void chan_unwatch_fd(struct chan *ch, int fd)
+{
+	unsigned int i;
+
+	if (fd < 0)
+		return;
+	for (i = 0; i < CHAN_WATCH_MAX; i++) {
+		if (ch->watch[i].fd != fd)
+			continue;
+		if (chan_loop(ch))
+			loop_del(chan_loop(ch), fd);
+		ch->watch[i].fd = -1;
+	}
+}
+
+static void chan_unwatch_all(struct chan *ch)
+{
+	unsigned int i;
+
+	for (i = 0; i < CHAN_WATCH_MAX; i++)
+		chan_unwatch_fd(ch, ch->watch[i].fd);
+}
+
+/* --- worker threads --------------------------------------------------------- */
+
+static void chan_worker_wake_event(struct loop_src *src, uint32_t events)
+{
+	struct chan_worker *w = (struct chan_worker *)((char *)src -
+				offsetof(struct chan_worker, wake_src));
+	uint64_t n;
+
+	(void)events;
+	if (read(w->wake_fd, &n, sizeof(n)) == sizeof(n))
+		w->wake = true;
+}
+
+static bool chan_worker_stopping(struct chan_worker *w)
+{
+	return __atomic_load_n(&w->stop, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * The worker: sleep in its own epoll set, then, with the lock held, serve
+ * what fired and run a pass.  A pass that ran out of budget makes the next
+ * wait a poll, so watched fds and the lock (the control socket's reads)
+ * get their turn between passes.
+ */
+static void *chan_worker_main(void *arg)
+{
+	struct epoll_event evs[CHAN_WATCH_MAX + 1];
+	struct chan *ch = arg;
+	struct chan_worker *w = ch->worker;
+	int i, n, timeout;
+
+	pthread_mutex_lock(&w->lock);
+	while (!chan_worker_stopping(w)) {
+		timeout = ch->more ||
+			  __atomic_load_n(&ch->woken, __ATOMIC_ACQUIRE) ? 0 : -1;
+		pthread_mutex_unlock(&w->lock);
+		n = epoll_wait(w->loop.epfd, evs, CHAN_WATCH_MAX + 1, timeout);
+		pthread_mutex_lock(&w->lock);
+		if (chan_worker_stopping(w))
+			break;
+		w->wake = false;
+		for (i = 0; i < n; i++) {
+			struct loop_src *src = evs[i].data.ptr;
+
+			src->fn(src, evs[i].events);
+		}
+		if (n > 0 || ch->more ||
+		    __atomic_load_n(&ch->woken, __ATOMIC_ACQUIRE))
+			chan_poll(ch, CHAN_BUDGET);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+static void chan_worker_kick(struct chan_worker *w)
+{
+	static const uint64_t one = 1;
+
+	/* EAGAIN: 2^64 - 2 wakes pending, one is enough. */
+	if (write(w->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_err("cannot wake a channel worker: %s", strerror(errno));
+}
+
+static void chan_worker_free(struct chan_worker *w)
+{
+	loop_fini(&w->loop);
+	if (w->wake_fd >= 0)
+		close(w->wake_fd);
+	pthread_mutex_destroy(&w->lock);
+	free(w);
+}
+
+/* Ask the worker to stop and wait for it; @w->lock not held by us. */
+static void chan_worker_join(struct chan_worker *w)
+{
+	__atomic_store_n(&w->stop, true, __ATOMIC_RELEASE);
+	chan_worker_kick(w);
+	pthread_join(w->thread, NULL);
+}
+
+/*
+ * Give @ch a worker whose thread is started but blocked on the worker's
+ * lock, which we hold: vsp->open runs before the worker looks at the
+ * channel.  Return: true if the channel has a worker; false if it runs
+ * on the event loop (no VSP wish, the bound reached, or no thread).
+ */
+static bool chan_worker_start(struct chan *ch)
+{
+	struct chan_env *env = ch->env;
+	sigset_t all, old;
+	struct chan_worker *w;
+	pthread_attr_t attr;
+	int ret;
+
+	if (!ch->vsp->threaded || !env->max_workers)
+		return false;	/* by design, not a fallback */
+	if (env->workers >= env->max_workers)
+		goto fallback;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		goto fallback;
+	w->wake_fd = -1;
+	w->loop.epfd = -1;
+	pthread_mutex_init(&w->lock, NULL);
+	w->wake_src.fn = chan_worker_wake_event;
+	w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->wake_fd < 0 || loop_init(&w->loop) ||
+	    loop_add(&w->loop, w->wake_fd, EPOLLIN, &w->wake_src))
+		goto err_free;
+	pthread_mutex_lock(&w->lock);
+	/* Set up before it is seen: pairs with chan_wake()'s acquire. */
+	__atomic_store_n(&ch->worker, w, __ATOMIC_RELEASE);
+	/* Signals are the main loop's (signalfd): the worker takes none. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, CHAN_WORKER_STACK);
+	ret = pthread_create(&w->thread, &attr, chan_worker_main, ch);
+	pthread_attr_destroy(&attr);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (ret) {
+		__atomic_store_n(&ch->worker, NULL, __ATOMIC_RELEASE);
+		pthread_mutex_unlock(&w->lock);
+		goto err_free;
+	}
+	env->workers++;
+	env->workers_started++;
+	return true;
+
+err_free:
+	chan_worker_free(w);
+fallback:
+	env->worker_fallbacks++;
+	log_rl(env->rl, LOG_WARNING,
+	       "channel relid %u (%s): no worker thread (%u running, at most %u): served on the event loop",
+	       ch->relid, ch->vsp->name, env->workers, env->max_workers);
+	return false;
+}
+
+/* Undo chan_worker_start() (its lock held by us: a failed open). */
+static void chan_worker_abort(struct chan *ch)
+{
+	struct chan_worker *w = ch->worker;
+
+	__atomic_store_n(&w->stop, true, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&w->lock);
+	chan_worker_join(w);
+	chan_unwatch_all(ch);
+	__atomic_store_n(&ch->worker, NULL, __ATOMIC_RELEASE);
+	chan_worker_free(w);
+	ch->env->workers--;
+}
+
+void chan_lock(const struct chan *ch)
+{
+	if (ch->worker)
+		pthread_mutex_lock(&ch->worker->lock);
+}
+
+void chan_unlock(const struct chan *ch)
+{
+	if (ch->worker)
+		pthread_mutex_unlock(&ch->worker->lock);
+}
+
+void chan_wake(struct chan *ch)
+{
+	/* Pairs with the release stores of ch->worker: a VSP thread sees
+	 * a worker that is set up, or none. */
+	struct chan_worker *w = __atomic_load_n(&ch->worker, __ATOMIC_ACQUIRE);
+
+	/* Before the kick: the pass that the kick brings sees it. */
+	__atomic_store_n(&ch->woken, true, __ATOMIC_RELEASE);
+	if (w)
+		chan_worker_kick(w);
+	else if (ch->env && ch->env->kick)
+		ch->env->kick(ch->env->opaque);
+}
+
+bool chan_pass_due(const struct chan *ch)
+{
+	return !ch->worker && chan_state_get(ch) == CHAN_OPEN &&
+	       (ch->more || __atomic_load_n(&ch->woken, __ATOMIC_ACQUIRE));
+}
+
+bool chan_doorbell(struct chan *ch, uint64_t count)
+{
+	__atomic_fetch_add(&ch->stats.doorbells, count, __ATOMIC_RELAXED);
+	if (ch->worker) {
+		chan_wake(ch);
+		return false;
+	}
+	return chan_poll(ch, CHAN_BUDGET);
 }
 
 int chan_open(struct chan *ch, struct chan_env *env,
@@ -94,6 +393,8 @@ int chan_open(struct chan *ch, struct chan_env *env,
 	int ret;
 
 	memset(ch, 0, sizeof(*ch));
+	for (unsigned int i = 0; i < CHAN_WATCH_MAX; i++)
+		ch->watch[i].fd = -1;
 	ch->env = env;
 	ch->vsp = vsp;
 	ch->relid = relid;
@@ -127,17 +428,25 @@ int chan_open(struct chan *ch, struct chan_env *env,
 		ret = -ENOMEM;
 		goto err_release;
 	}
-	ch->state = CHAN_OPEN;
+	/* With a worker, its lock is ours until the end of the open. */
+	chan_worker_start(ch);
+	chan_set_state(ch, CHAN_OPEN);
 	if (vsp->open) {
 		ret = vsp->open(ch, data);
 		if (ret)
-			goto err_release;
+			goto err_stop_worker;
 	}
 	/* Look at the rings once: the guest may have queued packets and
 	 * rung before the channel was open here. */
 	ch->more = true;
+	if (ch->worker)
+		pthread_mutex_unlock(&ch->worker->lock);
 	return 0;
 
+err_stop_worker:
+	if (ch->worker)
+		chan_worker_abort(ch);
+	chan_unwatch_all(ch);
 err_release:
 	chan_release(ch);
 	ch->stats = last;
@@ -147,15 +456,31 @@ err_release:
 	return ret;
 }
 
+/*
+ * The worker is joined first: from then on this thread is the channel's
+ * only context.  The worker's memory is freed after vsp->close, which
+ * stops any thread of the VSP's own that might still chan_wake().
+ */
 void chan_close(struct chan *ch)
 {
+	struct chan_worker *w = ch->worker;
+
 	if (!chan_in_use(ch))
 		return;
+	if (w)
+		chan_worker_join(w);
+	chan_unwatch_all(ch);
 	/* The VSP may still look at ch->priv, never at the rings. */
-	ch->state = CHAN_CLOSED;
+	chan_set_state(ch, CHAN_CLOSED);
 	if (ch->vsp->close)
 		ch->vsp->close(ch);
 	ch->more = false;
+	__atomic_store_n(&ch->woken, false, __ATOMIC_RELAXED);
+	if (w) {
+		__atomic_store_n(&ch->worker, NULL, __ATOMIC_RELEASE);
+		chan_worker_free(w);
+		ch->env->workers--;
+	}
 	chan_release(ch);
 }
 
@@ -163,10 +488,13 @@ void chan_break(struct chan *ch, const char *why)
 {
 	if (ch->state != CHAN_OPEN)
 		return;
-	ch->state = CHAN_BROKEN;
 	ch->broken_why = why;
+	chan_set_state(ch, CHAN_BROKEN);
 	ch->more = false;
-	ch->env->broken++;
+	/* Nothing of a broken channel is served: a level-triggered fd the
+	 * VSP no longer drains must not spin its context. */
+	chan_unwatch_all(ch);
+	__atomic_fetch_add(&ch->env->broken, 1, __ATOMIC_RELAXED);
 	log_rl(ch->env->rl, LOG_WARNING,
 	       "channel relid %u (%s) broken: %s; ignored until the guest closes it",
 	       ch->relid, ch->vsp->name, why);
@@ -236,6 +564,8 @@ bool chan_poll(struct chan *ch, unsigned int budget)
 	int ret;
 
 	ch->more = false;
+	/* Before anything is looked at: a wake after this gets a pass. */
+	__atomic_store_n(&ch->woken, false, __ATOMIC_RELAXED);
 	if (ch->state != CHAN_OPEN || !chan_rings_intact(ch))
 		return false;
 	ch->stats.passes++;

@@ -22,10 +22,15 @@
  * rings are not touched again, and it stays so until the guest closes
  * it.
  *
- * Threading: everything runs on kvmbusd's one event loop.  Nothing here
- * is shared between channels except the connection's log rate limiter,
- * so moving a busy channel's passes to a worker thread later needs only
- * its doorbell and the control plane's open / close to hand over.
+ * Threading (docs/design.md, "Worker threads"): a channel of a VSP with
+ * @threaded set runs on a worker thread of its own while it is open; any
+ * other runs on kvmbusd's event loop.  Either way every callback of one
+ * channel (open, close, on_packet, flush, its fd watches) is serialised:
+ * open runs on the main thread with the worker's lock held before the
+ * worker may take it, close after the worker was joined, everything else
+ * on the worker with its lock held.  Other threads touch a threaded
+ * channel only through chan_wake(), the doorbell counter (atomic), its
+ * state (atomic) and, with chan_lock() held, everything else.
  */
 #ifndef KVMBUSD_CHAN_H
 #define KVMBUSD_CHAN_H
@@ -37,14 +42,22 @@
 #include "gpadl.h"
 #include "guestmem.h"
 #include "log.h"
+#include "loop.h"
 #include "proto.h"
 #include "ring.h"
 
 struct chan;
+struct chan_worker;
 struct json_object;
 
 /* Work (packets, or the VSP's own units) in one pass of one channel. */
 #define CHAN_BUDGET		64u
+/* fds one channel may watch (chan_watch_fd()). */
+#define CHAN_WATCH_MAX		8u
+/* Default bound on worker threads (struct chan_env.max_workers). */
+#define CHAN_WORKERS_DEFAULT	16u
+/* Stack of a worker thread: VSP callbacks keep big buffers on the heap. */
+#define CHAN_WORKER_STACK	(512u << 10)
 
 /*
  * struct vsp_ops - one device class's host end
@@ -68,6 +81,10 @@ struct json_object;
  * @busy: true while the VSP must not be given packets (replies wait for
  *	room in the host->guest ring).  Optional.
  * @to_json: class counters for the device list.  Optional.
+ * @threaded: each open channel runs on a worker thread of its own (while
+ *	kvmbusd has workers to spare: else on the event loop, the same
+ *	semantics).  Per-channel state (chan->priv) then needs no lock;
+ *	state shared between channels does.
  */
 struct vsp_ops {
 	const char *name;
@@ -81,6 +98,18 @@ struct vsp_ops {
 	bool (*flush)(struct chan *ch, unsigned int budget);
 	bool (*busy)(const struct chan *ch);
 	void (*to_json)(const struct chan *ch, struct json_object *o);
+	bool threaded;
+};
+
+/* A VSP's callback for a watched fd; runs in the channel's context. */
+typedef void chan_fd_fn(struct chan *ch, int fd, uint32_t events);
+
+struct chan_watch {
+	struct loop_src src;		/* first: the loop's handle */
+	struct chan *ch;
+	int fd;				/* -1: slot free */
+	uint32_t events;
+	chan_fd_fn *fn;
 };
 
 /* What a channel borrows from its connection. */
@@ -90,7 +119,18 @@ struct chan_env {
 	int (*signal)(void *opaque, unsigned int vector);
 	void *opaque;
 	struct ratelimit *rl;	/* channel events (broken): shared */
-	uint64_t broken;	/* channels broken, all time */
+	uint64_t broken;	/* channels broken, all time (atomic) */
+	/* The event loop of main-loop channels' fd watches; NULL: none. */
+	struct loop *loop;
+	/* Schedule ctl_chans_poll() on the event loop (chan_wake() of a
+	 * main-loop channel); any thread.  NULL: the caller polls. */
+	void (*kick)(void *opaque);
+	/* Worker threads: at most @max_workers (0: every channel on the
+	 * event loop); main thread only. */
+	unsigned int max_workers;
+	unsigned int workers;		/* running now */
+	uint64_t workers_started;
+	uint64_t worker_fallbacks;	/* threaded channels run on the loop */
 };
 
 enum chan_state {
@@ -140,6 +180,11 @@ struct chan {
 
 	struct chan_stats stats;	/* of the last open */
 	struct ratelimit rl;		/* per-packet complaints */
+
+	/* Threading: see the top of this file. */
+	struct chan_worker *worker;	/* NULL: on the event loop */
+	bool woken;			/* chan_wake() since the last pass */
+	struct chan_watch watch[CHAN_WATCH_MAX];
 };
 
 /*
@@ -161,11 +206,60 @@ int chan_open(struct chan *ch, struct chan_env *env,
 /* Stop touching the rings, close the VSP, unmap; counters are kept. */
 void chan_close(struct chan *ch);
 
+/* The channel's state; any thread (a worker may break its channel). */
+static inline enum chan_state chan_state_get(const struct chan *ch)
+{
+	return __atomic_load_n(&ch->state, __ATOMIC_ACQUIRE);
+}
+
 /* Return: true while open or broken (the guest has not closed it). */
 static inline bool chan_in_use(const struct chan *ch)
 {
-	return ch->state != CHAN_CLOSED;
+	return chan_state_get(ch) != CHAN_CLOSED;
 }
+
+/*
+ * chan_watch_fd() - serve a VSP's own fd (a TAP queue, an io_uring
+ * eventfd) in the channel's context
+ * @events: EPOLLIN, EPOLLOUT, ... (level-triggered unless EPOLLET)
+ * @fn: called with the events; may chan_send() (the pass that follows
+ *	commits and signals) and chan_wake()
+ *
+ * From the channel's own callbacks only (open, on_packet, flush, an fd
+ * callback).  Watches end with chan_unwatch_fd() or when the channel
+ * closes (before vsp->close runs); the fd stays the VSP's to close.
+ * Treat each call as a hint: the fd is non-blocking, EAGAIN is normal.
+ * Return: 0; -EEXIST if @fd is watched already, -ENOSPC beyond
+ * CHAN_WATCH_MAX, -ENOTSUP for a main-loop channel with no loop (unit
+ * tests), or epoll_ctl()'s -errno.
+ */
+int chan_watch_fd(struct chan *ch, int fd, uint32_t events, chan_fd_fn *fn);
+
+/* Stop watching @fd (not closed); unknown fds are ignored. */
+void chan_unwatch_fd(struct chan *ch, int fd);
+
+/*
+ * chan_wake() - schedule a pass of the channel (its flush() runs)
+ *
+ * Any thread, any time the channel is open; a no-op on a closed one once
+ * its close has returned.  Wakes coalesce.
+ */
+void chan_wake(struct chan *ch);
+
+/*
+ * chan_lock() / chan_unlock() - exclude the channel's worker (no-op for a
+ * main-loop channel); for the control socket reading counters or calling
+ * into the VSP (echo-send).  Main thread only; never held across a wait.
+ */
+void chan_lock(const struct chan *ch);
+void chan_unlock(const struct chan *ch);
+
+/* Return: true if a pass is due on the event loop (not for workers). */
+bool chan_pass_due(const struct chan *ch);
+
+/* The guest rang the channel's vector @count times: count, and pass now
+ * (main-loop channel: Return: true if work is left) or wake the worker. */
+bool chan_doorbell(struct chan *ch, uint64_t count);
 
 /*
  * chan_poll() - one pass over an open channel

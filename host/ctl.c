@@ -858,8 +858,8 @@ bool ctl_chan_doorbell(struct ctl *c, unsigned int vector, uint64_t count)
 		ch = &c->chans[i];
 		if (!chan_in_use(ch) || ch->vector != vector)
 			continue;
-		ch->stats.doorbells += count;
-		more |= chan_poll(ch, CHAN_BUDGET);
+		/* A threaded channel's worker is woken instead. */
+		more |= chan_doorbell(ch, count);
 	}
 	return more;
 }
@@ -870,7 +870,7 @@ bool ctl_chans_poll(struct ctl *c)
 	unsigned int i;
 
 	for (i = 0; i < DEV_MAX; i++)
-		if (c->chans[i].more)
+		if (chan_pass_due(&c->chans[i]))
 			more |= chan_poll(&c->chans[i], CHAN_BUDGET);
 	return more;
 }
@@ -880,7 +880,7 @@ bool ctl_work_pending(const struct ctl *c)
 	unsigned int i;
 
 	for (i = 0; i < DEV_MAX; i++)
-		if (c->chans[i].more)
+		if (chan_pass_due(&c->chans[i]))
 			return true;
 	return false;
 }

@@ -59,7 +59,12 @@ static void add_counters(const struct ctl *c, struct json_object *o)
 	add(n, "open_failed", json_u64(st->open_failed));
 	add(n, "closes", json_u64(st->closes));
 	add(n, "closed_by_host", json_u64(st->chan_closed_by_host));
-	add(n, "channels_broken", json_u64(env->broken));
+	add(n, "channels_broken",
+	    json_u64(__atomic_load_n(&env->broken, __ATOMIC_RELAXED)));
+	add(n, "workers", json_u64(env->workers));
+	add(n, "max_workers", json_u64(env->max_workers));
+	add(n, "workers_started", json_u64(env->workers_started));
+	add(n, "worker_fallbacks", json_u64(env->worker_fallbacks));
 	add(o, "counters", n);
 }
 
@@ -70,7 +75,7 @@ static unsigned int ctl_chans_in(const struct ctl *c, enum chan_state state)
 	unsigned int i, n = 0;
 
 	for (i = 0; i < DEV_MAX; i++)
-		n += c->chans[i].state == state;
+		n += chan_state_get(&c->chans[i]) == state;
 	return n;
 }
 
@@ -132,13 +137,15 @@ void ctl_status_json(const struct ctl *c, struct json_object *resp)
 	add(resp, "mailbox", mb);
 }
 
-static struct json_object *chan_json(const struct chan *ch)
+/* Under chan_lock(): a worker may be running the channel. */
+static struct json_object *chan_json_locked(const struct chan *ch)
 {
 	const struct chan_stats *st = &ch->stats;
 	struct json_object *o = json_object_new_object();
 	struct json_object *n = json_object_new_object();
 
 	add(o, "state", json_object_new_string(chan_state_name(ch->state)));
+	add(o, "threaded", json_object_new_boolean(ch->worker != NULL));
 	if (ch->state == CHAN_BROKEN && ch->broken_why)
 		add(o, "broken_reason", json_object_new_string(ch->broken_why));
 	add(o, "gpadl", json_u64(ch->gpadl_id));
@@ -159,6 +166,16 @@ static struct json_object *chan_json(const struct chan *ch)
 	/* The class's own counters live as long as the channel is open. */
 	if (chan_in_use(ch) && ch->vsp->to_json)
 		ch->vsp->to_json(ch, o);
+	return o;
+}
+
+static struct json_object *chan_json(const struct chan *ch)
+{
+	struct json_object *o;
+
+	chan_lock(ch);
+	o = chan_json_locked(ch);
+	chan_unlock(ch);
 	return o;
 }
 
@@ -262,6 +279,34 @@ int ctl_cmd_device_remove(struct ctl *c, struct json_object *req,
 	return 0;
 }
 
+/* The answer to vsp_echo_send()'s @ret, under chan_lock(). */
+static int echo_send_answer(const struct chan *ch, const struct device *dev,
+			    int ret, int64_t size, struct json_object *resp)
+{
+	switch (ret) {
+	case 0:
+		break;
+	case -ENOTCONN:
+		return control_fail(resp, ret,
+				    "device %u has no open channel", dev->id);
+	case -EIO:
+		return control_fail(resp, ret,
+				    "device %u's channel is broken: %s",
+				    dev->id, ch->broken_why ? ch->broken_why : "?");
+	case -EBUSY:
+		return control_fail(resp, ret,
+				    "device %u is still sending: %u packets to go",
+				    dev->id, vsp_echo_send_pending(ch));
+	case -EMSGSIZE:
+		return control_fail(resp, ret,
+				    "%lld-byte packets do not fit the %u-byte host->guest ring",
+				    (long long)size, ch->tx.size);
+	default:
+		return control_fail(resp, ret, "%s", strerror(-ret));
+	}
+	return 0;
+}
+
 int ctl_cmd_echo_send(struct ctl *c, struct json_object *req,
 		      struct json_object *resp)
 {
@@ -294,35 +339,25 @@ int ctl_cmd_echo_send(struct ctl *c, struct json_object *req,
 		return control_fail(resp, -EMSGSIZE,
 				    "size: 0 to %u bytes", KVMBUS_PKT_MAX_LEN);
 	ch = ctl_chan_of(c, dev);
+	chan_lock(ch);
 	ret = vsp_echo_send(ch, (uint32_t)val[1], (uint32_t)val[2]);
-	switch (ret) {
-	case 0:
-		break;
-	case -ENOTCONN:
-		return control_fail(resp, ret,
-				    "device %u has no open channel", dev->id);
-	case -EIO:
-		return control_fail(resp, ret,
-				    "device %u's channel is broken: %s",
-				    dev->id, ch->broken_why ? ch->broken_why : "?");
-	case -EBUSY:
-		return control_fail(resp, ret,
-				    "device %u is still sending: %u packets to go",
-				    dev->id, vsp_echo_send_pending(ch));
-	case -EMSGSIZE:
-		return control_fail(resp, ret,
-				    "%lld-byte packets do not fit the %u-byte host->guest ring",
-				    (long long)val[2], ch->tx.size);
-	default:
-		return control_fail(resp, ret, "%s", strerror(-ret));
-	}
-	/* Start now; the rest goes as the guest makes room. */
-	chan_poll(ch, CHAN_BUDGET);
+	ret = echo_send_answer(ch, dev, ret, val[2], resp);
+	chan_unlock(ch);
+	if (ret)
+		return ret;
+	/* Start now (a worker: at once, on its thread); the rest goes as
+	 * the guest makes room. */
+	if (ch->worker)
+		chan_wake(ch);
+	else
+		chan_poll(ch, CHAN_BUDGET);
 	add(resp, "device", json_u64(dev->id));
 	add(resp, "relid", json_u64(dev->relid));
 	add(resp, "count", json_u64((uint64_t)val[1]));
 	add(resp, "size", json_u64((uint64_t)val[2]));
+	chan_lock(ch);
 	add(resp, "pending", json_u64(vsp_echo_send_pending(ch)));
-	add(resp, "channel", chan_json(ch));
+	add(resp, "channel", chan_json_locked(ch));
+	chan_unlock(ch);
 	return 0;
 }

@@ -187,8 +187,9 @@ bool guestmem_same_file(const struct guestmem *gm, const char *path)
 
 static void *guestmem_reject(struct guestmem *gm, uint64_t *counter)
 {
-	(*counter)++;
-	gm->stats.rejected++;
+	/* Atomic: channel workers check ranges too. */
+	__atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&gm->stats.rejected, 1, __ATOMIC_RELAXED);
 	return NULL;
 }
 

@@ -65,18 +65,23 @@ static void ivshmem_vec_close(struct ivshmem *iv, struct ivshmem_vec *vec)
 		loop_del(iv->loop, vec->doorbell_fd);
 		close(vec->doorbell_fd);
 	}
+	pthread_mutex_lock(&iv->irq_lock);
 	if (vec->irq_fd >= 0)
 		close(vec->irq_fd);
-	vec->doorbell_fd = -1;
 	vec->irq_fd = -1;
+	pthread_mutex_unlock(&iv->irq_lock);
+	vec->doorbell_fd = -1;
 }
 
 static int ivshmem_vec_open(struct ivshmem *iv, struct ivshmem_vec *vec)
 {
-	int ret;
+	int ret, irq_fd;
 
 	vec->doorbell_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	vec->irq_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	irq_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	pthread_mutex_lock(&iv->irq_lock);
+	vec->irq_fd = irq_fd;
+	pthread_mutex_unlock(&iv->irq_lock);
 	if (vec->doorbell_fd < 0 || vec->irq_fd < 0) {
 		ret = -errno;
 		goto err_close;
@@ -89,10 +94,12 @@ static int ivshmem_vec_open(struct ivshmem *iv, struct ivshmem_vec *vec)
 err_close:
 	if (vec->doorbell_fd >= 0)
 		close(vec->doorbell_fd);
+	vec->doorbell_fd = -1;
+	pthread_mutex_lock(&iv->irq_lock);
 	if (vec->irq_fd >= 0)
 		close(vec->irq_fd);
-	vec->doorbell_fd = -1;
 	vec->irq_fd = -1;
+	pthread_mutex_unlock(&iv->irq_lock);
 	return ret;
 }
 
@@ -329,16 +336,23 @@ int ivshmem_notify(struct ivshmem *iv, unsigned int vector)
 {
 	static const uint64_t one = 1;
 
+	int ret = 0, fd;
+
 	if (vector >= iv->vectors)
 		return -EINVAL;
-	if (!ivshmem_connected(iv))
-		return -ENOTCONN;
+	/* The fd stays open (and ours) while we hold the lock: a client
+	 * that leaves closes its vectors under it. */
+	pthread_mutex_lock(&iv->irq_lock);
+	fd = iv->vec[vector].irq_fd;
+	if (fd < 0)
+		ret = -ENOTCONN;
 	/* EAGAIN would mean 2^64 - 2 pending signals: still pending. */
-	if (write(iv->vec[vector].irq_fd, &one, sizeof(one)) < 0 &&
-	    errno != EAGAIN)
-		return -errno;
-	iv->stats.notifies++;
-	return 0;
+	else if (write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		ret = -errno;
+	else
+		iv->stats.notifies++;
+	pthread_mutex_unlock(&iv->irq_lock);
+	return ret;
 }
 
 int ivshmem_init(struct ivshmem *iv, struct loop *loop, const char *path,
@@ -349,6 +363,7 @@ int ivshmem_init(struct ivshmem *iv, struct loop *loop, const char *path,
 	int ret;
 
 	memset(iv, 0, sizeof(*iv));
+	pthread_mutex_init(&iv->irq_lock, NULL);
 	iv->listener.fd = -1;
 	iv->client.fd = -1;
 	iv->client.src.fn = ivshmem_client_event;
@@ -392,4 +407,5 @@ void ivshmem_fini(struct ivshmem *iv)
 	if (iv->listener.fd >= 0)
 		loop_del(iv->loop, iv->listener.fd);
 	unix_listener_close(&iv->listener);
+	pthread_mutex_destroy(&iv->irq_lock);
 }

@@ -26,6 +26,7 @@
 #ifndef KVMBUSD_IVSHMEM_H
 #define KVMBUSD_IVSHMEM_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -96,6 +97,9 @@ struct ivshmem {
 	struct ivshmem_vec vec[KVMBUS_MAX_VECTORS];
 	struct ivshmem_stats stats;
 	struct ratelimit rl;	/* for anything a peer can trigger */
+	/* ivshmem_notify() runs on channel workers too: it guards each
+	 * vec[].irq_fd while it is written and while it is closed. */
+	pthread_mutex_t irq_lock;
 };
 
 /*
@@ -119,7 +123,7 @@ bool ivshmem_connected(const struct ivshmem *iv);
 bool ivshmem_setup_done(const struct ivshmem *iv);
 
 /*
- * ivshmem_notify() - raise MSI-X @vector in the guest
+ * ivshmem_notify() - raise MSI-X @vector in the guest; any thread
  * Return: 0, -ENOTCONN without a client, -EINVAL for a bad vector.
  */
 int ivshmem_notify(struct ivshmem *iv, unsigned int vector);

@@ -88,6 +88,17 @@ static void kick(struct kvmbusd *d)
 		       strerror(errno));
 }
 
+/* chan_env.kick: chan_wake() of a main-loop channel, from any thread. */
+static void kick_any_thread(void *opaque)
+{
+	struct kvmbusd *d = opaque;
+	static const uint64_t one = 1;
+
+	ssize_t n = write(d->kick_fd, &one, sizeof(one));
+
+	(void)n;	/* fails only with EAGAIN: a kick is pending already */
+}
+
 static void on_kick(struct loop_src *src, uint32_t events)
 {
 	struct kvmbusd *d = container_of(src, struct kvmbusd, kick_src);
@@ -162,7 +173,9 @@ static void status_qemu(struct kvmbusd *d, struct json_object *resp)
 	json_object_object_add(q, "refused", json_u64(d->iv.stats.refused));
 	json_object_object_add(q, "bad_clients",
 			       json_u64(d->iv.stats.bad_clients));
+	pthread_mutex_lock(&d->iv.irq_lock);
 	json_object_object_add(q, "notifies", json_u64(d->iv.stats.notifies));
+	pthread_mutex_unlock(&d->iv.irq_lock);
 	for (i = 0; i < d->iv.vectors; i++) {
 		if (!d->iv.stats.doorbells[i])
 			continue;
@@ -187,7 +200,8 @@ static void status_mem(struct kvmbusd *d, struct json_object *resp)
 			       json_u64(d->gm.layout.low_size));
 	json_object_object_add(ram, "high_size",
 			       json_u64(d->gm.layout.high_size));
-	json_object_object_add(ram, "rejected", json_u64(st->rejected));
+	json_object_object_add(ram, "rejected", json_u64(
+		__atomic_load_n(&st->rejected, __ATOMIC_RELAXED)));
 	json_object_object_add(resp, "ram", ram);
 
 	json_object_object_add(bar, "size", json_u64(d->bar.size));
@@ -384,6 +398,11 @@ static int devices_setup(struct kvmbusd *d)
 	int ret;
 
 	ctl_init(&d->plane, &d->bar, &d->gm, o->vectors, &kvmbusd_ctl_ops, d);
+	/* Channels: fd watches of main-loop channels on our loop, their
+	 * wakes through the kick eventfd, workers up to --workers. */
+	d->plane.chan_env.loop = &d->loop;
+	d->plane.chan_env.kick = kick_any_thread;
+	d->plane.chan_env.max_workers = o->workers;
 	for (i = 0; i < o->nr_devices; i++) {
 		ret = ctl_device_add(&d->plane, o->devices[i], &dev);
 		if (ret) {

@@ -2,6 +2,7 @@
 /*
  * kvmbusd logging and rate limiting.
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -82,8 +83,15 @@ void ratelimit_init(struct ratelimit *rl, uint32_t interval_ms,
 	rl->burst = burst;
 }
 
-bool ratelimit_allow(struct ratelimit *rl, uint64_t now_ns,
-		     uint64_t *suppressed)
+/*
+ * One lock for every limiter: a limiter may be shared by channels that
+ * run on different threads (chan_env.rl), and the lock is taken only on
+ * the way to a message the guest caused, never on the data path proper.
+ */
+static pthread_mutex_t ratelimit_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static bool ratelimit_allow_locked(struct ratelimit *rl, uint64_t now_ns,
+				   uint64_t *suppressed)
 {
 	*suppressed = 0;
 	if (!rl->interval_ns)
@@ -100,4 +108,15 @@ bool ratelimit_allow(struct ratelimit *rl, uint64_t now_ns,
 	}
 	rl->missed++;
 	return false;
+}
+
+bool ratelimit_allow(struct ratelimit *rl, uint64_t now_ns,
+		     uint64_t *suppressed)
+{
+	bool ok;
+
+	pthread_mutex_lock(&ratelimit_lock);
+	ok = ratelimit_allow_locked(rl, now_ns, suppressed);
+	pthread_mutex_unlock(&ratelimit_lock);
+	return ok;
 }

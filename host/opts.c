@@ -8,6 +8,7 @@
 
 #include "bar.h"
 #include "ivshmem.h"
+#include "chan.h"
 #include "opts.h"
 #include "parse.h"
 
@@ -18,6 +19,7 @@ enum {
 	OPT_MAX_BELOW_4G,
 	OPT_LOW_SIZE,
 	OPT_DEVICE,
+	OPT_WORKERS,
 };
 
 static const struct option long_opts[] = {
@@ -31,6 +33,7 @@ static const struct option long_opts[] = {
 	{ "low-size",		required_argument, NULL, OPT_LOW_SIZE },
 	{ "control",		required_argument, NULL, 'c' },
 	{ "device",		required_argument, NULL, OPT_DEVICE },
+	{ "workers",		required_argument, NULL, OPT_WORKERS },
 	{ "foreground",		no_argument,	   NULL, 'f' },
 	{ "verbose",		no_argument,	   NULL, 'v' },
 	{ "help",		no_argument,	   NULL, 'h' },
@@ -56,6 +59,8 @@ void opts_usage(FILE *f, const char *prog)
 "      --low-size SIZE       explicit RAM below 4 GiB (overrides --machine)\n"
 "  -c, --control PATH        JSON control socket (kvmbusctl -s PATH)\n"
 "      --device CLASS        offer a device of CLASS (echo); repeatable, up to %u\n"
+"      --workers N           worker threads for channels of threaded classes, 0..%u\n"
+"                            (default %u; 0: every channel on the event loop)\n"
 "  -f, --foreground          stay in the foreground, log to stderr\n"
 "  -v, --verbose             debug messages\n"
 "  -h, --help                this text\n"
@@ -63,7 +68,7 @@ void opts_usage(FILE *f, const char *prog)
 "SIZE: bytes, decimal or 0x-hex, with an optional K, M, G or T suffix (1024-based).\n",
 		prog, KVMBUS_MAX_VECTORS, IVSHMEM_DEFAULT_VECTORS,
 		BAR_MIN_SIZE >> 10, BAR_MAX_SIZE >> 20, BAR_DEFAULT_SIZE >> 10,
-		DEV_MAX);
+		DEV_MAX, OPTS_WORKERS_MAX, CHAN_WORKERS_DEFAULT);
 }
 
 static int opt_size(const char *name, const char *arg, uint64_t *out)
@@ -192,9 +197,18 @@ static int opts_one(struct opts *o, int c, const char *arg)
 		return 0;
 	case OPT_DEVICE:
 		return opt_device(o, arg);
+	case OPT_WORKERS:
+		if (parse_uint(arg, 0, OPTS_WORKERS_MAX, &v)) {
+			fprintf(stderr, "kvmbusd: --workers '%s': must be 0..%u\n",
+				arg, OPTS_WORKERS_MAX);
+			return -EINVAL;
+		}
+		o->workers = (unsigned int)v;
+		return 0;
 	case OPT_MACHINE:
 		if (!strcmp(arg, "q35")) {
 			o->machine = GUESTMEM_Q35;
+	o->workers = CHAN_WORKERS_DEFAULT;
 		} else if (!strcmp(arg, "pc")) {
 			o->machine = GUESTMEM_PC;
 		} else {

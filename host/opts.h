@@ -12,6 +12,9 @@
 #include "devices.h"
 #include "guestmem.h"
 
+/* --workers at most: one per channel of the largest device table. */
+#define OPTS_WORKERS_MAX	DEV_MAX
+
 struct opts {
 	const char *socket_path;	/* --socket, required */
 	const char *ram_path;		/* --ram, required */
@@ -21,6 +24,7 @@ struct opts {
 	uint64_t max_below_4g;		/* --max-ram-below-4g, 0: default */
 	uint64_t low_size;		/* --low-size, 0: from --machine */
 	unsigned int vectors;		/* --vectors */
+	unsigned int workers;		/* --workers */
 	enum guestmem_machine machine;	/* --machine */
 	const struct dev_class *devices[DEV_MAX];	/* --device, in order */
 	unsigned int nr_devices;

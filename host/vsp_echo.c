@@ -345,4 +345,7 @@ const struct vsp_ops vsp_echo_ops = {
 	.flush = echo_flush,
 	.busy = echo_busy,
 	.to_json = echo_to_json,
+	/* Each open echo channel on a worker of its own (kvmbusd
+	 * --workers): the guest suites exercise the threaded path. */
+	.threaded = true,
 };
