@@ -198,8 +198,8 @@ static struct env *env_new(unsigned int vectors, unsigned int devices)
 
 static void env_free(struct env *e)
 {
-	ctl_disconnect(&e->c);
-	for (unsigned int i = 0; i < DEV_MAX; i++)
+	ctl_fini(&e->c);
+	for (unsigned int i = 0; i < CHAN_MAX; i++)
 		assert_false(chan_in_use(&e->c.chans[i]));
 	assert_int_equal(e->c.gpadls.count, 0);
 	bar_destroy(&e->bar);
