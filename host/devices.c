@@ -11,6 +11,7 @@
 #include "chan.h"
 #include "devices.h"
 #include "vsp_echo.h"
+#include "vsp_scsi.h"
 
 /* Classes kvmbusd can offer; more arrive with their data paths. */
 static const struct dev_class dev_classes[] = {
@@ -18,6 +19,11 @@ static const struct dev_class dev_classes[] = {
 		.name = "echo",
 		.class_id = KVMBUS_CLASS_ECHO_BYTES,
 		.vsp = &vsp_echo_ops,
+	},
+	{
+		.name = "scsi",
+		.class_id = KVMBUS_CLASS_SCSI_BYTES,
+		.vsp = &vsp_scsi_ops,
 	},
 };
 
