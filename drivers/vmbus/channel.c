@@ -245,19 +245,22 @@ int kvmbus_channel_open(struct kvmbus_device *kdev,
 			  kvmbus_chan_irq, IRQF_SHARED, chan->irq_name, chan);
 	if (ret)
 		goto err_teardown;
+	kvmbus_chan_bind(chan);
 	ret = kvmbus_chan_request(chan, KVMBUS_CTL_OPEN);
 	if (ret)
-		goto err_free_irq;
+		goto err_unbind;
 
 	spin_lock_irq(&kdev->chan_lock);
 	kdev->chan = chan;
 	spin_unlock_irq(&kdev->chan_lock);
+	kvmbus_chan_sysfs_add(chan);
 	*out = chan;
 	/* A signal sent before our handler existed is lost: look once. */
 	kvmbus_chan_kick(chan);
 	return 0;
 
-err_free_irq:
+err_unbind:
+	kvmbus_chan_unbind(chan);
 	free_irq(pci_irq_vector(bus->pdev, kdev->vector), chan);
 	if (ret == -ETIMEDOUT)
 		goto err_leak;	/* the host may have opened it after all */
@@ -289,11 +292,14 @@ void kvmbus_channel_close(struct kvmbus_channel *chan)
 	struct kvmbus_bus *bus = kdev->bus;
 	bool leak;
 
+	/* First: waits for sysfs readers, who look at the rings. */
+	kvmbus_chan_sysfs_del(chan);
 	spin_lock_irq(&kdev->chan_lock);
 	kdev->chan = NULL;
 	spin_unlock_irq(&kdev->chan_lock);
 	leak = kvmbus_chan_request(chan, KVMBUS_CTL_CLOSE) ||
 	       kvmbus_gpadl_teardown_bus(bus, chan->gpadl);
+	kvmbus_chan_unbind(chan);
 	free_irq(pci_irq_vector(bus->pdev, kdev->vector), chan);
 	if (leak)
 		dev_warn(&kdev->dev, "host did not let go of the rings; leaking %zu bytes\n",
@@ -303,6 +309,12 @@ void kvmbus_channel_close(struct kvmbus_channel *chan)
 	kfree(chan);
 }
 EXPORT_SYMBOL_GPL(kvmbus_channel_close);
+
+static void kvmbus_chan_signal(struct kvmbus_channel *chan)
+{
+	atomic64_inc(&chan->signals);
+	kvmbus_signal(chan->kdev->bus, kvmbus_chan_vector(chan));
+}
 
 static void kvmbus_chan_broken(struct kvmbus_channel *chan)
 {
@@ -336,6 +348,8 @@ int kvmbus_chan_put(struct kvmbus_channel *chan, const struct kvmbus_ring_pkt *p
 	spin_unlock_irqrestore(&chan->out_lock, flags);
 	if (ret == -EIO)
 		kvmbus_chan_broken(chan);
+	else if (ret == -ENOSPC)
+		atomic64_inc(&chan->ring_full);
 	return ret;
 }
 EXPORT_SYMBOL_GPL(kvmbus_chan_put);
@@ -353,7 +367,7 @@ void kvmbus_chan_flush(struct kvmbus_channel *chan)
 	signal = kvmbus_ring_commit(&chan->out);
 	spin_unlock_irqrestore(&chan->out_lock, flags);
 	if (signal)
-		kvmbus_signal(chan->kdev->bus, chan->kdev->vector);
+		kvmbus_chan_signal(chan);
 }
 EXPORT_SYMBOL_GPL(kvmbus_chan_flush);
 
@@ -409,7 +423,7 @@ EXPORT_SYMBOL_GPL(kvmbus_chan_recv);
 bool kvmbus_chan_recv_done(struct kvmbus_channel *chan)
 {
 	if (kvmbus_ring_release(&chan->in))
-		kvmbus_signal(chan->kdev->bus, chan->kdev->vector);
+		kvmbus_chan_signal(chan);
 	return kvmbus_ring_more(&chan->in);
 }
 EXPORT_SYMBOL_GPL(kvmbus_chan_recv_done);

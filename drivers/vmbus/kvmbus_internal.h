@@ -55,6 +55,9 @@ struct kvmbus_ctl_waiter {
  * @interrupts: interrupts taken
  * @broken_logged: bit 0: the broken ring was reported
  * @irq_name: for /proc/interrupts
+ * @signals: doorbells rung for this channel
+ * @ring_full: puts that found @out full
+ * @sysfs: the channel's sysfs directory, while it has one
  */
 struct kvmbus_channel {
 	struct kvmbus_device *kdev;
@@ -70,6 +73,22 @@ struct kvmbus_channel {
 	atomic64_t interrupts;
 	unsigned long broken_logged;
 	char irq_name[24];
+	atomic64_t signals;
+	atomic64_t ring_full;
+	struct kobject *sysfs;
+};
+
+/**
+ * struct kvmbus_vec_bind - the CPU one MSI-X vector's interrupt is bound to
+ * @users: open channels on the vector
+ * @cpu: where it is bound now, or -1 (not bound: the kernel's choice)
+ * @want: where it was put (spread, or kvmbus_chan_set_cpu()); @cpu
+ *	differs only while @want is offline
+ */
+struct kvmbus_vec_bind {
+	unsigned int users;
+	int cpu;
+	int want;
 };
 
 /**
@@ -104,6 +123,11 @@ struct kvmbus_channel {
  * @ctl_malformed: control messages dropped as malformed
  * @ctl_unsupported: control messages not handled yet
  * @ctl_dropped: hot-plug events lost for want of memory
+ * @bind_lock: protects @vec and @next_cpu
+ * @next_cpu: the CPU the last vector was spread to
+ * @cpuhp_node: on kvmbus.ko's CPU hotplug state
+ * @vec: per vector, the CPU its interrupt is bound to
+ * @chan_dir_lock: the devices' channels/ sysfs directories
  */
 struct kvmbus_bus {
 	struct pci_dev *pdev;
@@ -136,13 +160,52 @@ struct kvmbus_bus {
 	atomic64_t ctl_malformed;
 	atomic64_t ctl_unsupported;
 	atomic64_t ctl_dropped;
+	struct mutex bind_lock;		/* vec, next_cpu */
+	int next_cpu;
+	struct hlist_node cpuhp_node;
+	struct kvmbus_vec_bind vec[KVMBUS_MAX_VECTORS];
+	struct mutex chan_dir_lock;	/* kdev->chan_dir, chan_dir_users */
 };
+
+/*
+ * Where a channel's identity comes from: the one place to change when
+ * sub-channels (with their own relid, vector and index) arrive.
+ */
+static inline u32 kvmbus_chan_relid(const struct kvmbus_channel *chan)
+{
+	return chan->kdev->relid;
+}
+
+static inline u16 kvmbus_chan_vector(const struct kvmbus_channel *chan)
+{
+	return chan->kdev->vector;
+}
+
+static inline u16 kvmbus_chan_sub_index(const struct kvmbus_channel *chan)
+{
+	return 0;
+}
+
+static inline int kvmbus_chan_irqnr(const struct kvmbus_channel *chan)
+{
+	return pci_irq_vector(chan->kdev->bus->pdev, kvmbus_chan_vector(chan));
+}
 
 int kvmbus_bus_init(void);
 void kvmbus_bus_exit(void);
 int kvmbus_device_register(struct kvmbus_device *kdev, struct device *parent);
 void kvmbus_device_mark_rescinded(struct kvmbus_device *kdev);
 void kvmbus_chan_kick(struct kvmbus_channel *chan);
+
+void kvmbus_chan_sysfs_add(struct kvmbus_channel *chan);
+void kvmbus_chan_sysfs_del(struct kvmbus_channel *chan);
+
+int kvmbus_cpu_init(void);
+void kvmbus_cpu_exit(void);
+int kvmbus_cpu_bus_init(struct kvmbus_bus *bus);
+void kvmbus_cpu_bus_exit(struct kvmbus_bus *bus);
+void kvmbus_chan_bind(struct kvmbus_channel *chan);
+void kvmbus_chan_unbind(struct kvmbus_channel *chan);
 
 int kvmbus_pci_init(void);
 void kvmbus_pci_exit(void);

@@ -14,11 +14,16 @@ static int __init kvmbus_init(void)
 	ret = kvmbus_bus_init();
 	if (ret)
 		return ret;
-	ret = kvmbus_pci_init();
+	ret = kvmbus_cpu_init();
 	if (ret)
 		goto err_bus_exit;
+	ret = kvmbus_pci_init();
+	if (ret)
+		goto err_cpu_exit;
 	return 0;
 
+err_cpu_exit:
+	kvmbus_cpu_exit();
 err_bus_exit:
 	kvmbus_bus_exit();
 	return ret;
@@ -27,6 +32,7 @@ err_bus_exit:
 static void __exit kvmbus_exit(void)
 {
 	kvmbus_pci_exit();
+	kvmbus_cpu_exit();
 	kvmbus_bus_exit();
 }
 

@@ -223,6 +223,7 @@ static int kvmbus_pci_probe(struct pci_dev *pdev,
 	bus->regs = pcim_iomap_table(pdev)[IVSHMEM_BAR_REGS];
 	bus->mbox = pcim_iomap_table(pdev)[IVSHMEM_BAR_MBOX];
 	init_waitqueue_head(&bus->mbox_wait);
+	mutex_init(&bus->chan_dir_lock);
 
 	ret = kvmbus_pci_check_mbox(bus);
 	if (ret)
@@ -243,9 +244,12 @@ static int kvmbus_pci_probe(struct pci_dev *pdev,
 	bus->nr_vectors = nvec;
 	pci_set_master(pdev);
 
-	ret = kvmbus_pci_alloc_ctl(bus);
+	ret = kvmbus_cpu_bus_init(bus);
 	if (ret)
 		goto err_free_vectors;
+	ret = kvmbus_pci_alloc_ctl(bus);
+	if (ret)
+		goto err_cpu_exit;
 	ret = kvmbus_ctl_init(bus);
 	if (ret)
 		goto err_free_ctl;
@@ -271,6 +275,8 @@ err_ctl_destroy:
 	kvmbus_ctl_destroy(bus);
 err_free_ctl:
 	kvmbus_pci_free_ctl(bus);
+err_cpu_exit:
+	kvmbus_cpu_bus_exit(bus);
 err_free_vectors:
 	pci_free_irq_vectors(pdev);
 	return ret;
@@ -286,6 +292,7 @@ static void kvmbus_pci_remove(struct pci_dev *pdev)
 	free_irq(pci_irq_vector(pdev, KVMBUS_CTL_VECTOR), bus);
 	kvmbus_ctl_destroy(bus);
 	kvmbus_pci_free_ctl(bus);
+	kvmbus_cpu_bus_exit(bus);
 	pci_free_irq_vectors(pdev);
 }
 

@@ -15,6 +15,7 @@
 
 struct kvmbus_bus;
 struct kvmbus_channel;
+struct kvmbus_reqtab;
 
 #define KVMBUS_DRIVER_VERSION	"0.1.0"
 
@@ -47,6 +48,8 @@ struct kvmbus_device_id {
  * @chan_lock: protects @chan and @rescinded (private to kvmbus.ko)
  * @chan: the open channel, if any (private to kvmbus.ko)
  * @rescinded: the host took the device back (private to kvmbus.ko)
+ * @chan_dir: sysfs channels/, while a channel is open (private to kvmbus.ko)
+ * @chan_dir_users: open channels in @chan_dir (private to kvmbus.ko)
  */
 struct kvmbus_device {
 	struct device dev;
@@ -58,6 +61,8 @@ struct kvmbus_device {
 	spinlock_t chan_lock;	/* @chan, @rescinded */
 	struct kvmbus_channel *chan;
 	bool rescinded;
+	struct kobject *chan_dir;
+	unsigned int chan_dir_users;
 };
 
 #define to_kvmbus_device(d)	container_of(d, struct kvmbus_device, dev)
@@ -109,9 +114,23 @@ bool kvmbus_chan_recv_done(struct kvmbus_channel *chan);
 void kvmbus_chan_mask(struct kvmbus_channel *chan);
 bool kvmbus_chan_unmask(struct kvmbus_channel *chan);
 bool kvmbus_chan_rescinded(struct kvmbus_channel *chan);
+int kvmbus_chan_cpu(const struct kvmbus_channel *chan);
+int kvmbus_chan_set_cpu(struct kvmbus_channel *chan, unsigned int cpu);
 int kvmbus_gpadl_create(struct kvmbus_device *kdev, void *buf, size_t size,
 			u32 *gpadl);
 int kvmbus_gpadl_teardown(struct kvmbus_device *kdev, u32 gpadl);
+
+/*
+ * Transaction ids for requests (drivers/vmbus/reqtab.c): never a guest
+ * pointer on the wire, and stale, duplicate or forged completions are
+ * rejected.
+ */
+struct kvmbus_reqtab *kvmbus_reqtab_create(unsigned int size);
+void kvmbus_reqtab_destroy(struct kvmbus_reqtab *t);
+int kvmbus_reqtab_alloc(struct kvmbus_reqtab *t, void *ctx, u64 *id);
+void *kvmbus_reqtab_take(struct kvmbus_reqtab *t, u64 id);
+void *kvmbus_reqtab_take_any(struct kvmbus_reqtab *t);
+unsigned int kvmbus_reqtab_live(struct kvmbus_reqtab *t);
 
 int __kvmbus_driver_register(struct kvmbus_driver *kdrv, struct module *owner,
 			     const char *mod_name);
