@@ -852,6 +852,7 @@ static void queue_init_msg(struct scsi_queue *q, struct scsi_slot *s,
 		r->version = cpu_to_le32(KVMBUS_SCSI_VERSION_1);
 		r->luns_generation =
 			cpu_to_le32(atomic_load(&q->ctrl->luns_generation));
+		scsi_ctrl_offer(q->ctrl, &r->limits);
 	}
 	s->resp_len = sizeof(*r);
 	done_push(q, s);

@@ -188,6 +188,8 @@ static void test_offer_and_init(void **state)
 	assert_int_equal(le32_to_cpu(s->u.init.hdr.status), 0);
 	assert_int_equal(le32_to_cpu(s->u.init.version), 1);
 	assert_int_equal(le32_to_cpu(s->u.init.luns_generation), 2);
+	assert_int_equal(le16_to_cpu(s->u.init.limits.max_luns), 8);
+	assert_int_equal(le32_to_cpu(s->u.init.limits.max_transfer), 1 << 20);
 	scsi_queue_sent(&f->q, s);
 	in.version = 0;
 	build(f, &pi, &in, sizeof(in), NULL, NULL, 0,

@@ -11,7 +11,8 @@
  * request with KVMBUS_PKT_F_COMP_REQUESTED, answered by one COMP packet
  * with the same trans_id:
  * - INIT (INBAND, primary channel, first): the guest's protocol version;
- *   answered with struct kvmbus_scsi_init_resp.
+ *   answered with struct kvmbus_scsi_init_resp, which repeats the offer
+ *   data (so a guest need not depend on how its bus exposes offer data).
  * - EXECUTE: struct kvmbus_scsi_req, a CDB for one LUN.  INBAND when no
  *   data moves; GPA when it does, the packet's ranges being the data
  *   buffer in order (read by the host for TO_DEVICE, written for
@@ -79,9 +80,10 @@ struct kvmbus_scsi_init_resp {
 	struct kvmbus_scsi_hdr hdr;	/* status EPROTONOSUPPORT: no match */
 	__le32 version;			/* the version both speak */
 	__le32 luns_generation;		/* as in kvmbus_scsi_event */
+	struct kvmbus_scsi_offer limits;	/* the offer data again */
 };
 
-static_assert(sizeof(struct kvmbus_scsi_init_resp) == 16);
+static_assert(sizeof(struct kvmbus_scsi_init_resp) == 40);
 
 enum kvmbus_scsi_dir {
 	KVMBUS_SCSI_DIR_NONE		= 0,
