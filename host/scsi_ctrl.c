@@ -84,6 +84,7 @@ void scsi_ctrl_offer(const struct scsi_ctrl *c, struct kvmbus_scsi_offer *o)
 	o->max_queues = cpu_to_le16(c->max_queues);
 	o->max_transfer = cpu_to_le32(c->max_transfer);
 	o->max_segments = cpu_to_le32(c->max_segments);
+	o->queue_depth = cpu_to_le32(SCSI_QUEUE_DEPTH);
 }
 
 struct scsi_lun *scsi_ctrl_lun_get(struct scsi_ctrl *c, unsigned int lun)

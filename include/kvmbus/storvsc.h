@@ -43,8 +43,8 @@ struct kvmbus_scsi_offer {
 	__le16 max_queues;		/* primary + sub-channels */
 	__le32 max_transfer;		/* bytes per request, x4096 */
 	__le32 max_segments;		/* GPA ranges per request */
-	__le32 flags;			/* KVMBUS_SCSI_F_* */
-	__le32 reserved;
+	__le32 flags;			/* none defined yet: 0 */
+	__le32 queue_depth;		/* requests in flight per queue */
 };
 
 static_assert(sizeof(struct kvmbus_scsi_offer) == 24);
