@@ -33,6 +33,10 @@ static unsigned int ring_kb = 256;
 module_param(ring_kb, uint, 0444);
 MODULE_PARM_DESC(ring_kb, "KiB of data in the guest-to-host ring (whole pages)");
 
+static unsigned int queues;
+module_param(queues, uint, 0444);
+MODULE_PARM_DESC(queues, "hardware queues per controller (0: one per online CPU, as the host allows)");
+
 #define STORVSC_H2G_SIZE	(64 * 1024)
 #define STORVSC_MAX_SEGS	KVMBUS_MAX_GPA_RANGES
 #define STORVSC_MAX_QDEPTH	1024u
@@ -40,13 +44,33 @@ MODULE_PARM_DESC(ring_kb, "KiB of data in the guest-to-host ring (whole pages)")
 #define STORVSC_TMF_TIMEOUT	(20 * HZ)
 /* The largest packet the host sends: a COMP with an EXECUTE answer. */
 #define STORVSC_RX_MAX		512
+#define STORVSC_MAX_QUEUES	(KVMBUS_MAX_SUBCHANNELS + 1)
 
 /* Per command, behind the scsi_cmnd (cmd_size). */
 struct storvsc_cmd {
 	u64 id;				/* in the request table while sent */
+	u16 hwq;			/* the queue (channel) it went to */
 	struct kvmbus_scsi_req req;
-	struct kvmbus_gpa_list list;	/* list and ranges: the GPA header */
-	struct kvmbus_gpa_range r[STORVSC_MAX_SEGS];
+	struct storvsc_gpa {		/* the GPA header, in one piece */
+		struct kvmbus_gpa_list list;
+		struct kvmbus_gpa_range r[STORVSC_MAX_SEGS];
+	} gpa;
+};
+
+/* The ranges follow the list header without a gap: they go out as one. */
+static_assert(offsetof(struct storvsc_gpa, r) == sizeof(struct kvmbus_gpa_list));
+
+struct storvsc_dev;
+
+/* One blk-mq hardware queue: the primary channel or a sub-channel. */
+struct storvsc_queue {
+	struct storvsc_dev *sd;
+	u16 index;			/* 0: primary */
+	spinlock_t lock;		/* @chan use vs. close: @dead */
+	struct kvmbus_channel *chan;
+	bool dead;
+	spinlock_t rx_lock;		/* one consumer at a time */
+	u8 rxbuf[STORVSC_RX_MAX];
 };
 
 struct storvsc_dev {
@@ -54,13 +78,8 @@ struct storvsc_dev {
 	struct Scsi_Host *shost;
 	struct device_dma_parameters dma_parms;
 	struct kvmbus_reqtab *reqs;
-
-	spinlock_t lock;		/* @chan use vs. close: @dead */
-	struct kvmbus_channel *chan;
-	bool dead;
-
-	spinlock_t rx_lock;		/* one consumer at a time */
-	u8 rxbuf[STORVSC_RX_MAX];
+	struct storvsc_queue *q[STORVSC_MAX_QUEUES];
+	unsigned int nr_queues;		/* open channels */
 
 	/* INIT, then task management: one request at a time each. */
 	u8 init_marker;
@@ -75,30 +94,32 @@ struct storvsc_dev {
 
 	/* Limits from the host (INIT's answer). */
 	u16 max_luns;
+	u16 max_queues;
 	u32 max_transfer;
 	u32 max_segments;
 	u32 queue_depth;
 
+	spinlock_t lock;		/* @removing */
 	struct work_struct scan_work;
-	bool removing;			/* under @lock */
+	bool removing;
 	atomic64_t bogus;		/* answers that named no request */
 	atomic64_t events;
 };
 
 /* Put one packet and, unless more follow, publish the batch. */
-static int storvsc_put(struct storvsc_dev *sd, const struct kvmbus_ring_pkt *p,
+static int storvsc_put(struct storvsc_queue *q, const struct kvmbus_ring_pkt *p,
 		       bool flush)
 {
 	unsigned long flags;
 	int ret = -ENODEV;
 
-	spin_lock_irqsave(&sd->lock, flags);
-	if (!sd->dead) {
-		ret = kvmbus_chan_put(sd->chan, p);
+	spin_lock_irqsave(&q->lock, flags);
+	if (!q->dead) {
+		ret = kvmbus_chan_put(q->chan, p);
 		if (flush || ret)
-			kvmbus_chan_flush(sd->chan);
+			kvmbus_chan_flush(q->chan);
 	}
-	spin_unlock_irqrestore(&sd->lock, flags);
+	spin_unlock_irqrestore(&q->lock, flags);
 	return ret;
 }
 
@@ -192,24 +213,24 @@ static void storvsc_event(struct storvsc_dev *sd,
 /* The channel's interrupt: take every answer and event. */
 static void storvsc_callback(struct kvmbus_channel *chan, void *ctx)
 {
-	struct storvsc_dev *sd = ctx;
+	struct storvsc_queue *q = ctx;
 	struct kvmbus_pkt_info pi;
 	unsigned long flags;
 
-	spin_lock_irqsave(&sd->rx_lock, flags);
+	spin_lock_irqsave(&q->rx_lock, flags);
 	do {
-		while (!kvmbus_chan_recv(chan, sd->rxbuf, sizeof(sd->rxbuf),
+		while (!kvmbus_chan_recv(chan, q->rxbuf, sizeof(q->rxbuf),
 					 &pi)) {
-			const u8 *data = sd->rxbuf + pi.data_offset;
+			const u8 *data = q->rxbuf + pi.data_offset;
 
 			if (pi.type == KVMBUS_PKT_COMP)
-				storvsc_completion(sd, &pi, data);
+				storvsc_completion(q->sd, &pi, data);
 			else if (pi.type == KVMBUS_PKT_INBAND)
-				storvsc_event(sd, &pi, data);
+				storvsc_event(q->sd, &pi, data);
 		}
 		/* Packets committed while we were busy come unsignalled. */
 	} while (kvmbus_chan_recv_done(chan));
-	spin_unlock_irqrestore(&sd->rx_lock, flags);
+	spin_unlock_irqrestore(&q->rx_lock, flags);
 }
 
 /* The scatterlist as GPA ranges, physically adjacent pieces merged. */
@@ -224,21 +245,21 @@ static int storvsc_map(struct storvsc_dev *sd, struct scsi_cmnd *cmd,
 	scsi_for_each_sg(cmd, sg, scsi_sg_count(cmd), i) {
 		gpa = sg_phys(sg);
 		len = sg->length;
-		if (n && le64_to_cpu(sc->r[n - 1].gpa) +
-			 le32_to_cpu(sc->r[n - 1].len) == gpa &&
-		    (u64)le32_to_cpu(sc->r[n - 1].len) + len <= U32_MAX) {
-			le32_add_cpu(&sc->r[n - 1].len, len);
+		if (n && le64_to_cpu(sc->gpa.r[n - 1].gpa) +
+			 le32_to_cpu(sc->gpa.r[n - 1].len) == gpa &&
+		    (u64)le32_to_cpu(sc->gpa.r[n - 1].len) + len <= U32_MAX) {
+			le32_add_cpu(&sc->gpa.r[n - 1].len, len);
 			continue;
 		}
 		if (n == sd->max_segments)
 			return -EINVAL;
-		sc->r[n].gpa = cpu_to_le64(gpa);
-		sc->r[n].len = cpu_to_le32(len);
-		sc->r[n].reserved = 0;
+		sc->gpa.r[n].gpa = cpu_to_le64(gpa);
+		sc->gpa.r[n].len = cpu_to_le32(len);
+		sc->gpa.r[n].reserved = 0;
 		n++;
 	}
-	sc->list.nr_ranges = cpu_to_le32(n);
-	sc->list.reserved = 0;
+	sc->gpa.list.nr_ranges = cpu_to_le32(n);
+	sc->gpa.list.reserved = 0;
 	return n;
 }
 
@@ -252,8 +273,13 @@ static int storvsc_queuecommand(struct Scsi_Host *shost, struct scsi_cmnd *cmd)
 		.data = &sc->req,
 		.data_len = sizeof(sc->req),
 	};
+	u32 tag = blk_mq_unique_tag(scsi_cmd_to_rq(cmd));
 	u8 dir;
 	int n, ret;
+
+	sc->hwq = blk_mq_unique_tag_to_hwq(tag);
+	if (WARN_ON_ONCE(sc->hwq >= sd->nr_queues))
+		goto err_bad;
 
 	switch (cmd->sc_data_direction) {
 	case DMA_NONE:
@@ -283,8 +309,8 @@ static int storvsc_queuecommand(struct Scsi_Host *shost, struct scsi_cmnd *cmd)
 		if (n <= 0)
 			goto err_bad;
 		p.type = KVMBUS_PKT_GPA;
-		p.hdr = &sc->list;
-		p.hdr_len = sizeof(sc->list) + n * sizeof(sc->r[0]);
+		p.hdr = &sc->gpa;
+		p.hdr_len = sizeof(sc->gpa.list) + n * sizeof(sc->gpa.r[0]);
 	} else {
 		sc->req.dir = KVMBUS_SCSI_DIR_NONE;
 		sc->req.data_len = 0;
@@ -294,7 +320,7 @@ static int storvsc_queuecommand(struct Scsi_Host *shost, struct scsi_cmnd *cmd)
 	if (ret)
 		return SCSI_MLQUEUE_HOST_BUSY;
 	p.trans_id = sc->id;
-	ret = storvsc_put(sd, &p, cmd->flags & SCMD_LAST);
+	ret = storvsc_put(sd->q[sc->hwq], &p, cmd->flags & SCMD_LAST);
 	if (!ret)
 		return 0;
 	/* Not sent: the id is ours again (an answer cannot name it). */
@@ -314,12 +340,16 @@ err_bad:
 static void storvsc_commit_rqs(struct Scsi_Host *shost, u16 hwq)
 {
 	struct storvsc_dev *sd = shost_priv(shost);
+	struct storvsc_queue *q;
 	unsigned long flags;
 
-	spin_lock_irqsave(&sd->lock, flags);
-	if (!sd->dead)
-		kvmbus_chan_flush(sd->chan);
-	spin_unlock_irqrestore(&sd->lock, flags);
+	if (hwq >= sd->nr_queues)
+		return;
+	q = sd->q[hwq];
+	spin_lock_irqsave(&q->lock, flags);
+	if (!q->dead)
+		kvmbus_chan_flush(q->chan);
+	spin_unlock_irqrestore(&q->lock, flags);
 }
 
 /*
@@ -327,7 +357,8 @@ static void storvsc_commit_rqs(struct Scsi_Host *shost, u16 hwq)
  * Return: the host's status (0, or a positive errno), or -ETIMEDOUT /
  * -ENODEV / -EIO when there was none.
  */
-static int storvsc_tmf(struct storvsc_dev *sd, u16 op, u64 target, u16 lun)
+static int storvsc_tmf(struct storvsc_dev *sd, struct storvsc_queue *q,
+		       u16 op, u64 target, u16 lun)
 {
 	struct kvmbus_scsi_tmf t = {
 		.hdr.op = cpu_to_le16(op),
@@ -349,7 +380,7 @@ static int storvsc_tmf(struct storvsc_dev *sd, u16 op, u64 target, u16 lun)
 	if (ret)
 		goto out;
 	p.trans_id = id;
-	ret = storvsc_put(sd, &p, true);
+	ret = storvsc_put(q, &p, true);
 	if (ret) {
 		kvmbus_reqtab_take(sd->reqs, id);
 		goto out;
@@ -368,13 +399,26 @@ out:
 	return ret;
 }
 
+/* A TMF that covers one queue's requests, sent on every queue. */
+static int storvsc_tmf_all(struct storvsc_dev *sd, u16 op, u16 lun)
+{
+	unsigned int i;
+	int ret = 0;
+
+	for (i = 0; i < sd->nr_queues; i++)
+		ret = storvsc_tmf(sd, sd->q[i], op, 0, lun) ?: ret;
+	return ret;
+}
+
 static int storvsc_eh_abort(struct scsi_cmnd *cmd)
 {
 	struct storvsc_dev *sd = shost_priv(cmd->device->host);
 	struct storvsc_cmd *sc = scsi_cmd_priv(cmd);
 	int ret;
 
-	ret = storvsc_tmf(sd, KVMBUS_SCSI_OP_ABORT, sc->id, 0);
+	if (sc->hwq >= sd->nr_queues)
+		return FAILED;
+	ret = storvsc_tmf(sd, sd->q[sc->hwq], KVMBUS_SCSI_OP_ABORT, sc->id, 0);
 	if (ret && ret != ENOENT)
 		return FAILED;
 	/*
@@ -389,15 +433,15 @@ static int storvsc_eh_device_reset(struct scsi_cmnd *cmd)
 {
 	struct storvsc_dev *sd = shost_priv(cmd->device->host);
 
-	return storvsc_tmf(sd, KVMBUS_SCSI_OP_RESET_LUN, 0,
-			   (u16)cmd->device->lun) ? FAILED : SUCCESS;
+	return storvsc_tmf_all(sd, KVMBUS_SCSI_OP_RESET_LUN,
+			       (u16)cmd->device->lun) ? FAILED : SUCCESS;
 }
 
 static int storvsc_eh_host_reset(struct scsi_cmnd *cmd)
 {
 	struct storvsc_dev *sd = shost_priv(cmd->device->host);
 
-	return storvsc_tmf(sd, KVMBUS_SCSI_OP_RESET_HOST, 0, 0) ?
+	return storvsc_tmf_all(sd, KVMBUS_SCSI_OP_RESET_HOST, 0) ?
 	       FAILED : SUCCESS;
 }
 
@@ -471,7 +515,7 @@ static int storvsc_init(struct storvsc_dev *sd)
 	if (ret)
 		return ret;
 	p.trans_id = id;
-	ret = storvsc_put(sd, &p, true);
+	ret = storvsc_put(sd->q[0], &p, true);
 	if (ret) {
 		kvmbus_reqtab_take(sd->reqs, id);
 		return ret;
@@ -495,19 +539,85 @@ static int storvsc_init(struct storvsc_dev *sd)
 				   PAGE_SIZE, 32u << 20) & PAGE_MASK;
 	sd->max_segments = clamp_t(u32, le32_to_cpu(o->max_segments), 1,
 				   STORVSC_MAX_SEGS);
+	sd->max_queues = clamp_t(u16, le16_to_cpu(o->max_queues), 1,
+				 STORVSC_MAX_QUEUES);
 	sd->queue_depth = clamp_t(u32, le32_to_cpu(o->queue_depth), 1,
 				  STORVSC_MAX_QDEPTH);
 	return 0;
 }
 
-static void storvsc_kill_channel(struct storvsc_dev *sd)
+static void storvsc_close_queues(struct storvsc_dev *sd)
 {
+	struct storvsc_queue *q;
 	unsigned long flags;
+	unsigned int i;
 
-	spin_lock_irqsave(&sd->lock, flags);
-	sd->dead = true;
-	spin_unlock_irqrestore(&sd->lock, flags);
-	kvmbus_channel_close(sd->chan);
+	for (i = sd->nr_queues; i-- > 0;) {
+		q = sd->q[i];
+		spin_lock_irqsave(&q->lock, flags);
+		q->dead = true;
+		spin_unlock_irqrestore(&q->lock, flags);
+		kvmbus_channel_close(q->chan);
+		kfree(q);
+		sd->q[i] = NULL;
+	}
+	sd->nr_queues = 0;
+}
+
+static int storvsc_open_queue(struct storvsc_dev *sd, u16 index)
+{
+	struct kvmbus_chan_config cfg = {
+		.g2h_size = PAGE_ALIGN(clamp(ring_kb, 16u, 4096u) * 1024),
+		.h2g_size = STORVSC_H2G_SIZE,
+		.sub_index = index,
+		.callback = storvsc_callback,
+	};
+	struct storvsc_queue *q;
+	int ret;
+
+	q = kzalloc(sizeof(*q), GFP_KERNEL);
+	if (!q)
+		return -ENOMEM;
+	q->sd = sd;
+	q->index = index;
+	spin_lock_init(&q->lock);
+	spin_lock_init(&q->rx_lock);
+	cfg.ctx = q;
+	ret = kvmbus_channel_open(sd->kdev, &cfg, &q->chan);
+	if (ret) {
+		kfree(q);
+		return ret;
+	}
+	sd->q[sd->nr_queues++] = q;
+	return 0;
+}
+
+/*
+ * Sub-channels for the other hardware queues: as many as CPUs, host and
+ * module parameter allow; fewer is fine.
+ */
+static void storvsc_open_subchannels(struct storvsc_dev *sd)
+{
+	unsigned int want = queues ? queues : num_online_cpus();
+	int n, ret;
+
+	want = min3(want, (unsigned int)sd->max_queues,
+		    (unsigned int)sd->kdev->max_subchannels + 1);
+	if (want <= 1)
+		return;
+	n = kvmbus_subchannels_request(sd->kdev, want - 1);
+	if (n < 0) {
+		dev_warn(&sd->kdev->dev, "no sub-channels (%d): one queue\n", n);
+		return;
+	}
+	while (sd->nr_queues <= (unsigned int)n) {
+		ret = storvsc_open_queue(sd, sd->nr_queues);
+		if (ret) {
+			dev_warn(&sd->kdev->dev, "sub-channel %u: %d: %u queues\n",
+				 sd->nr_queues, ret, sd->nr_queues);
+			return;
+		}
+	}
 }
 
 /* Fail what the host will never answer (channel closed). */
@@ -532,13 +642,9 @@ static void storvsc_drain(struct storvsc_dev *sd)
 static int storvsc_probe(struct kvmbus_device *kdev,
 			 const struct kvmbus_device_id *id)
 {
-	struct kvmbus_chan_config cfg = {
-		.g2h_size = PAGE_ALIGN(clamp(ring_kb, 16u, 4096u) * 1024),
-		.h2g_size = STORVSC_H2G_SIZE,
-		.callback = storvsc_callback,
-	};
 	struct Scsi_Host *shost;
 	struct storvsc_dev *sd;
+	u32 g2h = PAGE_ALIGN(clamp(ring_kb, 16u, 4096u) * 1024);
 	int ret;
 
 	shost = scsi_host_alloc(&storvsc_template, sizeof(*sd));
@@ -547,7 +653,6 @@ static int storvsc_probe(struct kvmbus_device *kdev,
 	sd = shost_priv(shost);
 	sd->kdev = kdev;
 	spin_lock_init(&sd->lock);
-	spin_lock_init(&sd->rx_lock);
 	mutex_init(&sd->tmf_lock);
 	init_completion(&sd->init_done);
 	init_completion(&sd->tmf_done);
@@ -555,18 +660,18 @@ static int storvsc_probe(struct kvmbus_device *kdev,
 	atomic64_set(&sd->bogus, 0);
 	atomic64_set(&sd->events, 0);
 
-	sd->reqs = kvmbus_reqtab_create(STORVSC_MAX_QDEPTH + 8);
+	sd->reqs = kvmbus_reqtab_create(STORVSC_MAX_QDEPTH * 4);
 	if (!sd->reqs) {
 		ret = -ENOMEM;
 		goto err_put_host;
 	}
-	cfg.ctx = sd;
-	ret = kvmbus_channel_open(kdev, &cfg, &sd->chan);
+	ret = storvsc_open_queue(sd, 0);
 	if (ret)
 		goto err_destroy_reqs;
 	ret = storvsc_init(sd);
 	if (ret)
 		goto err_close;
+	storvsc_open_subchannels(sd);
 
 	shost->max_id = 1;
 	shost->max_channel = 0;
@@ -574,10 +679,11 @@ static int storvsc_probe(struct kvmbus_device *kdev,
 	shost->max_cmd_len = KVMBUS_SCSI_CDB_MAX;
 	shost->sg_tablesize = sd->max_segments;
 	shost->max_sectors = sd->max_transfer >> SECTOR_SHIFT;
-	shost->can_queue = min_t(u32, sd->queue_depth,
-				 cfg.g2h_size / 256);
+	/* Per hardware queue: the host's depth, and what the ring holds. */
+	shost->can_queue = min3(sd->queue_depth, g2h / 256,
+				STORVSC_MAX_QDEPTH * 4 / sd->nr_queues);
 	shost->cmd_per_lun = min_t(u32, shost->can_queue, 64);
-	shost->nr_hw_queues = 1;
+	shost->nr_hw_queues = sd->nr_queues;
 	/*
 	 * The midlayer sets segment limits on the device that "does DMA":
 	 * ours carries guest-physical addresses, it needs the parameters.
@@ -589,15 +695,15 @@ static int storvsc_probe(struct kvmbus_device *kdev,
 	sd->shost = shost;
 	dev_set_drvdata(&kdev->dev, sd);
 	scsi_scan_host(shost);
-	dev_info(&kdev->dev, "SCSI controller: %u LUNs, %u KiB per request, %u segments, queue depth %u\n",
+	dev_info(&kdev->dev, "SCSI controller: %u LUNs, %u KiB per request, %u segments, %u queues of %u\n",
 		 sd->max_luns, sd->max_transfer >> 10, sd->max_segments,
-		 shost->can_queue);
+		 sd->nr_queues, shost->can_queue);
 	return 0;
 
 err_dma_parms:
 	kdev->dev.dma_parms = NULL;
 err_close:
-	storvsc_kill_channel(sd);
+	storvsc_close_queues(sd);
 	storvsc_drain(sd);
 err_destroy_reqs:
 	kvmbus_reqtab_destroy(sd->reqs);
@@ -620,15 +726,13 @@ static void storvsc_remove(struct kvmbus_device *kdev)
 	 * A host that took the device back answers nothing: fail what is
 	 * in flight now rather than after every time-out.
 	 */
-	if (kvmbus_chan_rescinded(sd->chan)) {
-		storvsc_kill_channel(sd);
+	if (kvmbus_chan_rescinded(sd->q[0]->chan)) {
+		storvsc_close_queues(sd);
 		storvsc_drain(sd);
 	}
 	scsi_remove_host(shost);
-	if (!sd->dead) {
-		storvsc_kill_channel(sd);
-		storvsc_drain(sd);
-	}
+	storvsc_close_queues(sd);
+	storvsc_drain(sd);
 	kvmbus_reqtab_destroy(sd->reqs);
 	kdev->dev.dma_parms = NULL;
 	dev_set_drvdata(&kdev->dev, NULL);

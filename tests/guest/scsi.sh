@@ -113,7 +113,7 @@ test_invalid_cdbs() {
 	# Writes to the read-only LUN: DATA PROTECT.
 	out=$(sg_raw -R -s 512 -i /dev/zero "$D1" 2a 00 00 00 00 00 00 00 01 00 2>&1) &&
 		fail "write to a read-only LUN accepted"
-	assert_match "$out" "Data protect"
+	assert_match "$out" "Data [Pp]rotect"
 	host_alive
 }
 
@@ -156,13 +156,25 @@ test_ext4() {
 	out=$(e2fsck -fn "$E0" 2>&1) || fail "e2fsck: $out"
 }
 
-test_fio_verify() {
+# Two hardware queues (the guest has two CPUs, controller 1 allows two):
+# fio verify, one job per CPU, so both sub-channels carry traffic.
+test_fio_verify_multiqueue() {
 	setup
+	h=$(hosts | sed -n 1p)
+	assert_eq "$(cat "/sys/class/scsi_host/host$h/nr_hw_queues")" 2 "hardware queues"
+	assert_eq "$(ls "/sys/block/${D0#/dev/}/mq" | wc -l)" 2 "blk-mq queues"
+	set -- $(hostcall chan-pkts 1)
+	b0=$1 b1=$2
 	out=$(fio --name=v --filename="$D0" --direct=1 --ioengine=libaio \
-		--rw=randrw --bs=4k --iodepth=32 --size=8M --numjobs=1 \
-		--verify=crc32c --do_verify=1 --verify_fatal=1 \
-		--time_based=0 2>&1) || fail "fio verify failed: $(echo "$out" | tail -n 5)"
+		--rw=randrw --bs=4k --iodepth=32 --size=4M --numjobs=2 \
+		--offset_increment=8M --cpus_allowed=0-1 \
+		--cpus_allowed_policy=split --verify=crc32c --do_verify=1 \
+		--verify_fatal=1 --group_reporting 2>&1) ||
+		fail "fio verify failed: $(echo "$out" | tail -n 5)"
 	assert_match "$out" "err= 0"
+	set -- $(hostcall chan-pkts 1)
+	[ "$1" -gt $((b0 + 100)) ] && [ "$2" -gt $((b1 + 100)) ] ||
+		fail "not every queue carried I/O: $b0 -> $1, $b1 -> $2 packets"
 }
 
 test_fstrim() {
