@@ -44,7 +44,7 @@ add_echo() {
 
 # ready DEVICE CHANNELS: bound with every channel open
 ready() {
-	[ "$(cat "$1/channels" 2>/dev/null)" = "$2" ]
+	[ "$(cat "$1/open_channels" 2>/dev/null)" = "$2" ]
 }
 
 run_all() {
@@ -59,7 +59,7 @@ tables() {
 	gchan=0
 	for d in $(echo_devices); do
 		gdev=$((gdev + 1))
-		gchan=$((gchan + $(cat "$d/channels" 2>/dev/null || echo 0)))
+		gchan=$((gchan + $(cat "$d/open_channels" 2>/dev/null || echo 0)))
 	done
 	st=$(hostcall kvmbusctl --json status) || { echo "kvmbusd does not answer"; return; }
 	hdev=$(printf '%s' "$st" | sed -n 's/.*"devices": *\([0-9]*\).*/\1/p')
@@ -91,7 +91,7 @@ test_open() {
 	d=$(echo_devices)
 	[ -n "$d" ] || fail "no echo device"
 	wait_for 20 ready "$d" 4 ||
-		fail "expected 4 channels open, found $(cat "$d/channels" 2>/dev/null)"
+		fail "expected 4 channels open, found $(cat "$d/open_channels" 2>/dev/null)"
 	assert_eq "$(cat "$d/max_subchannels")" 3 "max_subchannels in sysfs"
 	# The offer data reached the driver intact.
 	assert_eq "$(cat "$d/offer")" "0x6f686365 3" "offer data"
@@ -124,15 +124,15 @@ test_64_channels() {
 		relids="$relids $(add_echo 7)"
 	done
 	for r in $relids; do
-		wait_for 60 sh -c "[ -n \"\$(for d in /sys/bus/kvmbus/devices/*; do [ \$(cat \$d/relid) = $r ] && cat \$d/channels 2>/dev/null; done)\" ]" ||
+		wait_for 60 sh -c "[ -n \"\$(for d in /sys/bus/kvmbus/devices/*; do [ \$(cat \$d/relid) = $r ] && cat \$d/open_channels 2>/dev/null; done)\" ]" ||
 			fail "device with relid $r did not appear"
 		d=$(dev_of_relid "$r")
 		wait_for 60 ready "$d" 8 ||
-			fail "relid $r: $(cat "$d/channels" 2>/dev/null) of 8 channels open"
+			fail "relid $r: $(cat "$d/open_channels" 2>/dev/null) of 8 channels open"
 	done
 	total=0
 	for d in $(echo_devices); do
-		total=$((total + $(cat "$d/channels")))
+		total=$((total + $(cat "$d/open_channels")))
 	done
 	[ "$total" -ge 64 ] || fail "only $total channels open"
 	# Every channel of every device at once.
@@ -261,7 +261,7 @@ test_rmmod_busy_subchannels() {
 	# guest echoes on another.
 	for d in $(echo_devices | head -n 2); do
 		id=$(host_id "$(cat "$d/relid")")
-		n=$(($(cat "$d/channels") - 1))
+		n=$(($(cat "$d/open_channels") - 1))
 		while [ "$n" -ge 1 ]; do
 			hostcall kvmbusctl echo-send "$id" 1000000 512 "$n" >/dev/null ||
 				fail "echo-send $id sub-channel $n failed"

@@ -444,14 +444,14 @@ static ssize_t rx_show(struct device *dev, struct device_attribute *attr,
 }
 static DEVICE_ATTR_RO(rx);
 
-static ssize_t channels_show(struct device *dev,
+static ssize_t open_channels_show(struct device *dev,
 			     struct device_attribute *attr, char *buf)
 {
 	struct echo_sys *es = dev_get_drvdata(dev);
 
 	return sysfs_emit(buf, "%u\n", es->nr_chans);
 }
-static DEVICE_ATTR_RO(channels);
+static DEVICE_ATTR_RO(open_channels);
 
 static ssize_t offer_show(struct device *dev, struct device_attribute *attr,
 			  char *buf)
@@ -471,7 +471,7 @@ static struct attribute *echo_attrs[] = {
 	&dev_attr_run.attr,
 	&dev_attr_run_all.attr,
 	&dev_attr_rx.attr,
-	&dev_attr_channels.attr,
+	&dev_attr_open_channels.attr,
 	&dev_attr_offer.attr,
 	NULL,
 };
