@@ -948,7 +948,8 @@ static void test_device_table(void **state)
 	assert_null(dev_class_find("net"));
 	assert_null(dev_class_find(""));
 	assert_string_equal(dev_class_at(0)->name, "echo");
-	assert_null(dev_class_at(1));
+	assert_string_equal(dev_class_at(1)->name, "scsi");
+	assert_null(dev_class_at(2));
 	uuid_format(echo, s);
 	assert_string_equal(s, "fe7f9a81-8463-47a7-af62-b5deede655b6");
 }
