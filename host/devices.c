@@ -13,6 +13,7 @@
 #include "vsp_balloon.h"
 #include "vsp_echo.h"
 #include "vsp_net.h"
+#include "vsp_scsi.h"
 
 /* Classes kvmbusd can offer; more arrive with their data paths. */
 static const struct dev_class dev_classes[] = {
@@ -30,6 +31,11 @@ static const struct dev_class dev_classes[] = {
 		.name = "net",
 		.class_id = KVMBUS_CLASS_NET_BYTES,
 		.vsp = &vsp_net_ops,
+	},
+	{
+		.name = "scsi",
+		.class_id = KVMBUS_CLASS_SCSI_BYTES,
+		.vsp = &vsp_scsi_ops,
 	},
 };
 

@@ -42,7 +42,7 @@ truncate -s 64M "$TMP/vm.ram"
 
 # Start-up: bad --device options fail loudly with exit 2.
 run 2 $WRAP "$KVMBUSD" -f -s "$TMP/k.sock" -r "$TMP/vm.ram" --device disk
-err_has "--device 'disk': unknown class; known: echo balloon net"
+err_has "--device 'disk': unknown class; known: echo balloon net scsi"
 run 2 $WRAP "$KVMBUSD" -f -s "$TMP/k.sock" -r "$TMP/vm.ram" --device echo --vectors 1
 err_has "needs --vectors 2 or more"
 run 2 $WRAP "$KVMBUSD" -f -s "$TMP/k.sock" -r "$TMP/vm.ram" --vectors 3 --device echo,bogus=1

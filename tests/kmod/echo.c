@@ -474,7 +474,7 @@ static ssize_t rx_show(struct device *dev, struct device_attribute *attr,
 static DEVICE_ATTR_RO(rx);
 
 static ssize_t open_channels_show(struct device *dev,
-			     struct device_attribute *attr, char *buf)
+				  struct device_attribute *attr, char *buf)
 {
 	struct echo_sys *es = dev_get_drvdata(dev);
 
