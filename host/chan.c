@@ -390,11 +390,15 @@ int chan_open(struct chan *ch, struct chan_env *env,
 	struct chan_stats last = ch->stats;
 	uint32_t last_gpadl = ch->gpadl_id, last_g2h = ch->g2h_pages;
 	uint32_t last_h2g = ch->h2g_pages;
+	struct device *dev = ch->dev;
+	uint16_t sub_index = ch->sub_index;
 	int ret;
 
 	memset(ch, 0, sizeof(*ch));
 	for (unsigned int i = 0; i < CHAN_WATCH_MAX; i++)
 		ch->watch[i].fd = -1;
+	ch->dev = dev;
+	ch->sub_index = sub_index;
 	ch->env = env;
 	ch->vsp = vsp;
 	ch->relid = relid;

@@ -48,6 +48,7 @@
 
 struct chan;
 struct chan_worker;
+struct device;
 struct json_object;
 
 /* Work (packets, or the VSP's own units) in one pass of one channel. */
@@ -85,6 +86,27 @@ struct json_object;
  *	kvmbusd has workers to spare: else on the event loop, the same
  *	semantics).  Per-channel state (chan->priv) then needs no lock;
  *	state shared between channels does.
+ *
+ * Device level (every channel of a device, primary and sub-channels, is a
+ * struct chan; the callbacks above run per channel, with chan->dev and
+ * chan->sub_index set):
+ * @dev_priv_size: bytes of per-device state, zeroed (dev->priv).  Shared
+ *	by the device's channels.
+ * @dev_add: a device of the class is being added: parse @params (a JSON
+ *	object whose values are strings, from `kvmbusctl add CLASS
+ *	key=value ...` or `kvmbusd --device CLASS,key=value,...`; NULL for
+ *	none), set dev->offer_data / offer_data_len and
+ *	dev->max_subchannels, open the class's resources.  An unknown key is
+ *	an error.  Return: 0, or -errno with a message in @err (the device
+ *	is then not added and dev_remove is not called).  Optional: a class
+ *	without it takes no parameters.
+ * @dev_remove: the device is freed (after its channels were closed):
+ *	release what dev_add opened.  Optional.
+ * @dev_set: a run-time change (`kvmbusctl set ID key=value ...`), @params
+ *	as for dev_add.  Return: 0 or -errno with a message in @err.
+ *	Optional: a class without it has no run-time settings.
+ * @dev_to_json: the device's parameters and state for the device list.
+ *	Optional.
  */
 struct vsp_ops {
 	const char *name;
@@ -99,6 +121,14 @@ struct vsp_ops {
 	bool (*busy)(const struct chan *ch);
 	void (*to_json)(const struct chan *ch, struct json_object *o);
 	bool threaded;
+
+	size_t dev_priv_size;
+	int (*dev_add)(struct device *dev, struct json_object *params,
+		       char *err, size_t errlen);
+	void (*dev_remove)(struct device *dev);
+	int (*dev_set)(struct device *dev, struct json_object *params,
+		       char *err, size_t errlen);
+	void (*dev_to_json)(const struct device *dev, struct json_object *o);
 };
 
 /* A VSP's callback for a watched fd; runs in the channel's context. */
@@ -159,6 +189,11 @@ struct chan {
 	enum chan_state state;
 	uint32_t relid;
 	uint16_t vector;
+	/* Set by the control plane before chan_open(), which keeps them:
+	 * the device the channel belongs to, and which of its channels it is
+	 * (0: the primary, 1..n: a sub-channel). */
+	struct device *dev;
+	uint16_t sub_index;
 	const char *broken_why;
 
 	/* The rings: kept after close for the device list. */

@@ -4,6 +4,8 @@
  * See ctl.h for the rules this file keeps.
  */
 #include <errno.h>
+#include <json.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "ctl.h"
@@ -68,7 +70,7 @@ static void ctl_close_all(struct ctl *c)
 {
 	unsigned int i;
 
-	for (i = 0; i < DEV_MAX; i++) {
+	for (i = 0; i < CHAN_MAX; i++) {
 		if (chan_in_use(&c->chans[i])) {
 			chan_close(&c->chans[i]);
 			c->stats.chan_closed_by_host++;
@@ -77,7 +79,8 @@ static void ctl_close_all(struct ctl *c)
 	gpadls_drop_all(&c->gpadls);
 }
 
-/* The guest let go of every offer: RELEASING devices are gone with it. */
+/* The guest let go of every offer: RELEASING devices are gone with it,
+ * and so are the sub-channels of the others (a guest asks again). */
 static void ctl_forget_offers(struct ctl *c)
 {
 	struct device *dev;
@@ -85,10 +88,12 @@ static void ctl_forget_offers(struct ctl *c)
 
 	for (i = 0; i < DEV_MAX; i++) {
 		dev = &c->devs.slot[i];
-		if (dev->state == DEV_RELEASING)
+		if (dev->state == DEV_RELEASING) {
 			devices_free(&c->devs, dev);
-		else
+		} else if (dev->state != DEV_FREE) {
 			dev->sent = false;
+			devices_drop_subchannels(&c->devs, dev);
+		}
 	}
 	c->offers_requested = false;
 }
@@ -251,6 +256,12 @@ bool ctl_mailbox(struct ctl *c, const struct bar_mbox *m)
 	return false;
 }
 
+void ctl_fini(struct ctl *c)
+{
+	ctl_disconnect(c);
+	devices_fini(&c->devs);
+}
+
 void ctl_disconnect(struct ctl *c)
 {
 	ctl_drop(c);
@@ -356,17 +367,31 @@ int ctl_send_raw(struct ctl *c, const void *msg, uint32_t len)
 	return 0;
 }
 
-static void ctl_offer(struct ctl *c, struct device *dev, uint64_t trans_id)
+/* The OFFER of @dev's channel @sub (0: the primary).  Return: queued. */
+static bool ctl_offer_chan(struct ctl *c, const struct device *dev,
+			   uint16_t sub, uint64_t trans_id)
 {
+	uint32_t relid = sub ? dev->sub_relid[sub - 1] : dev->relid;
+	const struct chan_slot *cs = devices_chan(&c->devs, relid);
 	struct kvmbus_ctl_offer o;
 
 	memset(&o, 0, sizeof(o));
 	o.hdr.type = cpu_to_le32(KVMBUS_CTL_OFFER);
-	o.relid = cpu_to_le32(dev->relid);
-	o.vector = cpu_to_le16(dev->vector);
+	o.relid = cpu_to_le32(relid);
+	o.vector = cpu_to_le16(cs ? cs->vector : dev->vector);
+	o.flags = cpu_to_le16(sub ? KVMBUS_OFFER_F_SUBCHANNEL : 0);
 	memcpy(o.class_id, dev->cls->class_id, sizeof(o.class_id));
 	memcpy(o.instance_id, dev->instance_id, sizeof(o.instance_id));
-	if (ctl_queue(c, &o, sizeof(o), trans_id))
+	o.sub_index = cpu_to_le16(sub);
+	o.max_subchannels = cpu_to_le16(dev->max_subchannels);
+	o.data_len = cpu_to_le32(dev->offer_data_len);
+	memcpy(o.data, dev->offer_data, sizeof(o.data));
+	return ctl_queue(c, &o, sizeof(o), trans_id);
+}
+
+static void ctl_offer(struct ctl *c, struct device *dev, uint64_t trans_id)
+{
+	if (ctl_offer_chan(c, dev, 0, trans_id))
 		dev->sent = true;
 }
 
@@ -457,7 +482,7 @@ static void ctl_version(struct ctl *c, const void *msg, uint64_t trans_id)
 	if (v) {
 		c->version = v;
 		c->features = le64_to_cpu(req.features) & CTL_HOST_FEATURES;
-		resp.max_channels = cpu_to_le32(DEV_MAX);
+		resp.max_channels = cpu_to_le32(CHAN_MAX);
 		resp.features = cpu_to_le64(c->features);
 	}
 	log_rl(&c->rl_msg, v ? LOG_INFO : LOG_WARNING,
@@ -494,7 +519,8 @@ static void ctl_relid_released(struct ctl *c, const void *msg)
 	memcpy(&m, msg, sizeof(m));
 	relid = le32_to_cpu(m.relid);
 	dev = devices_by_relid(&c->devs, relid);
-	if (!dev || dev->state != DEV_RELEASING) {
+	/* One RELID_RELEASED, for the primary, releases the sub-channels. */
+	if (!dev || dev->state != DEV_RELEASING || dev->relid != relid) {
 		ctl_unexpected(c, KVMBUS_CTL_RELID_RELEASED,
 			       "for a relid that was not rescinded");
 		return;
@@ -578,12 +604,13 @@ static void ctl_gpadl_teardown(struct ctl *c, const void *msg,
 			 trans_id);
 }
 
-/* A device of this connection's offers: sent, not being rescinded. */
-static struct device *ctl_offered(struct ctl *c, uint32_t relid)
+/* A channel of this connection's offers (a sub-channel's OFFER goes out
+ * when it is granted): sent, not being rescinded. */
+static const struct chan_slot *ctl_offered(struct ctl *c, uint32_t relid)
 {
-	struct device *dev = devices_by_relid(&c->devs, relid);
+	const struct chan_slot *cs = devices_chan(&c->devs, relid);
 
-	return dev && dev->sent && dev->state == DEV_OFFERED ? dev : NULL;
+	return cs && cs->dev->sent && cs->dev->state == DEV_OFFERED ? cs : NULL;
 }
 
 /* Return: 0 or the positive errno OPEN_RESULT carries. */
@@ -591,13 +618,15 @@ static uint32_t ctl_do_open(struct ctl *c, const struct kvmbus_ctl_open *m)
 {
 	uint32_t relid = le32_to_cpu(m->relid);
 	uint32_t gpadl_id = le32_to_cpu(m->ring_gpadl);
-	struct device *dev = ctl_offered(c, relid);
+	const struct chan_slot *cs = ctl_offered(c, relid);
+	struct device *dev;
 	struct gpadl *g;
 	struct chan *ch;
 
-	if (!dev)
+	if (!cs)
 		return ENODEV;
-	ch = ctl_chan_of(c, dev);
+	dev = cs->dev;
+	ch = &c->chans[relid - 1];
 	if (chan_in_use(ch))
 		return EALREADY;
 	if (!dev->cls->vsp)
@@ -609,8 +638,10 @@ static uint32_t ctl_do_open(struct ctl *c, const struct kvmbus_ctl_open *m)
 		return EINPROGRESS;
 	if (g->users)
 		return EBUSY;
+	ch->dev = dev;
+	ch->sub_index = cs->sub_index;
 	return (uint32_t)-chan_open(ch, &c->chan_env, dev->cls->vsp, relid,
-				    dev->vector, g,
+				    cs->vector, g,
 				    le32_to_cpu(m->g2h_pages), m->data);
 }
 
@@ -649,7 +680,7 @@ static void ctl_close(struct ctl *c, const void *msg, uint64_t trans_id)
 	memcpy(&m, msg, sizeof(m));
 	relid = le32_to_cpu(m.relid);
 	dev = devices_by_relid(&c->devs, relid);
-	ch = dev ? ctl_chan_of(c, dev) : NULL;
+	ch = dev ? &c->chans[relid - 1] : NULL;
 	if (!dev || !dev->sent) {
 		status = ENODEV;
 	} else if (chan_in_use(ch)) {
@@ -668,6 +699,66 @@ static void ctl_close(struct ctl *c, const void *msg, uint64_t trans_id)
 		log_rl(&c->rl_msg, LOG_INFO, "channel relid %u closed", relid);
 	}
 	ctl_reply_status(c, KVMBUS_CTL_CLOSE_RESULT, relid, status, trans_id);
+}
+
+/* A fresh channel slot: no numbers of an earlier user of the relid. */
+static void ctl_chan_reset(struct ctl *c, uint32_t relid)
+{
+	memset(&c->chans[relid - 1], 0, sizeof(c->chans[relid - 1]));
+}
+
+static void ctl_subchannels_result(struct ctl *c, uint32_t relid,
+				   uint32_t status, uint32_t count,
+				   uint64_t trans_id)
+{
+	struct kvmbus_ctl_subchannels_result r;
+
+	memset(&r, 0, sizeof(r));
+	r.hdr.type = cpu_to_le32(KVMBUS_CTL_SUBCHANNELS_RESULT);
+	r.relid = cpu_to_le32(relid);
+	r.status = cpu_to_le32(status);
+	r.count = cpu_to_le32(count);
+	ctl_queue(c, &r, sizeof(r), trans_id);
+}
+
+/*
+ * REQUEST_SUBCHANNELS (docs/protocol.md section 6.5): grant up to count
+ * in all, capped by the device's max_subchannels and the free channel
+ * slots; OFFER each new one, then answer with how many there are now.
+ * Asking again for as many or fewer offers nothing new.
+ */
+static void ctl_request_subchannels(struct ctl *c, const void *msg,
+				    uint64_t trans_id)
+{
+	struct kvmbus_ctl_subchannels m;
+	uint32_t relid, count;
+	struct device *dev;
+	uint16_t had, now, i;
+
+	memcpy(&m, msg, sizeof(m));
+	relid = le32_to_cpu(m.relid);
+	count = le32_to_cpu(m.count);
+	dev = devices_by_relid(&c->devs, relid);
+	if (!dev || dev->relid != relid || !dev->sent ||
+	    dev->state != DEV_OFFERED) {
+		c->stats.unexpected++;
+		log_rl(&c->rl_msg, LOG_WARNING,
+		       "REQUEST_SUBCHANNELS for relid %u: not an offered primary channel",
+		       relid);
+		ctl_subchannels_result(c, relid, ENODEV, 0, trans_id);
+		return;
+	}
+	had = dev->nr_subchannels;
+	now = devices_grant_subchannels(&c->devs, dev, count);
+	for (i = had; i < now; i++) {
+		ctl_chan_reset(c, dev->sub_relid[i]);
+		ctl_offer_chan(c, dev, (uint16_t)(i + 1), trans_id);
+	}
+	c->stats.subchannels += now - had;
+	log_rl(&c->rl_msg, LOG_INFO,
+	       "device %u (relid %u): %u sub-channels asked for, %u granted (max %u)",
+	       dev->id, relid, count, now, dev->max_subchannels);
+	ctl_subchannels_result(c, relid, 0, now, trans_id);
 }
 
 void ctl_handle_msg(struct ctl *c, const void *msg, uint32_t len,
@@ -725,8 +816,11 @@ void ctl_handle_msg(struct ctl *c, const void *msg, uint32_t len,
 	case KVMBUS_CTL_CLOSE:
 		ctl_close(c, msg, trans_id);
 		break;
+	case KVMBUS_CTL_REQUEST_SUBCHANNELS:
+		ctl_request_subchannels(c, msg, trans_id);
+		break;
 	default:
-		/* Sub-channels: not yet. */
+		/* Cannot happen: ctl_min_len() knows no other type. */
 		c->stats.unsupported++;
 		log_rl(&c->rl_msg, LOG_DEBUG,
 		       "control message %u not implemented yet: dropped",
@@ -814,18 +908,109 @@ bool ctl_doorbell(struct ctl *c)
 int ctl_device_add(struct ctl *c, const struct dev_class *cls,
 		   struct device **out)
 {
+	return ctl_device_add_params(c, cls, NULL, NULL, 0, out);
+}
+
+/* Is @params (NULL or a JSON object) empty? */
+static bool ctl_params_empty(struct json_object *params)
+{
+	return !params || !json_object_object_length(params);
+}
+
+int ctl_device_add_params(struct ctl *c, const struct dev_class *cls,
+			  struct json_object *params, char *err,
+			  size_t errlen, struct device **out)
+{
+	const struct vsp_ops *vsp = cls->vsp;
 	struct device *dev;
+	char buf[1];
 	int ret;
 
+	if (!err) {
+		err = buf;
+		errlen = sizeof(buf);
+	}
+	err[0] = '\0';
+	if (params && !json_object_is_type(params, json_type_object)) {
+		snprintf(err, errlen, "parameters must be a JSON object");
+		return -EINVAL;
+	}
+	if ((!vsp || !vsp->dev_add) && !ctl_params_empty(params)) {
+		snprintf(err, errlen, "class %s takes no parameters",
+			 cls->name);
+		return -EINVAL;
+	}
 	ret = devices_add(&c->devs, cls, &dev);
 	if (ret)
 		return ret;
+	ctl_chan_reset(c, dev->relid);
+	if (vsp && vsp->dev_add) {
+		ret = vsp->dev_add(dev, params, err, errlen);
+		if (ret) {
+			/* Refused: as if never asked, admin id included. */
+			c->devs.next_id--;
+			devices_free(&c->devs, dev);
+			return ret;
+		}
+		if (dev->max_subchannels > KVMBUS_MAX_SUBCHANNELS ||
+		    dev->offer_data_len > KVMBUS_OFFER_DATA_MAX) {
+			/* A class bug: refuse rather than send it. */
+			snprintf(err, errlen,
+				 "class %s set an invalid offer", cls->name);
+			dev->added = true;
+			devices_free(&c->devs, dev);
+			return -EINVAL;
+		}
+	}
+	dev->added = true;
 	if (c->state == CTL_ONLINE && c->offers_requested) {
 		ctl_offer(c, dev, 0);
 		ctl_send(c);
 	}
 	*out = dev;
 	return 0;
+}
+
+/* Close every open channel of @dev, primary and sub-channels. */
+static void ctl_device_close_chans(struct ctl *c, const struct device *dev)
+{
+	struct chan *ch;
+	uint16_t i;
+
+	for (i = 0; i <= dev->nr_subchannels; i++) {
+		ch = &c->chans[(i ? dev->sub_relid[i - 1] : dev->relid) - 1];
+		if (chan_in_use(ch)) {
+			chan_close(ch);
+			c->stats.chan_closed_by_host++;
+		}
+	}
+}
+
+int ctl_device_set(struct ctl *c, uint32_t id, struct json_object *params,
+		   char *err, size_t errlen)
+{
+	struct device *dev = devices_by_id(&c->devs, id);
+
+	err[0] = '\0';
+	if (!dev) {
+		snprintf(err, errlen, "no device %u", id);
+		return -ENOENT;
+	}
+	if (dev->state != DEV_OFFERED) {
+		snprintf(err, errlen, "device %u is being removed", id);
+		return -EBUSY;
+	}
+	if (!params || !json_object_is_type(params, json_type_object) ||
+	    ctl_params_empty(params)) {
+		snprintf(err, errlen, "nothing to set: give key=value");
+		return -EINVAL;
+	}
+	if (!dev->cls->vsp || !dev->cls->vsp->dev_set) {
+		snprintf(err, errlen, "class %s has no run-time settings",
+			 dev->cls->name);
+		return -EINVAL;
+	}
+	return dev->cls->vsp->dev_set(dev, params, err, errlen);
 }
 
 int ctl_device_remove(struct ctl *c, uint32_t id, struct device *out)
@@ -837,11 +1022,8 @@ int ctl_device_remove(struct ctl *c, uint32_t id, struct device *out)
 	*out = *dev;
 	if (dev->state == DEV_RELEASING)
 		return -EBUSY;
-	if (chan_in_use(ctl_chan_of(c, dev))) {
-		/* Stop touching its rings before the guest hears of it. */
-		chan_close(ctl_chan_of(c, dev));
-		c->stats.chan_closed_by_host++;
-	}
+	/* Stop touching its rings before the guest hears of it. */
+	ctl_device_close_chans(c, dev);
 	if (!dev->sent) {
 		/* The guest never heard of it. */
 		devices_free(&c->devs, dev);
@@ -867,7 +1049,7 @@ bool ctl_chan_doorbell(struct ctl *c, unsigned int vector, uint64_t count)
 	struct chan *ch;
 	unsigned int i;
 
-	for (i = 0; i < DEV_MAX; i++) {
+	for (i = 0; i < CHAN_MAX; i++) {
 		ch = &c->chans[i];
 		if (!chan_in_use(ch) || ch->vector != vector)
 			continue;
@@ -882,7 +1064,7 @@ bool ctl_chans_poll(struct ctl *c)
 	bool more = false;
 	unsigned int i;
 
-	for (i = 0; i < DEV_MAX; i++)
+	for (i = 0; i < CHAN_MAX; i++)
 		if (chan_pass_due(&c->chans[i]))
 			more |= chan_poll(&c->chans[i], CHAN_BUDGET);
 	return more;
@@ -892,7 +1074,7 @@ bool ctl_work_pending(const struct ctl *c)
 {
 	unsigned int i;
 
-	for (i = 0; i < DEV_MAX; i++)
+	for (i = 0; i < CHAN_MAX; i++)
 		if (chan_pass_due(&c->chans[i]))
 			return true;
 	return false;

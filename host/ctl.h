@@ -51,8 +51,11 @@ struct guestmem;
  * additions are hot add (one OFFER per new device) and hot remove (one
  * RESCIND per device, which then stays live until the guest answers), so
  * at most one OFFER and one RESCIND per live device: 2 * DEV_MAX + 1.
+ * The reply to REQUEST_SUBCHANNELS is larger by at most
+ * KVMBUS_MAX_SUBCHANNELS OFFERs of sub-channels (and its result stands
+ * in for ALL_OFFERS_DONE).
  */
-#define CTL_OUTQ_LEN		(2 * DEV_MAX + 8)
+#define CTL_OUTQ_LEN		(2 * DEV_MAX + KVMBUS_MAX_SUBCHANNELS + 8)
 /* Feature bits kvmbusd speaks (none are defined yet). */
 #define CTL_HOST_FEATURES	0ull
 
@@ -81,6 +84,7 @@ struct ctl_stats {
 	uint64_t opens;		/* OPEN answered with status 0 */
 	uint64_t open_failed;	/* ... with an error */
 	uint64_t closes;	/* channels closed by CLOSE */
+	uint64_t subchannels;	/* sub-channels granted */
 	uint64_t chan_closed_by_host;	/* ... by rescind, unload, reset, a
 					 * broken connection, QEMU gone */
 };
@@ -126,9 +130,10 @@ struct ctl {
 	bool offers_requested;
 	const char *broken_why;
 
-	/* The guest's GPADLs and channels (slot i: relid i + 1). */
+	/* The guest's GPADLs and channels (slot i: relid i + 1, as in the
+	 * channel table devs.chan). */
 	struct gpadls gpadls;
-	struct chan chans[DEV_MAX];
+	struct chan chans[CHAN_MAX];
 	struct chan_env chan_env;
 
 	struct ctl_out outq[CTL_OUTQ_LEN];
@@ -180,6 +185,9 @@ bool ctl_mailbox(struct ctl *c, const struct bar_mbox *m);
  */
 bool ctl_poll(struct ctl *c, unsigned int budget);
 
+/* At exit: forget the connection and free every device. */
+void ctl_fini(struct ctl *c);
+
 /* QEMU went away: forget the connection (the mailbox dies with it). */
 void ctl_disconnect(struct ctl *c);
 
@@ -205,7 +213,7 @@ bool ctl_work_pending(const struct ctl *c);
 /* Return: the channel slot of live device @id (open or not), or NULL. */
 struct chan *ctl_chan_by_id(struct ctl *c, uint32_t id);
 
-/* Return: the channel slot of @dev. */
+/* Return: the channel slot of @dev's primary channel. */
 static inline struct chan *ctl_chan_of(struct ctl *c, const struct device *dev)
 {
 	return &c->chans[dev->relid - 1];
@@ -239,13 +247,33 @@ int ctl_device_add(struct ctl *c, const struct dev_class *cls,
 		   struct device **out);
 
 /*
+ * ctl_device_add_params() - ctl_device_add() with the class's parameters
+ * @params: a JSON object of strings, or NULL (see vsp_ops.dev_add)
+ * @err: receives a message for a failure the class explains (may be
+ *	empty: then strerror() says it); NULL if not wanted
+ * Return: 0, -EINVAL (bad parameters), or as ctl_device_add().
+ */
+int ctl_device_add_params(struct ctl *c, const struct dev_class *cls,
+			  struct json_object *params, char *err,
+			  size_t errlen, struct device **out);
+
+/*
+ * ctl_device_set() - a run-time change of device @id (vsp_ops.dev_set)
+ * @err: receives the message for a failure
+ * Return: 0, -ENOENT, -EBUSY (being removed), -EINVAL, or the class's.
+ */
+int ctl_device_set(struct ctl *c, uint32_t id, struct json_object *params,
+		   char *err, size_t errlen);
+
+/*
  * ctl_device_remove() - hot remove
  * @out: the device (valid until the next ctl call); its state says
  *	whether it is gone (DEV_FREE) or waiting for the guest (DEV_RELEASING)
  *
  * A device whose offer the guest has is rescinded and stays RELEASING
- * until the guest sends RELID_RELEASED; any other is freed at once.  An
- * open channel of the device is closed first.
+ * until the guest sends RELID_RELEASED; any other is freed at once.  Its
+ * open channels (sub-channels included) are closed first; its
+ * sub-channels go with it (no RESCIND of their own).
  * Return: 0, -ENOENT for no such device, -EBUSY if it is already
  * being released.
  */

@@ -58,6 +58,7 @@ static void add_counters(const struct ctl *c, struct json_object *o)
 	add(n, "opens", json_u64(st->opens));
 	add(n, "open_failed", json_u64(st->open_failed));
 	add(n, "closes", json_u64(st->closes));
+	add(n, "subchannels_granted", json_u64(st->subchannels));
 	add(n, "closed_by_host", json_u64(st->chan_closed_by_host));
 	add(n, "channels_broken",
 	    json_u64(__atomic_load_n(&env->broken, __ATOMIC_RELAXED)));
@@ -74,7 +75,7 @@ static unsigned int ctl_chans_in(const struct ctl *c, enum chan_state state)
 {
 	unsigned int i, n = 0;
 
-	for (i = 0; i < DEV_MAX; i++)
+	for (i = 0; i < CHAN_MAX; i++)
 		n += chan_state_get(&c->chans[i]) == state;
 	return n;
 }
@@ -86,7 +87,7 @@ static struct json_object *ctl_chans_json(const struct ctl *c)
 	struct json_object *o;
 	unsigned int i;
 
-	for (i = 0; i < DEV_MAX; i++) {
+	for (i = 0; i < CHAN_MAX; i++) {
 		if (!chan_in_use(&c->chans[i]))
 			continue;
 		o = chan_json(&c->chans[i]);
@@ -118,6 +119,8 @@ void ctl_status_json(const struct ctl *c, struct json_object *resp)
 		add(o, "broken_reason", json_object_new_string(c->broken_why));
 	add(o, "devices", json_u64(c->devs.count));
 	add(o, "max_devices", json_u64(DEV_MAX));
+	add(o, "channels_allocated", json_u64(c->devs.nr_chans));
+	add(o, "max_channels", json_u64(CHAN_MAX));
 	add(o, "replies_queued", json_u64(c->outq_len));
 	add(o, "channels_open", json_u64(ctl_chans_in(c, CHAN_OPEN)));
 	add(o, "channels_broken", json_u64(ctl_chans_in(c, CHAN_BROKEN)));
@@ -179,6 +182,28 @@ static struct json_object *chan_json(const struct chan *ch)
 	return o;
 }
 
+/* Every channel of @dev: the primary, then sub-channels 1..n. */
+static struct json_object *dev_chans_json(const struct ctl *c,
+					  const struct device *dev)
+{
+	struct json_object *list = json_object_new_array();
+	const struct chan_slot *cs;
+	struct json_object *o;
+	uint32_t relid;
+	uint16_t i;
+
+	for (i = 0; i <= dev->nr_subchannels; i++) {
+		relid = i ? dev->sub_relid[i - 1] : dev->relid;
+		cs = devices_chan(&c->devs, relid);
+		o = chan_json(&c->chans[relid - 1]);
+		add(o, "sub_index", json_u64(i));
+		add(o, "relid", json_u64(relid));
+		add(o, "vector", json_u64(cs ? cs->vector : 0));
+		json_object_array_add(list, o);
+	}
+	return list;
+}
+
 struct json_object *ctl_device_json(const struct ctl *c,
 				    const struct device *dev)
 {
@@ -193,9 +218,17 @@ struct json_object *ctl_device_json(const struct ctl *c,
 	add(o, "state", json_object_new_string(dev->state == DEV_FREE ?
 		"removed" : dev_state_name(dev->state)));
 	add(o, "offer_sent", json_object_new_boolean(dev->sent));
-	/* Last: tests/guest/bus.sh finds a device's id by its relid with a
-	 * pattern that must not cross a '}' between the two. */
+	add(o, "max_subchannels", json_u64(dev->max_subchannels));
+	add(o, "subchannels", json_u64(dev->nr_subchannels));
+	add(o, "offer_data_len", json_u64(dev->offer_data_len));
+	/* tests/guest/bus.sh finds a device's id by its relid with a
+	 * pattern that must not cross a '}' between the two: everything
+	 * with braces comes after "relid". */
+	if (dev->state != DEV_FREE && dev->cls->vsp &&
+	    dev->cls->vsp->dev_to_json)
+		dev->cls->vsp->dev_to_json(dev, o);
 	add(o, "channel", chan_json(&c->chans[dev->relid - 1]));
+	add(o, "channels", dev_chans_json(c, dev));
 	return o;
 }
 
@@ -217,12 +250,17 @@ int ctl_cmd_devices(struct ctl *c, struct json_object *req,
 int ctl_cmd_device_add(struct ctl *c, struct json_object *req,
 		       struct json_object *resp)
 {
+	struct json_object *v, *params = NULL;
 	const struct dev_class *cls;
 	struct device *dev;
-	struct json_object *v;
 	const char *name;
+	char err[256];
 	int ret;
 
+	if (json_object_object_get_ex(req, "params", &params) &&
+	    !json_object_is_type(params, json_type_object))
+		return control_fail(resp, -EINVAL,
+				    "device-add: \"params\" must be an object of strings");
 	if (!json_object_object_get_ex(req, "class", &v) ||
 	    !json_object_is_type(v, json_type_string))
 		return control_fail(resp, -EINVAL,
@@ -232,11 +270,13 @@ int ctl_cmd_device_add(struct ctl *c, struct json_object *req,
 	if (!cls)
 		return control_fail(resp, -EINVAL,
 				    "unknown device class \"%.64s\"", name);
-	ret = ctl_device_add(c, cls, &dev);
+	ret = ctl_device_add_params(c, cls, params, err, sizeof(err), &dev);
+	if (ret && err[0])
+		return control_fail(resp, ret, "%s", err);
 	if (ret == -ENOSPC)
 		return control_fail(resp, ret,
-				    "no room: %u devices, the most kvmbusd offers (releasing ones included)",
-				    DEV_MAX);
+				    "no room: %u devices or %u channels, the most kvmbusd offers (releasing ones included)",
+				    DEV_MAX, CHAN_MAX);
 	if (ret == -ENXIO)
 		return control_fail(resp, ret,
 				    "no vector for a device: start kvmbusd with --vectors 2 or more");
@@ -307,6 +347,31 @@ static int echo_send_answer(const struct chan *ch, const struct device *dev,
 	return 0;
 }
 
+int ctl_cmd_device_set(struct ctl *c, struct json_object *req,
+		       struct json_object *resp)
+{
+	struct json_object *v, *params = NULL;
+	char err[256];
+	int64_t id;
+	int ret;
+
+	if (!json_object_object_get_ex(req, "id", &v) ||
+	    !json_object_is_type(v, json_type_int))
+		return control_fail(resp, -EINVAL,
+				    "device-set needs an integer \"id\"");
+	id = json_object_get_int64(v);
+	if (id <= 0 || id > UINT32_MAX)
+		return control_fail(resp, -ENOENT, "no device %lld",
+				    (long long)id);
+	json_object_object_get_ex(req, "params", &params);
+	ret = ctl_device_set(c, (uint32_t)id, params, err, sizeof(err));
+	if (ret)
+		return err[0] ? control_fail(resp, ret, "%s", err) : ret;
+	add(resp, "device", ctl_device_json(c,
+			devices_by_id(&c->devs, (uint32_t)id)));
+	return 0;
+}
+
 int ctl_cmd_echo_send(struct ctl *c, struct json_object *req,
 		      struct json_object *resp)
 {
@@ -339,6 +404,18 @@ int ctl_cmd_echo_send(struct ctl *c, struct json_object *req,
 		return control_fail(resp, -EMSGSIZE,
 				    "size: 0 to %u bytes", KVMBUS_PKT_MAX_LEN);
 	ch = ctl_chan_of(c, dev);
+	if (json_object_object_get_ex(req, "sub", &v)) {
+		int64_t sub = json_object_get_int64(v);
+
+		if (!json_object_is_type(v, json_type_int) || sub < 0 ||
+		    sub > dev->nr_subchannels)
+			return control_fail(resp, -ENOENT,
+					    "device %u has no sub-channel %lld (it has %u)",
+					    dev->id, (long long)sub,
+					    dev->nr_subchannels);
+		if (sub)
+			ch = &c->chans[dev->sub_relid[sub - 1] - 1];
+	}
 	chan_lock(ch);
 	ret = vsp_echo_send(ch, (uint32_t)val[1], (uint32_t)val[2]);
 	ret = echo_send_answer(ch, dev, ret, val[2], resp);
@@ -352,7 +429,7 @@ int ctl_cmd_echo_send(struct ctl *c, struct json_object *req,
 	else
 		chan_poll(ch, CHAN_BUDGET);
 	add(resp, "device", json_u64(dev->id));
-	add(resp, "relid", json_u64(dev->relid));
+	add(resp, "relid", json_u64(ch->relid));
 	add(resp, "count", json_u64((uint64_t)val[1]));
 	add(resp, "size", json_u64((uint64_t)val[2]));
 	chan_lock(ch);

@@ -21,13 +21,17 @@ struct json_object *ctl_device_json(const struct ctl *c,
 /*
  * The commands, as control_handler parts:
  *	devices					"devices": [...]
- *	device-add    {"class": "echo"}		"device": {...}
+ *	device-add    {"class": "echo", "params": {"k": "v"}}
+ *						"device": {...}
+ *	device-set    {"id": N, "params": {"k": "v"}}
+ *						"device": {...}
  *	device-remove {"id": N}			"device": {...}, state
  *						"removed" or "releasing"
- *	echo-send {"id": N, "count": C, "size": S}
+ *	echo-send {"id": N, "count": C, "size": S[, "sub": I]}
  *						start C host-initiated
  *						packets of S bytes on echo
  *						device N's open channel
+ *						(sub-channel I; 0: primary)
  * Return: 0 or -errno with a message set by control_fail().
  */
 int ctl_cmd_devices(struct ctl *c, struct json_object *req,
@@ -36,6 +40,8 @@ int ctl_cmd_device_add(struct ctl *c, struct json_object *req,
 		       struct json_object *resp);
 int ctl_cmd_device_remove(struct ctl *c, struct json_object *req,
 			  struct json_object *resp);
+int ctl_cmd_device_set(struct ctl *c, struct json_object *req,
+		       struct json_object *resp);
 int ctl_cmd_echo_send(struct ctl *c, struct json_object *req,
 		      struct json_object *resp);
 

@@ -4,9 +4,11 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
+#include "chan.h"
 #include "devices.h"
 #include "vsp_echo.h"
 
@@ -75,13 +77,50 @@ static int uuid_random(uint8_t u[KVMBUS_UUID_SIZE])
 	return 0;
 }
 
+/* The lowest free channel slot; CHAN_MAX if none. */
+static unsigned int devices_free_chan(const struct devices *ds)
+{
+	unsigned int i;
+
+	for (i = 0; i < CHAN_MAX; i++)
+		if (!ds->chan[i].dev)
+			return i;
+	return CHAN_MAX;
+}
+
+/* Take channel slot @i for sub-channel @sub of @dev.  Return: its relid. */
+static uint32_t devices_take_chan(struct devices *ds, unsigned int i,
+				  struct device *dev, uint16_t sub,
+				  uint16_t vector)
+{
+	ds->chan[i].dev = dev;
+	ds->chan[i].sub_index = sub;
+	ds->chan[i].vector = vector;
+	ds->vec_users[vector]++;
+	ds->nr_chans++;
+	return i + 1;
+}
+
+static void devices_put_chan(struct devices *ds, uint32_t relid)
+{
+	struct chan_slot *cs = &ds->chan[relid - 1];
+
+	if (!cs->dev)
+		return;
+	ds->vec_users[cs->vector]--;
+	ds->nr_chans--;
+	memset(cs, 0, sizeof(*cs));
+}
+
 int devices_add(struct devices *ds, const struct dev_class *cls,
 		struct device **out)
 {
 	struct device *dev = NULL;
 	uint8_t uuid[KVMBUS_UUID_SIZE];
+	size_t priv_size = cls->vsp ? cls->vsp->dev_priv_size : 0;
+	unsigned int i, ch;
 	uint16_t vector;
-	unsigned int i;
+	void *priv = NULL;
 	int ret;
 
 	vector = devices_pick_vector(ds);
@@ -93,23 +132,60 @@ int devices_add(struct devices *ds, const struct dev_class *cls,
 			break;
 		}
 	}
-	if (!dev)
+	ch = devices_free_chan(ds);
+	if (!dev || ch == CHAN_MAX)
 		return -ENOSPC;
 	ret = uuid_random(uuid);
 	if (ret)
 		return ret;
+	if (priv_size) {
+		priv = calloc(1, priv_size);
+		if (!priv)
+			return -ENOMEM;
+	}
 
 	memset(dev, 0, sizeof(*dev));
 	dev->id = ds->next_id++;
 	dev->cls = cls;
-	dev->relid = i + 1;
+	dev->priv = priv;
+	dev->relid = devices_take_chan(ds, ch, dev, 0, vector);
 	dev->vector = vector;
 	dev->state = DEV_OFFERED;
 	memcpy(dev->instance_id, uuid, sizeof(uuid));
-	ds->vec_users[vector]++;
 	ds->count++;
 	*out = dev;
 	return 0;
+}
+
+uint16_t devices_grant_subchannels(struct devices *ds, struct device *dev,
+				   uint32_t count)
+{
+	unsigned int ch;
+	uint16_t vector;
+
+	if (count > dev->max_subchannels)
+		count = dev->max_subchannels;
+	while (dev->nr_subchannels < count) {
+		vector = devices_pick_vector(ds);
+		ch = devices_free_chan(ds);
+		if (!vector || ch == CHAN_MAX)
+			break;
+		dev->sub_relid[dev->nr_subchannels] =
+			devices_take_chan(ds, ch, dev,
+					  (uint16_t)(dev->nr_subchannels + 1),
+					  vector);
+		dev->nr_subchannels++;
+	}
+	return dev->nr_subchannels;
+}
+
+void devices_drop_subchannels(struct devices *ds, struct device *dev)
+{
+	while (dev->nr_subchannels) {
+		dev->nr_subchannels--;
+		devices_put_chan(ds, dev->sub_relid[dev->nr_subchannels]);
+		dev->sub_relid[dev->nr_subchannels] = 0;
+	}
 }
 
 struct device *devices_by_id(struct devices *ds, uint32_t id)
@@ -122,23 +198,39 @@ struct device *devices_by_id(struct devices *ds, uint32_t id)
 	return NULL;
 }
 
+const struct chan_slot *devices_chan(const struct devices *ds, uint32_t relid)
+{
+	if (!relid || relid > CHAN_MAX || !ds->chan[relid - 1].dev)
+		return NULL;
+	return &ds->chan[relid - 1];
+}
+
 struct device *devices_by_relid(struct devices *ds, uint32_t relid)
 {
-	struct device *dev;
+	const struct chan_slot *cs = devices_chan(ds, relid);
 
-	if (!relid || relid > DEV_MAX)
-		return NULL;
-	dev = &ds->slot[relid - 1];
-	return dev->state == DEV_FREE ? NULL : dev;
+	return cs ? cs->dev : NULL;
 }
 
 void devices_free(struct devices *ds, struct device *dev)
 {
 	if (dev->state == DEV_FREE)
 		return;
-	ds->vec_users[dev->vector]--;
+	if (dev->added && dev->cls->vsp && dev->cls->vsp->dev_remove)
+		dev->cls->vsp->dev_remove(dev);
+	devices_drop_subchannels(ds, dev);
+	devices_put_chan(ds, dev->relid);
+	free(dev->priv);
 	ds->count--;
 	memset(dev, 0, sizeof(*dev));
+}
+
+void devices_fini(struct devices *ds)
+{
+	unsigned int i;
+
+	for (i = 0; i < DEV_MAX; i++)
+		devices_free(ds, &ds->slot[i]);
 }
 
 const char *dev_state_name(enum dev_state state)

@@ -2,8 +2,9 @@
 /*
  * kvmbusctl: a small command line over kvmbusd's JSON control socket.
  *
- *	kvmbusctl -s SOCK [--json] status | devices | add CLASS | remove ID |
- *		echo-send ID COUNT SIZE
+ *	kvmbusctl -s SOCK [--json] status | devices |
+ *		add CLASS [KEY=VALUE...] | set ID KEY=VALUE... | remove ID |
+ *		echo-send ID COUNT SIZE [SUB]
  *
  * Exit status: 0 done, 1 kvmbusd refused the command, 2 usage or
  * connection problem (no socket, no answer, an answer that is not JSON).
@@ -23,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "params.h"
 #include "parse.h"
 
 #define EXIT_REFUSED	1
@@ -45,13 +47,19 @@ static void usage(FILE *f)
 "Commands:\n"
 "  status          QEMU, guest connection, control-plane counters, RAM, BAR2\n"
 "  devices         the devices kvmbusd offers: id, class, relid, vector,\n"
-"                  state (offered / releasing), instance id\n"
-"  add CLASS       add a device (CLASS: echo); offered to the guest at once\n"
+"                  state (offered / releasing), instance id, and under each\n"
+"                  its channels (primary and sub-channels) with counters\n"
+"  add CLASS [KEY=VALUE...]\n"
+"                  add a device (CLASS: echo) with the class's parameters\n"
+"                  (echo: subchannels=0..63); offered to the guest at once\n"
+"  set ID KEY=VALUE...\n"
+"                  change device ID at run time (what the class allows)\n"
 "  remove ID       remove device ID; a device the guest knows is rescinded\n"
 "                  and stays 'releasing' until the guest lets go of it\n"
-"  echo-send ID COUNT SIZE\n"
+"  echo-send ID COUNT SIZE [SUB]\n"
 "                  echo device ID sends COUNT packets of SIZE bytes to the\n"
-"                  guest on its open channel (trans_id 1, 2, ...; payload\n"
+"                  guest on its open channel, or sub-channel SUB (trans_id\n"
+"                  1, 2, ...; payload\n"
 "                  byte i = (trans_id + i) & 0xff), as the ring has room\n"
 "  evil-offer MODE [ID], echo-evil ID MODE\n"
 "                  a hostile host, for guest tests (kvmbusd --test only):\n"
@@ -337,6 +345,27 @@ static void print_device_line(struct json_object *d)
 	       gets(d, "instance"));
 }
 
+/* One line per channel of the device, indented under it. */
+static void print_device_chans(struct json_object *d)
+{
+	struct json_object *list = get(d, "channels"), *ch;
+	size_t i, n = list ? json_object_array_length(list) : 0;
+
+	for (i = 0; i < n; i++) {
+		ch = json_object_array_get_idx(list, i);
+		printf("     sub %-3llu relid %-4llu vector %-4llu %-7s in %llu pkts %llu B, out %llu pkts %llu B, %llu doorbells, %llu signals, %llu malformed\n",
+		       getu(ch, "sub_index"), getu(ch, "relid"),
+		       getu(ch, "vector"), gets(ch, "state"),
+		       getu(ch, "counters.packets_in"),
+		       getu(ch, "counters.bytes_in"),
+		       getu(ch, "counters.packets_out"),
+		       getu(ch, "counters.bytes_out"),
+		       getu(ch, "counters.doorbells"),
+		       getu(ch, "counters.signals"),
+		       getu(ch, "counters.malformed"));
+	}
+}
+
 static void print_devices(struct json_object *r)
 {
 	struct json_object *list = get(r, "devices");
@@ -348,8 +377,34 @@ static void print_devices(struct json_object *r)
 	}
 	printf("%-4s %-7s %-6s %-7s %-10s %-8s %s\n", "ID", "CLASS", "RELID",
 	       "VECTOR", "STATE", "CHANNEL", "INSTANCE");
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		print_device_line(json_object_array_get_idx(list, i));
+		print_device_chans(json_object_array_get_idx(list, i));
+	}
+}
+
+static void print_set(struct json_object *r)
+{
+	printf("device %llu changed\n", getu(get(r, "device"), "id"));
+}
+
+/* argv[0..argc-1] as "params" of @req.  Return: 0, or -1 (reported). */
+static int add_params(struct json_object *req, int argc, char **argv)
+{
+	struct json_object *p = json_object_new_object();
+	char err[256];
+	int i;
+
+	for (i = 0; i < argc; i++) {
+		if (params_add_kv(p, argv[i], strlen(argv[i]), err,
+				  sizeof(err))) {
+			json_object_put(p);
+			die_usage("%s", err);
+			return -1;
+		}
+	}
+	json_object_object_add(req, "params", p);
+	return 0;
 }
 
 static void print_added(struct json_object *r)
@@ -412,15 +467,34 @@ static char *build_request(int argc, char **argv, void (**print)(struct json_obj
 		json_object_object_add(req, "cmd", json_object_new_string(cmd));
 		*print = !strcmp(cmd, "status") ? print_status : print_devices;
 	} else if (!strcmp(cmd, "add")) {
-		if (argc != 2) {
-			die_usage("'%s' takes one device class, e.g. 'add echo'", cmd);
+		if (argc < 2) {
+			die_usage("'%s' takes a device class and its parameters, e.g. 'add echo subchannels=3'",
+				  cmd);
 			goto out;
 		}
 		json_object_object_add(req, "cmd",
 				       json_object_new_string("device-add"));
 		json_object_object_add(req, "class",
 				       json_object_new_string(argv[1]));
+		if (add_params(req, argc - 2, argv + 2))
+			goto out;
 		*print = print_added;
+	} else if (!strcmp(cmd, "set")) {
+		if (argc < 3) {
+			die_usage("'%s' takes a device id and KEY=VALUE..., e.g. 'set 1 link=down'",
+				  cmd);
+			goto out;
+		}
+		if (parse_uint(argv[1], 1, UINT32_MAX, &id)) {
+			die_usage("device id '%s' is not a number from 1 up", argv[1]);
+			goto out;
+		}
+		json_object_object_add(req, "cmd",
+				       json_object_new_string("device-set"));
+		json_object_object_add(req, "id", json_object_new_int64((int64_t)id));
+		if (add_params(req, argc - 2, argv + 2))
+			goto out;
+		*print = print_set;
 	} else if (!strcmp(cmd, "remove")) {
 		if (argc != 2) {
 			die_usage("'%s' takes one device id, e.g. 'remove 1'", cmd);
@@ -435,11 +509,15 @@ static char *build_request(int argc, char **argv, void (**print)(struct json_obj
 		json_object_object_add(req, "id", json_object_new_int64((int64_t)id));
 		*print = print_removed;
 	} else if (!strcmp(cmd, "echo-send")) {
-		uint64_t count, size;
+		uint64_t count, size, sub = 0;
 
-		if (argc != 4) {
-			die_usage("'%s' takes a device id, a count and a size, e.g. 'echo-send 1 100 64'",
+		if (argc != 4 && argc != 5) {
+			die_usage("'%s' takes a device id, a count and a size, then optionally a sub-channel, e.g. 'echo-send 1 100 64'",
 				  cmd);
+			goto out;
+		}
+		if (argc == 5 && parse_uint(argv[4], 0, 63, &sub)) {
+			die_usage("sub-channel '%s': 0..63", argv[4]);
 			goto out;
 		}
 		if (parse_uint(argv[1], 1, UINT32_MAX, &id)) {
@@ -461,6 +539,9 @@ static char *build_request(int argc, char **argv, void (**print)(struct json_obj
 				       json_object_new_int64((int64_t)count));
 		json_object_object_add(req, "size",
 				       json_object_new_int64((int64_t)size));
+		if (argc == 5)
+			json_object_object_add(req, "sub",
+					       json_object_new_int64((int64_t)sub));
 		*print = print_echo_send;
 	} else if (!strcmp(cmd, "evil-offer") || !strcmp(cmd, "echo-evil")) {
 		bool echo = cmd[1] == 'c';
@@ -538,7 +619,7 @@ static int parse_opts(struct ctlopts *o, int argc, char **argv)
 	if (!o->socket || !*o->socket)
 		return die_usage("no control socket: pass -s PATH");
 	if (optind >= argc)
-		return die_usage("no command: status, devices, add, remove or echo-send");
+		return die_usage("no command: status, devices, add, set, remove or echo-send");
 	return 0;
 }
 

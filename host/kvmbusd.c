@@ -31,6 +31,7 @@
 #include "log.h"
 #include "loop.h"
 #include "opts.h"
+#include "params.h"
 
 #define EXIT_STARTUP	2	/* bad option, missing file, ... */
 
@@ -231,6 +232,8 @@ static int control_cmd(void *opaque, const char *cmd,
 		return ctl_cmd_device_add(&d->plane, req, resp);
 	if (!strcmp(cmd, "device-remove"))
 		return ctl_cmd_device_remove(&d->plane, req, resp);
+	if (!strcmp(cmd, "device-set"))
+		return ctl_cmd_device_set(&d->plane, req, resp);
 	if (!strcmp(cmd, "echo-send")) {
 		int ret = ctl_cmd_echo_send(&d->plane, req, resp);
 
@@ -414,10 +417,19 @@ static int devices_setup(struct kvmbusd *d)
 	d->plane.chan_env.kick = kick_any_thread;
 	d->plane.chan_env.max_workers = o->workers;
 	for (i = 0; i < o->nr_devices; i++) {
-		ret = ctl_device_add(&d->plane, o->devices[i], &dev);
+		struct json_object *params;
+		char err[256];
+
+		params = params_from_list(o->device_params[i] ?
+					  o->device_params[i] : "",
+					  err, sizeof(err));
+		ret = params ? ctl_device_add_params(&d->plane, o->devices[i],
+						     params, err, sizeof(err),
+						     &dev) : -EINVAL;
+		json_object_put(params);
 		if (ret) {
 			log_err("--device %s: %s", o->devices[i]->name,
-				strerror(-ret));
+				err[0] ? err : strerror(-ret));
 			return ret;
 		}
 		log_info("device %u: %s, relid %u, vector %u", dev->id,
@@ -473,6 +485,7 @@ static int kvmbusd_setup(struct kvmbusd *d)
 static void kvmbusd_teardown(struct kvmbusd *d)
 {
 	control_fini(&d->ctl);
+	ctl_fini(&d->plane);
 	ivshmem_fini(&d->iv);
 	if (d->kick_fd >= 0)
 		close(d->kick_fd);

@@ -4,12 +4,14 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <json.h>
 #include <string.h>
 
 #include "bar.h"
 #include "ivshmem.h"
 #include "chan.h"
 #include "opts.h"
+#include "params.h"
 #include "parse.h"
 
 enum {
@@ -60,7 +62,9 @@ void opts_usage(FILE *f, const char *prog)
 "      --max-ram-below-4g SIZE  the machine's max-ram-below-4g property, if set\n"
 "      --low-size SIZE       explicit RAM below 4 GiB (overrides --machine)\n"
 "  -c, --control PATH        JSON control socket (kvmbusctl -s PATH)\n"
-"      --device CLASS        offer a device of CLASS (echo); repeatable, up to %u\n"
+"      --device CLASS[,KEY=VALUE...]  offer a device of CLASS (echo, net) with\n"
+"                            the class's parameters (echo: subchannels=0..63;\n"
+"                            net: see docs/usage.md); repeatable, up to %u\n"
 "      --workers N           worker threads for channels of threaded classes, 0..%u\n"
 "                            (default %u; 0: every channel on the event loop)\n"
 "      --test                accept the hostile-host commands evil-offer and\n"
@@ -122,9 +126,18 @@ static int opts_check(struct opts *o)
 
 static int opt_device(struct opts *o, const char *arg)
 {
-	const struct dev_class *cls = dev_class_find(arg);
+	const char *comma = strchr(arg, ',');
+	size_t nlen = comma ? (size_t)(comma - arg) : strlen(arg);
+	const struct dev_class *cls = NULL;
+	struct json_object *params;
+	char name[32], err[256];
 	size_t i;
 
+	if (nlen < sizeof(name)) {
+		memcpy(name, arg, nlen);
+		name[nlen] = '\0';
+		cls = dev_class_find(name);
+	}
 	if (!cls) {
 		fprintf(stderr, "kvmbusd: --device '%s': unknown class; known:",
 			arg);
@@ -138,6 +151,14 @@ static int opt_device(struct opts *o, const char *arg)
 			DEV_MAX);
 		return -EINVAL;
 	}
+	/* The syntax now; the class checks the keys when it adds it. */
+	params = params_from_list(comma ? comma + 1 : "", err, sizeof(err));
+	if (!params) {
+		fprintf(stderr, "kvmbusd: --device '%s': %s\n", arg, err);
+		return -EINVAL;
+	}
+	json_object_put(params);
+	o->device_params[o->nr_devices] = comma ? comma + 1 : NULL;
 	o->devices[o->nr_devices++] = cls;
 	return 0;
 }

@@ -27,6 +27,7 @@ struct opts {
 	unsigned int workers;		/* --workers */
 	enum guestmem_machine machine;	/* --machine */
 	const struct dev_class *devices[DEV_MAX];	/* --device, in order */
+	const char *device_params[DEV_MAX];	/* "k=v,..." after the class */
 	unsigned int nr_devices;
 	bool foreground;
 	bool verbose;

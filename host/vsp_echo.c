@@ -4,11 +4,14 @@
  */
 #include <errno.h>
 #include <json.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <kvmbus/echo.h>
 
+#include "devices.h"
+#include "parse.h"
 #include "vsp_echo.h"
 
 /* Every protocol-valid packet: a larger one is beyond KVMBUS_PKT_MAX_LEN. */
@@ -336,6 +339,57 @@ uint32_t vsp_echo_send_pending(const struct chan *ch)
 	       echo_of(ch)->send_left : 0;
 }
 
+/* --- device level: `subchannels=N` -------------------------------- */
+
+static void echo_offer_data(struct device *dev)
+{
+	struct kvmbus_echo_offer_data d = {
+		.magic = cpu_to_le32(KVMBUS_ECHO_OFFER_MAGIC),
+		.max_subchannels = cpu_to_le32(dev->max_subchannels),
+	};
+
+	memcpy(dev->offer_data, &d, sizeof(d));
+	dev->offer_data_len = sizeof(d);
+}
+
+static int echo_dev_add(struct device *dev, struct json_object *params,
+			char *err, size_t errlen)
+{
+	uint64_t v;
+
+	dev->max_subchannels = 0;
+	if (params) {
+		json_object_object_foreach(params, key, val) {
+			if (strcmp(key, "subchannels")) {
+				snprintf(err, errlen,
+					 "echo: unknown parameter \"%.64s\" (known: subchannels)",
+					 key);
+				return -EINVAL;
+			}
+			if (!json_object_is_type(val, json_type_string) ||
+			    parse_uint(json_object_get_string(val), 0,
+				       KVMBUS_MAX_SUBCHANNELS, &v)) {
+				snprintf(err, errlen,
+					 "echo: subchannels must be a number from 0 to %u",
+					 KVMBUS_MAX_SUBCHANNELS);
+				return -EINVAL;
+			}
+			dev->max_subchannels = (uint16_t)v;
+		}
+	}
+	echo_offer_data(dev);
+	return 0;
+}
+
+static void echo_dev_to_json(const struct device *dev, struct json_object *o)
+{
+	struct json_object *p = json_object_new_object();
+
+	json_object_object_add(p, "subchannels",
+			       json_object_new_int(dev->max_subchannels));
+	json_object_object_add(o, "params", p);
+}
+
 const struct vsp_ops vsp_echo_ops = {
 	.name = "echo",
 	.max_pkt = ECHO_MAX_PKT,
@@ -348,4 +402,6 @@ const struct vsp_ops vsp_echo_ops = {
 	/* Each open echo channel on a worker of its own (kvmbusd
 	 * --workers): the guest suites exercise the threaded path. */
 	.threaded = true,
+	.dev_add = echo_dev_add,
+	.dev_to_json = echo_dev_to_json,
 };

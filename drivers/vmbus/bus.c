@@ -90,11 +90,19 @@ static ssize_t relid_show(struct device *dev, struct device_attribute *attr,
 }
 static DEVICE_ATTR_RO(relid);
 
+static ssize_t max_subchannels_show(struct device *dev,
+				    struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%u\n", to_kvmbus_device(dev)->max_subchannels);
+}
+static DEVICE_ATTR_RO(max_subchannels);
+
 static struct attribute *kvmbus_dev_attrs[] = {
 	&dev_attr_class_id.attr,
 	&dev_attr_instance_id.attr,
 	&dev_attr_modalias.attr,
 	&dev_attr_relid.attr,
+	&dev_attr_max_subchannels.attr,
 	NULL,
 };
 ATTRIBUTE_GROUPS(kvmbus_dev);
@@ -141,19 +149,22 @@ int kvmbus_device_register(struct kvmbus_device *kdev, struct device *parent)
  * kvmbus_device_mark_rescinded() - the host took the device back
  * @kdev: the device, about to be unregistered
  *
- * Sending on its channel fails from now on, and the driver's callback
- * runs once so that anyone waiting for the host wakes up and sees it.
+ * Sending on its channels (sub-channels included) fails from now on, and
+ * the driver's callback of each open one runs once so that anyone
+ * waiting for the host wakes up and sees it.
  */
 void kvmbus_device_mark_rescinded(struct kvmbus_device *kdev)
 {
-	struct kvmbus_channel *chan;
 	unsigned long flags;
+	unsigned int i;
 
 	spin_lock_irqsave(&kdev->chan_lock, flags);
 	WRITE_ONCE(kdev->rescinded, true);
-	chan = kdev->chan;
-	if (chan)
-		kvmbus_chan_kick(chan);
+	if (kdev->chan)
+		kvmbus_chan_kick(kdev->chan);
+	for (i = 0; i < ARRAY_SIZE(kdev->sub); i++)
+		if (kdev->sub[i].chan)
+			kvmbus_chan_kick(kdev->sub[i].chan);
 	spin_unlock_irqrestore(&kdev->chan_lock, flags);
 }
 

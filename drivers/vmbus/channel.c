@@ -161,21 +161,21 @@ static int kvmbus_chan_request(struct kvmbus_channel *chan, u32 type)
 {
 	struct kvmbus_ctl_relid m = {
 		.hdr.type = cpu_to_le32(type),
-		.relid = cpu_to_le32(chan->kdev->relid),
+		.relid = cpu_to_le32(chan->relid),
 	};
 	struct kvmbus_bus *bus = chan->kdev->bus;
 	u32 answer = type == KVMBUS_CTL_OPEN ? KVMBUS_CTL_OPEN_RESULT :
 					       KVMBUS_CTL_CLOSE_RESULT;
 	struct kvmbus_ctl_open o = {
 		.hdr.type = cpu_to_le32(type),
-		.relid = cpu_to_le32(chan->kdev->relid),
+		.relid = cpu_to_le32(chan->relid),
 		.ring_gpadl = cpu_to_le32(chan->gpadl),
 		.g2h_pages = cpu_to_le32(chan->g2h_pages),
 	};
 	struct kvmbus_ctl_waiter w;
 	int ret;
 
-	kvmbus_ctl_wait_prepare(bus, &w, answer, chan->kdev->relid);
+	kvmbus_ctl_wait_prepare(bus, &w, answer, chan->relid);
 	if (type == KVMBUS_CTL_OPEN)
 		ret = kvmbus_ctl_send(bus, &o, sizeof(o));
 	else
@@ -186,9 +186,104 @@ static int kvmbus_chan_request(struct kvmbus_channel *chan, u32 type)
 }
 
 /**
+ * kvmbus_subchannels_request() - ask the host for sub-channels
+ * @kdev: the device, bound to the calling driver
+ * @count: sub-channels wanted in all (not how many more)
+ *
+ * Sends REQUEST_SUBCHANNELS for the primary channel and waits for the
+ * host's answer; the offers of the sub-channels it granted arrive before
+ * it.  Sub-channels are not devices of their own: they live as long as
+ * @kdev (a rescind of the device takes them along) and are opened with
+ * kvmbus_channel_open() and &kvmbus_chan_config.sub_index 1..n.  Asking
+ * again for as many or fewer is cheap and grants nothing new.  May be
+ * called from the driver's probe: the sub-channel offers and the answer
+ * are handled on the control worker, not where probes run.
+ *
+ * Return: how many sub-channels 1..n the device has now, at most @count
+ * (and never more than @kdev->max_subchannels), or a negative errno.
+ */
+int kvmbus_subchannels_request(struct kvmbus_device *kdev, u16 count)
+{
+	struct kvmbus_ctl_subchannels m = {
+		.hdr.type = cpu_to_le32(KVMBUS_CTL_REQUEST_SUBCHANNELS),
+		.relid = cpu_to_le32(kdev->relid),
+	};
+	struct kvmbus_bus *bus = kdev->bus;
+	struct kvmbus_ctl_waiter w;
+	int ret, n;
+
+	count = min(count, kdev->max_subchannels);
+	if (!count)
+		return 0;
+	if (READ_ONCE(kdev->rescinded))
+		return -ENODEV;
+	m.count = cpu_to_le32(count);
+	kvmbus_ctl_wait_prepare(bus, &w, KVMBUS_CTL_SUBCHANNELS_RESULT,
+				kdev->relid);
+	ret = kvmbus_ctl_send(bus, &m, sizeof(m));
+	ret = kvmbus_ctl_wait_finish(bus, &w, ret, "sub-channels");
+	if (ret)
+		return ret;
+	/* Granted sub-channels are usable from 1 up to the first gap (an
+	 * offer we refused).
+	 */
+	spin_lock_irq(&kdev->chan_lock);
+	for (n = 0; n < count && kdev->sub[n].relid; n++)
+		;
+	spin_unlock_irq(&kdev->chan_lock);
+	return n;
+}
+EXPORT_SYMBOL_GPL(kvmbus_subchannels_request);
+
+/* The slot that holds the open channel @sub_index of @kdev. */
+static struct kvmbus_channel **kvmbus_chan_slot(struct kvmbus_device *kdev,
+						u16 sub_index)
+{
+	return sub_index ? &kdev->sub[sub_index - 1].chan : &kdev->chan;
+}
+
+/* Claim @chan's slot and learn its relid and vector.  Return: 0 or -errno. */
+static int kvmbus_chan_claim(struct kvmbus_device *kdev,
+			     struct kvmbus_channel *chan, u16 sub_index)
+{
+	int ret = 0;
+
+	if (sub_index > KVMBUS_MAX_SUBCHANNELS)
+		return -EINVAL;
+	spin_lock_irq(&kdev->chan_lock);
+	if (kdev->rescinded) {
+		ret = -ENODEV;
+	} else if (sub_index && !kdev->sub[sub_index - 1].relid) {
+		ret = -ENOENT;	/* not granted */
+	} else if (kdev->chans_claimed & BIT_ULL(sub_index)) {
+		ret = -EBUSY;
+	} else {
+		chan->relid = sub_index ? kdev->sub[sub_index - 1].relid :
+					  kdev->relid;
+		chan->vector = sub_index ? kdev->sub[sub_index - 1].vector :
+					   kdev->vector;
+		/* Taken now; the channel is published once it is open. */
+		kdev->chans_claimed |= BIT_ULL(sub_index);
+	}
+	spin_unlock_irq(&kdev->chan_lock);
+	return ret;
+}
+
+/* Publish (@chan) or withdraw (NULL) channel @sub_index of @kdev. */
+static void kvmbus_chan_publish(struct kvmbus_device *kdev, u16 sub_index,
+				struct kvmbus_channel *chan)
+{
+	spin_lock_irq(&kdev->chan_lock);
+	*kvmbus_chan_slot(kdev, sub_index) = chan;
+	if (!chan)
+		kdev->chans_claimed &= ~BIT_ULL(sub_index);
+	spin_unlock_irq(&kdev->chan_lock);
+}
+
+/**
  * kvmbus_channel_open() - open a device's channel
  * @kdev: the device
- * @cfg: ring sizes and the callback
+ * @cfg: ring sizes, the callback, and which channel (&cfg->sub_index)
  * @out: receives the channel
  *
  * The callback runs in interrupt context whenever the host signals the
@@ -196,7 +291,8 @@ static int kvmbus_chan_request(struct kvmbus_channel *chan, u32 type)
  * it typically schedules NAPI or a work item that calls
  * kvmbus_chan_recv().
  *
- * Return: 0 or a negative errno.
+ * Return: 0; -ENOENT for a sub-channel the host has not granted; -EBUSY
+ * when that channel is open already; or another negative errno.
  */
 int kvmbus_channel_open(struct kvmbus_device *kdev,
 			const struct kvmbus_chan_config *cfg,
@@ -212,25 +308,32 @@ int kvmbus_channel_open(struct kvmbus_device *kdev,
 	    !kvmbus_ring_size_ok(h2g) || !PAGE_ALIGNED(g2h) ||
 	    !PAGE_ALIGNED(h2g))
 		return -EINVAL;
-	if (kdev->vector >= bus->nr_vectors)
-		return -ENXIO;
 
 	chan = kzalloc(sizeof(*chan), GFP_KERNEL);
 	if (!chan)
 		return -ENOMEM;
 	chan->kdev = kdev;
+	chan->sub_index = cfg->sub_index;
 	chan->callback = cfg->callback;
 	chan->ctx = cfg->ctx;
 	chan->g2h_pages = 1 + g2h / PAGE_SIZE;
 	chan->ring_bytes = 2 * PAGE_SIZE + g2h + h2g;
 	spin_lock_init(&chan->out_lock);
+	ret = kvmbus_chan_claim(kdev, chan, cfg->sub_index);
+	if (ret)
+		goto err_free_chan;
+	/* Checked when the offer arrived; a cheap second look. */
+	if (chan->vector >= bus->nr_vectors) {
+		ret = -ENXIO;
+		goto err_unclaim;
+	}
 	snprintf(chan->irq_name, sizeof(chan->irq_name), "kvmbus-ch%u",
-		 kdev->relid);
+		 chan->relid);
 
 	mem = vzalloc(chan->ring_bytes);
 	if (!mem) {
 		ret = -ENOMEM;
-		goto err_free_chan;
+		goto err_unclaim;
 	}
 	chan->ring_mem = mem;
 	kvmbus_ring_create(&chan->out, mem, mem + PAGE_SIZE, g2h);
@@ -241,7 +344,7 @@ int kvmbus_channel_open(struct kvmbus_device *kdev,
 				      &chan->gpadl);
 	if (ret)
 		goto err_free_mem;
-	ret = request_irq(pci_irq_vector(bus->pdev, kdev->vector),
+	ret = request_irq(pci_irq_vector(bus->pdev, chan->vector),
 			  kvmbus_chan_irq, IRQF_SHARED, chan->irq_name, chan);
 	if (ret)
 		goto err_teardown;
@@ -249,16 +352,14 @@ int kvmbus_channel_open(struct kvmbus_device *kdev,
 	if (ret)
 		goto err_free_irq;
 
-	spin_lock_irq(&kdev->chan_lock);
-	kdev->chan = chan;
-	spin_unlock_irq(&kdev->chan_lock);
+	kvmbus_chan_publish(kdev, chan->sub_index, chan);
 	*out = chan;
 	/* A signal sent before our handler existed is lost: look once. */
 	kvmbus_chan_kick(chan);
 	return 0;
 
 err_free_irq:
-	free_irq(pci_irq_vector(bus->pdev, kdev->vector), chan);
+	free_irq(pci_irq_vector(bus->pdev, chan->vector), chan);
 	if (ret == -ETIMEDOUT)
 		goto err_leak;	/* the host may have opened it after all */
 err_teardown:
@@ -266,12 +367,15 @@ err_teardown:
 		goto err_leak;
 err_free_mem:
 	vfree(chan->ring_mem);
+err_unclaim:
+	kvmbus_chan_publish(kdev, chan->sub_index, NULL);
 err_free_chan:
 	kfree(chan);
 	return ret;
 err_leak:
 	dev_warn(&kdev->dev, "host did not let go of the rings; leaking %zu bytes\n",
 		 chan->ring_bytes);
+	kvmbus_chan_publish(kdev, chan->sub_index, NULL);
 	kfree(chan);
 	return ret;
 }
@@ -289,12 +393,10 @@ void kvmbus_channel_close(struct kvmbus_channel *chan)
 	struct kvmbus_bus *bus = kdev->bus;
 	bool leak;
 
-	spin_lock_irq(&kdev->chan_lock);
-	kdev->chan = NULL;
-	spin_unlock_irq(&kdev->chan_lock);
+	kvmbus_chan_publish(kdev, chan->sub_index, NULL);
 	leak = kvmbus_chan_request(chan, KVMBUS_CTL_CLOSE) ||
 	       kvmbus_gpadl_teardown_bus(bus, chan->gpadl);
-	free_irq(pci_irq_vector(bus->pdev, kdev->vector), chan);
+	free_irq(pci_irq_vector(bus->pdev, chan->vector), chan);
 	if (leak)
 		dev_warn(&kdev->dev, "host did not let go of the rings; leaking %zu bytes\n",
 			 chan->ring_bytes);
@@ -309,7 +411,7 @@ static void kvmbus_chan_broken(struct kvmbus_channel *chan)
 	if (!test_and_set_bit(0, &chan->broken_logged))
 		dev_err(&chan->kdev->dev,
 			"channel %u: the host broke the ring protocol\n",
-			chan->kdev->relid);
+			chan->relid);
 }
 
 /**
@@ -353,7 +455,7 @@ void kvmbus_chan_flush(struct kvmbus_channel *chan)
 	signal = kvmbus_ring_commit(&chan->out);
 	spin_unlock_irqrestore(&chan->out_lock, flags);
 	if (signal)
-		kvmbus_signal(chan->kdev->bus, chan->kdev->vector);
+		kvmbus_signal(chan->kdev->bus, chan->vector);
 }
 EXPORT_SYMBOL_GPL(kvmbus_chan_flush);
 
@@ -409,7 +511,7 @@ EXPORT_SYMBOL_GPL(kvmbus_chan_recv);
 bool kvmbus_chan_recv_done(struct kvmbus_channel *chan)
 {
 	if (kvmbus_ring_release(&chan->in))
-		kvmbus_signal(chan->kdev->bus, chan->kdev->vector);
+		kvmbus_signal(chan->kdev->bus, chan->vector);
 	return kvmbus_ring_more(&chan->in);
 }
 EXPORT_SYMBOL_GPL(kvmbus_chan_recv_done);

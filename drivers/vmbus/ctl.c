@@ -161,6 +161,97 @@ static void kvmbus_ctl_send_relid(struct kvmbus_bus *bus, u32 type, u32 relid)
 	kvmbus_ctl_send(bus, &m, sizeof(m));
 }
 
+/* The checks every offer passes, primary or sub-channel. */
+static bool kvmbus_ctl_offer_ok(struct kvmbus_bus *bus,
+				const struct kvmbus_ctl_offer *o)
+{
+	u16 vector = le16_to_cpu(o->vector);
+
+	return o->relid && vector < bus->nr_vectors &&
+	       vector != KVMBUS_CTL_VECTOR &&
+	       le32_to_cpu(o->data_len) <= KVMBUS_OFFER_DATA_MAX &&
+	       !(le16_to_cpu(o->flags) & ~KVMBUS_OFFER_F_SUBCHANNEL) &&
+	       !(le16_to_cpu(o->flags) & KVMBUS_OFFER_F_SUBCHANNEL) ==
+	       !o->sub_index;
+}
+
+/* The offered primary device whose ids @o carries, with a reference. */
+static struct kvmbus_device *kvmbus_ctl_primary(struct kvmbus_bus *bus,
+						const struct kvmbus_ctl_offer *o)
+{
+	struct kvmbus_device *kdev, *found = NULL;
+	unsigned long relid;
+	uuid_t class_id, instance_id;
+
+	import_uuid(&class_id, o->class_id);
+	import_uuid(&instance_id, o->instance_id);
+	xa_lock(&bus->devices);
+	xa_for_each(&bus->devices, relid, kdev) {
+		if (uuid_equal(&kdev->instance_id, &instance_id) &&
+		    uuid_equal(&kdev->class_id, &class_id)) {
+			/* Still registered: rescind erases it here first. */
+			found = kdev;
+			get_device(&kdev->dev);
+			break;
+		}
+	}
+	xa_unlock(&bus->devices);
+	return found;
+}
+
+/*
+ * A sub-channel offer (docs/protocol.md section 6.5), on the control
+ * worker: it only records the sub-channel's relid and vector in its
+ * primary device, so that kvmbus_subchannels_request() finds them once
+ * the host's answer, sent after the offers, arrives.
+ */
+static void kvmbus_ctl_sub_offer(struct kvmbus_bus *bus,
+				 const struct kvmbus_ctl_offer *o)
+{
+	u32 relid = le32_to_cpu(o->relid);
+	u16 sub = le16_to_cpu(o->sub_index);
+	const char *why = NULL;
+	struct kvmbus_device *kdev;
+	unsigned int i;
+
+	if (!kvmbus_ctl_offer_ok(bus, o) || sub > KVMBUS_MAX_SUBCHANNELS) {
+		why = "malformed";
+		goto bad;
+	}
+	if (xa_load(&bus->devices, relid)) {
+		why = "the relid of a device";
+		goto bad;
+	}
+	kdev = kvmbus_ctl_primary(bus, o);
+	if (!kdev) {
+		why = "no such primary device";
+		goto bad;
+	}
+	spin_lock_irq(&kdev->chan_lock);
+	if (kdev->rescinded)
+		why = "primary device rescinded";
+	else if (sub > kdev->max_subchannels)
+		why = "sub_index beyond max_subchannels";
+	else if (kdev->sub[sub - 1].relid)
+		why = "duplicate sub_index";
+	for (i = 0; !why && i < ARRAY_SIZE(kdev->sub); i++)
+		if (kdev->sub[i].relid == relid)
+			why = "duplicate relid";
+	if (!why) {
+		kdev->sub[sub - 1].vector = le16_to_cpu(o->vector);
+		kdev->sub[sub - 1].relid = relid;
+	}
+	spin_unlock_irq(&kdev->chan_lock);
+	put_device(&kdev->dev);
+	if (!why)
+		return;
+bad:
+	dev_err_ratelimited(&bus->pdev->dev,
+			    "sub-channel offer %u (sub_index %u) refused: %s\n",
+			    relid, sub, why);
+	atomic64_inc(&bus->ctl_malformed);
+}
+
 static void kvmbus_ctl_offer(struct kvmbus_bus *bus,
 			     const struct kvmbus_ctl_offer *o)
 {
@@ -170,17 +261,15 @@ static void kvmbus_ctl_offer(struct kvmbus_bus *bus,
 	struct kvmbus_device *kdev;
 	int ret;
 
-	if (!relid || vector >= bus->nr_vectors ||
-	    vector == KVMBUS_CTL_VECTOR ||
-	    le32_to_cpu(o->data_len) > KVMBUS_OFFER_DATA_MAX) {
+	u32 data_len = le32_to_cpu(o->data_len);
+	u16 max_sub = le16_to_cpu(o->max_subchannels);
+
+	/* Sub-channel offers were taken in kvmbus_ctl_dispatch(). */
+	if (!kvmbus_ctl_offer_ok(bus, o) || o->sub_index ||
+	    max_sub > KVMBUS_MAX_SUBCHANNELS) {
 		dev_err_ratelimited(dev, "malformed offer for channel %u\n",
 				    relid);
 		atomic64_inc(&bus->ctl_malformed);
-		return;
-	}
-	if (le16_to_cpu(o->flags) & KVMBUS_OFFER_F_SUBCHANNEL) {
-		/* Sub-channels belong to their primary's driver. */
-		atomic64_inc(&bus->ctl_unsupported);
 		return;
 	}
 
@@ -191,6 +280,9 @@ static void kvmbus_ctl_offer(struct kvmbus_bus *bus,
 	import_uuid(&kdev->instance_id, o->instance_id);
 	kdev->relid = relid;
 	kdev->vector = vector;
+	kdev->max_subchannels = max_sub;
+	kdev->offer_data_len = data_len;
+	memcpy(kdev->offer_data, o->data, data_len);
 	kdev->bus = bus;
 	spin_lock_init(&kdev->chan_lock);
 
@@ -295,12 +387,19 @@ static const u32 kvmbus_ctl_min_len[KVMBUS_CTL_MAX + 1] = {
 	[KVMBUS_CTL_GPADL_TORNDOWN]	= sizeof(struct kvmbus_ctl_result),
 	[KVMBUS_CTL_OPEN_RESULT]	= sizeof(struct kvmbus_ctl_result),
 	[KVMBUS_CTL_CLOSE_RESULT]	= sizeof(struct kvmbus_ctl_result),
+	[KVMBUS_CTL_SUBCHANNELS_RESULT]	=
+		sizeof(struct kvmbus_ctl_subchannels_result),
 };
 
 /* The GPADL answers share the layout of the channel answers. */
 static_assert(sizeof(struct kvmbus_ctl_gpadl_result) ==
 	      sizeof(struct kvmbus_ctl_result));
 static_assert(offsetof(struct kvmbus_ctl_gpadl_result, status) ==
+	      offsetof(struct kvmbus_ctl_result, status));
+/* So does the start of the sub-channel answer. */
+static_assert(offsetof(struct kvmbus_ctl_subchannels_result, relid) ==
+	      offsetof(struct kvmbus_ctl_result, relid));
+static_assert(offsetof(struct kvmbus_ctl_subchannels_result, status) ==
 	      offsetof(struct kvmbus_ctl_result, status));
 
 static void kvmbus_ctl_dispatch(struct kvmbus_bus *bus, const void *msg,
@@ -322,6 +421,17 @@ static void kvmbus_ctl_dispatch(struct kvmbus_bus *bus, const void *msg,
 		complete(&bus->version_done);
 		break;
 	case KVMBUS_CTL_OFFER:
+		/* Sub-channels are no devices: recorded here, in order
+		 * before the SUBCHANNELS_RESULT that follows them.
+		 */
+		if (le16_to_cpu(((const struct kvmbus_ctl_offer *)msg)->flags) &
+		    KVMBUS_OFFER_F_SUBCHANNEL) {
+			struct kvmbus_ctl_offer o;
+
+			memcpy(&o, msg, sizeof(o));
+			kvmbus_ctl_sub_offer(bus, &o);
+			break;
+		}
 		kvmbus_hp_queue(bus, type, msg, sizeof(struct kvmbus_ctl_offer));
 		break;
 	case KVMBUS_CTL_ALL_OFFERS_DONE:
@@ -337,6 +447,7 @@ static void kvmbus_ctl_dispatch(struct kvmbus_bus *bus, const void *msg,
 	case KVMBUS_CTL_GPADL_TORNDOWN:
 	case KVMBUS_CTL_OPEN_RESULT:
 	case KVMBUS_CTL_CLOSE_RESULT:
+	case KVMBUS_CTL_SUBCHANNELS_RESULT:
 		kvmbus_ctl_answer(bus, type, msg);
 		break;
 	}

@@ -43,6 +43,9 @@ struct kvmbus_ctl_waiter {
 /**
  * struct kvmbus_channel - an open channel (opaque to class drivers)
  * @kdev: its device
+ * @relid: the host's id of this channel (the device's, or a sub-channel's)
+ * @vector: its doorbell and interrupt vector
+ * @sub_index: 0 for the primary channel, 1..n for a sub-channel
  * @callback: the driver's, in interrupt context
  * @ctx: the driver's argument to @callback
  * @ring_mem: both rings (headers and data), vmalloc'ed
@@ -58,6 +61,9 @@ struct kvmbus_ctl_waiter {
  */
 struct kvmbus_channel {
 	struct kvmbus_device *kdev;
+	u32 relid;
+	u16 vector;
+	u16 sub_index;
 	void (*callback)(struct kvmbus_channel *chan, void *ctx);
 	void *ctx;
 	void *ring_mem;

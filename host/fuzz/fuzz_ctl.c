@@ -16,7 +16,9 @@
  *	host->guest ring, 7 mailbox: reconnect, reset or QEMU gone.
  */
 #include <errno.h>
+#include <json.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,11 +68,25 @@ static void guest_connect(struct fz *f)
 		abort();
 }
 
+/* An echo device with @sub % 8 sub-channels allowed. */
+static void add_echo(struct fz *f, uint8_t sub)
+{
+	struct json_object *p = json_object_new_object();
+	struct device *dev;
+	char n[4];
+
+	snprintf(n, sizeof(n), "%u", sub % 8u);
+	json_object_object_add(p, "subchannels", json_object_new_string(n));
+	ctl_device_add_params(&f->c, dev_class_find("echo"), p, NULL, 0, &dev);
+	json_object_put(p);
+}
+
 /* Everything the host holds must add up. */
 static void check(struct fz *f)
 {
 	const struct devices *ds = &f->c.devs;
-	unsigned int i, live = 0, users = 0;
+	unsigned int i, j, live = 0, users = 0, chans = 0;
+	const struct chan_slot *cs;
 
 	if (f->c.outq_len > CTL_OUTQ_LEN || f->c.outq_head >= CTL_OUTQ_LEN)
 		abort();
@@ -80,9 +96,21 @@ static void check(struct fz *f)
 		if (d->state == DEV_FREE)
 			continue;
 		live++;
-		if (d->relid != i + 1 || !d->vector || d->vector >= VECTORS ||
-		    !d->id || d->id >= ds->next_id)
+		cs = devices_chan(ds, d->relid);
+		if (!cs || cs->dev != d || cs->sub_index ||
+		    cs->vector != d->vector || !d->vector ||
+		    d->vector >= VECTORS || !d->id || d->id >= ds->next_id)
 			abort();
+		if (d->nr_subchannels > d->max_subchannels ||
+		    (d->nr_subchannels && !d->sent))
+			abort();
+		for (j = 0; j < d->nr_subchannels; j++) {
+			cs = devices_chan(ds, d->sub_relid[j]);
+			if (!cs || cs->dev != d || cs->sub_index != j + 1 ||
+			    !cs->vector || cs->vector >= VECTORS)
+				abort();
+		}
+		chans += 1 + d->nr_subchannels;
 		if (d->state == DEV_RELEASING && !d->sent)
 			abort();
 		if (f->c.state == CTL_IDLE &&
@@ -91,7 +119,10 @@ static void check(struct fz *f)
 	}
 	for (i = 0; i < KVMBUS_MAX_VECTORS; i++)
 		users += ds->vec_users[i];
-	if (live != ds->count || users != live || ds->vec_users[0])
+	for (i = 0, j = 0; i < CHAN_MAX; i++)
+		j += ds->chan[i].dev != NULL;
+	if (live != ds->count || users != chans || chans != ds->nr_chans ||
+	    j != chans || ds->vec_users[0])
 		abort();
 	if (f->c.state == CTL_IDLE && (f->c.version || f->c.outq_len))
 		abort();
@@ -105,6 +136,7 @@ static void guest_read(struct fz *f)
 	struct kvmbus_pkt_info pi;
 	struct kvmbus_ctl_version_resp vr;
 	struct kvmbus_ctl_offer o;
+	struct kvmbus_ctl_subchannels_result sr;
 	struct kvmbus_ctl_result res;
 	struct kvmbus_ctl_relid r;
 	struct kvmbus_ctl_hdr h;
@@ -128,23 +160,38 @@ static void guest_read(struct fz *f)
 			memcpy(&vr, msg, sizeof(vr));
 			if (vr.version && (le32_to_cpu(vr.version) !=
 					   KVMBUS_VERSION_1_0 ||
-					   le32_to_cpu(vr.max_channels) != DEV_MAX))
+					   le32_to_cpu(vr.max_channels) != CHAN_MAX))
 				abort();
 			break;
 		case KVMBUS_CTL_OFFER:
 			if (pi.data_len != sizeof(o))
 				abort();
 			memcpy(&o, msg, sizeof(o));
-			if (!o.relid || le32_to_cpu(o.relid) > DEV_MAX ||
+			if (!o.relid || le32_to_cpu(o.relid) > CHAN_MAX ||
 			    !o.vector || le16_to_cpu(o.vector) >= VECTORS ||
-			    memcmp(o.class_id, echo, sizeof(echo)))
+			    memcmp(o.class_id, echo, sizeof(echo)) ||
+			    le32_to_cpu(o.data_len) > KVMBUS_OFFER_DATA_MAX ||
+			    le16_to_cpu(o.max_subchannels) >
+			    KVMBUS_MAX_SUBCHANNELS ||
+			    !(le16_to_cpu(o.flags) & KVMBUS_OFFER_F_SUBCHANNEL) !=
+			    !o.sub_index ||
+			    le16_to_cpu(o.sub_index) >
+			    le16_to_cpu(o.max_subchannels))
 				abort();
 			break;
 		case KVMBUS_CTL_RESCIND:
 			if (pi.data_len != sizeof(r))
 				abort();
 			memcpy(&r, msg, sizeof(r));
-			if (!r.relid || le32_to_cpu(r.relid) > DEV_MAX)
+			if (!r.relid || le32_to_cpu(r.relid) > CHAN_MAX)
+				abort();
+			break;
+		case KVMBUS_CTL_SUBCHANNELS_RESULT:
+			if (pi.data_len != sizeof(sr))
+				abort();
+			memcpy(&sr, msg, sizeof(sr));
+			if (le32_to_cpu(sr.status) >= 4096 ||
+			    le32_to_cpu(sr.count) > KVMBUS_MAX_SUBCHANNELS)
 				abort();
 			break;
 		case KVMBUS_CTL_ALL_OFFERS_DONE:
@@ -239,7 +286,6 @@ static void setup(struct fz *f, uint8_t flags)
 		.type = cpu_to_le32(KVMBUS_CTL_REQUEST_OFFERS),
 	};
 	struct guestmem_layout l;
-	struct device *dev;
 	unsigned int i;
 
 	memset(f->ram, 0, RAM);
@@ -253,8 +299,7 @@ static void setup(struct fz *f, uint8_t flags)
 	f->gen = 0;
 	f->pages = 2 + ((flags >> 2) & 3);
 	for (i = 0; i < ((flags >> 4) & 7u); i++)
-		if (ctl_device_add(&f->c, dev_class_find("echo"), &dev))
-			abort();
+		add_echo(f, (uint8_t)(i + 1));
 	guest_connect(f);
 	if (flags & 1)
 		guest_send(f, (const uint8_t *)&v, sizeof(v), 1);
@@ -268,7 +313,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct fz *f;
-	struct device gone, *dev;
+	struct device gone;
 	uint64_t tid = 100;
 	uint32_t len;
 	uint8_t op;
@@ -300,7 +345,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			guest_send(f, data, len, tid++);
 			break;
 		case 4:
-			ctl_device_add(&f->c, dev_class_find("echo"), &dev);
+			add_echo(f, len ? data[0] : 0);
 			break;
 		case 5:
 			ctl_device_remove(&f->c, len ? data[0] : 0, &gone);

@@ -41,6 +41,7 @@ MSGS = {
     17: ("request-subchannels", struct.pack("<II", 1, 2)),
     18: ("unload", b""),
     19: ("unload-resp", b""),
+    20: ("subchannels-result", struct.pack("<IIII", 1, 0, 2, 0)),
 }
 
 
@@ -78,6 +79,17 @@ def ctl_seeds():
           rec(3, msg(3)) + rec(6))
     write("fuzz_ctl", "hotplug", setup(1, 1) + rec(4) + rec(6) +
           rec(5, b"\x01") + rec(6) + rec(0, msg(7)) + rec(4) + rec(6))
+    sub = struct.pack("<II", 17, 0)
+    write("fuzz_ctl", "subchannels", setup(1, 1) +
+          rec(0, sub + struct.pack("<II", 2, 5)) +      # capped at 2
+          rec(0, sub + struct.pack("<II", 2, 5)) +      # asked twice
+          rec(0, sub + struct.pack("<II", 3, 1)) +      # a sub relid
+          rec(0, sub + struct.pack("<II", 1, 0)) + rec(6) +
+          rec(5, b"\x02") + rec(6) +                    # rescind, subs go
+          rec(0, struct.pack("<IIII", 7, 0, 2, 0)) +    # released
+          rec(4, b"\x07") + rec(6) +
+          rec(0, sub + struct.pack("<II", 2, 0xffffffff)) + rec(6) +
+          rec(0, msg(18)) + rec(0, msg(3)) + rec(6))
     write("fuzz_ctl", "reconnect", setup(1, 1) + rec(5, b"\x02") +
           rec(7, b"\x00") + rec(0, msg(1)) + rec(7, b"\x01") +
           rec(7, b"\x02") + rec(0, msg(18)))

@@ -32,6 +32,7 @@ EFAULT = 14
 (VERSION_REQ, VERSION_RESP, REQUEST_OFFERS, OFFER, ALL_OFFERS_DONE, RESCIND,
  RELID_RELEASED, GPADL_CREATE) = range(1, 9)
 REQUEST_SUBCHANNELS, UNLOAD, UNLOAD_RESP = 17, 18, 19
+SUBCHANNELS_RESULT = 20
 NAMES = {VERSION_RESP: "VERSION_RESP", OFFER: "OFFER",
          ALL_OFFERS_DONE: "ALL_OFFERS_DONE", RESCIND: "RESCIND",
          UNLOAD_RESP: "UNLOAD_RESP"}
@@ -189,9 +190,11 @@ def relid_msg(mtype, relid):
 
 def parse_offer(msg):
     (mtype, _, relid, vector, flags, class_id, instance, sub_index, max_sub,
-     dlen, _) = OFFER_MSG.unpack(msg)
-    if class_id != ECHO or flags or sub_index or dlen:
-        fail(f"bad offer: relid {relid}, class {class_id.hex()}, flags {flags}")
+     dlen, data) = OFFER_MSG.unpack(msg)
+    # The echo class's offer data: magic "echo", max_subchannels (0).
+    if class_id != ECHO or flags or sub_index or max_sub or dlen != 8 or \
+            data[:8] != struct.pack("<II", 0x6f686365, 0):
+        fail(f"bad offer: relid {relid}, class {class_id.hex()}, flags {flags}, data {data[:dlen].hex()}")
     return relid, vector, instance
 
 
@@ -218,7 +221,7 @@ def play(qt, ram, ctl, kvmbusctl):
     g.send(hdr(VERSION_REQ) + struct.pack("<IIQ", V1, 0x00020003, 0xff))
     tid, msg = g.expect(VERSION_RESP)
     _, _, version, max_channels, features = struct.unpack("<IIIIQ", msg)
-    if (version, max_channels, features, tid) != (V1, 64, 0, g.tid):
+    if (version, max_channels, features, tid) != (V1, 256, 0, g.tid):
         fail(f"VERSION_RESP {version:#x} {max_channels} {features:#x} tid {tid}")
     g.signalled()
     print(f"ctl-e2e: VERSION_RESP: version {version:#x}, max_channels {max_channels}")
@@ -268,13 +271,16 @@ def play(qt, ram, ctl, kvmbusctl):
         fail("device 1 still listed after RELID_RELEASED")
     print(f"ctl-e2e: kvmbusctl remove 1 -> RESCIND relid 1, gone after RELID_RELEASED")
 
-    # 6. What is not implemented yet is dropped and counted; so is junk.
-    # (GPADLs and channels: chan_e2e.py.)
+    # 6. Sub-channels of a device that allows none: the answer says 0.
+    # Junk is dropped and counted.  (GPADLs and channels: chan_e2e.py.)
     g.send(hdr(REQUEST_SUBCHANNELS) + struct.pack("<II", 2, 4), hdr(7)[:6],
            hdr(OFFER) + bytes(112))
+    _, msg = g.expect(SUBCHANNELS_RESULT)
+    if struct.unpack_from("<III", msg, 8) != (2, 0, 0):
+        fail(f"SUBCHANNELS_RESULT {msg.hex()}")
     g.expect_nothing()
     ctr = g.status()["ctl"]["counters"]
-    if (ctr["unsupported"], ctr["malformed"], ctr["unexpected"]) != (1, 2, 1):
+    if (ctr["unsupported"], ctr["malformed"], ctr["unexpected"]) != (0, 2, 1):
         fail(f"counters: {ctr}")
 
     # 7. UNLOAD, then RESET: IDLE for the same generation.
@@ -288,7 +294,7 @@ def play(qt, ram, ctl, kvmbusctl):
     c = st["ctl"]
     print(f"ctl-e2e: UNLOAD_RESP, RESET -> IDLE; counters: {c['counters']['packets_in']} packets in, "
           f"{c['counters']['packets_out']} out, {c['counters']['signals']} signals")
-    if c["state"] != "idle" or c["counters"]["packets_out"] != 7:
+    if c["state"] != "idle" or c["counters"]["packets_out"] != 8:
         fail(f"status after reset: {c}")
 
     # 8. A reconnect with rings outside guest RAM: ERROR, EFAULT.

@@ -45,11 +45,17 @@ run 2 $WRAP "$KVMBUSD" -f -s "$TMP/k.sock" -r "$TMP/vm.ram" --device net
 err_has "--device 'net': unknown class; known: echo"
 run 2 $WRAP "$KVMBUSD" -f -s "$TMP/k.sock" -r "$TMP/vm.ram" --device echo --vectors 1
 err_has "needs --vectors 2 or more"
+run 2 $WRAP "$KVMBUSD" -f -s "$TMP/k.sock" -r "$TMP/vm.ram" --vectors 3 --device echo,bogus=1
+err_has 'echo: unknown parameter "bogus" \(known: subchannels\)'
+run 2 $WRAP "$KVMBUSD" -f -s "$TMP/k.sock" -r "$TMP/vm.ram" --vectors 3 --device echo,subchannels=64
+err_has "subchannels must be a number from 0 to 63"
+run 2 $WRAP "$KVMBUSD" -f -s "$TMP/k.sock" -r "$TMP/vm.ram" --vectors 3 --device echo,subchannels
+err_has "is not key=value"
 run 0 "$KVMBUSD" --help
 out_has "--device CLASS"
 
 $WRAP "$KVMBUSD" --foreground --socket "$TMP/k.sock" --ram "$TMP/vm.ram" \
-	--control "$TMP/c.sock" --vectors 3 --device echo --device echo \
+	--control "$TMP/c.sock" --vectors 3 --device echo --device echo,subchannels=2 \
 	>"$TMP/kvmbusd.log" 2>&1 &
 KPID=$!
 for ((i = 0; i < 50; i++)); do [ -S "$TMP/c.sock" ] && break; sleep 0.1; done
@@ -125,8 +131,30 @@ err_has "cannot connect to .*missing.sock: No such file or directory"
 run 0 "$CTL" --help
 out_has "^Usage: kvmbusctl"
 
+# Class parameters: add with them, unknown ones refused; set.
+run 0 "$CTL" -s "$TMP/c.sock" --json add echo subchannels=5
+json "d['device']['max_subchannels'] == 5 and d['device']['params'] == {'subchannels': 5} and d['device']['offer_data_len'] == 8"
+run 1 "$CTL" -s "$TMP/c.sock" add echo queues=4
+err_has 'echo: unknown parameter "queues"'
+run 2 "$CTL" -s "$TMP/c.sock" add echo subchannels
+err_has "is not key=value"
+run 2 "$CTL" -s "$TMP/c.sock" add echo a=1 a=2
+err_has "given twice"
+run 1 "$CTL" -s "$TMP/c.sock" set 1 subchannels=1
+err_has "class echo has no run-time settings"
+run 2 "$CTL" -s "$TMP/c.sock" set 1
+run 1 "$CTL" -s "$TMP/c.sock" set 999 a=b
+err_has "no device 999"
+# The device list shows each device's channels.
+run 0 "$CTL" -s "$TMP/c.sock" --json devices
+json "all(len(x['channels']) == 1 + x['subchannels'] and x['channels'][0]['sub_index'] == 0 and x['channels'][0]['relid'] == x['relid'] for x in d['devices'])"
+run 0 "$CTL" -s "$TMP/c.sock" devices
+out_has "^ +sub 0 +relid 1 +vector 1 "
+run 1 "$CTL" -s "$TMP/c.sock" echo-send 1 1 1 3
+err_has "has no sub-channel 3"
+
 # Many devices: the 64th fits, the 65th is refused with a reason.
-for ((i = 0; i < 60; i++)); do "$CTL" -s "$TMP/c.sock" add echo >/dev/null || fail "add $i"; done
+for ((i = 0; i < 59; i++)); do "$CTL" -s "$TMP/c.sock" add echo >/dev/null || fail "add $i"; done
 run 1 "$CTL" -s "$TMP/c.sock" add echo
 err_has "no room: 64 devices"
 run 0 "$CTL" -s "$TMP/c.sock" status

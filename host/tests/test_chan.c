@@ -198,8 +198,8 @@ static struct env *env_new(unsigned int vectors, unsigned int devices)
 
 static void env_free(struct env *e)
 {
-	ctl_disconnect(&e->c);
-	for (unsigned int i = 0; i < DEV_MAX; i++)
+	ctl_fini(&e->c);
+	for (unsigned int i = 0; i < CHAN_MAX; i++)
 		assert_false(chan_in_use(&e->c.chans[i]));
 	assert_int_equal(e->c.gpadls.count, 0);
 	bar_destroy(&e->bar);
@@ -338,7 +338,7 @@ static uint32_t guest_open(struct env *e, struct gchan *gc, uint32_t relid,
 	memset(gc, 0, sizeof(*gc));
 	gc->relid = relid;
 	gc->gpadl = 100 + relid;
-	gc->vector = devices_by_relid(&e->c.devs, relid)->vector;
+	gc->vector = devices_chan(&e->c.devs, relid)->vector;
 	ring_pfns(relid - 1, g2h, h2g, pfn);
 	guest_view(e, pfn, g2h + h2g, &gc->view);
 	v = gc->view.addr;
@@ -503,6 +503,70 @@ static void test_open_echo_close(void **state)
 	assert_int_equal(guest_open(e, &gc, 1, 2, 2), 0);
 	echo_once(e, &gc, 10);
 	guest_close(e, &gc);
+	env_free(e);
+}
+
+/* A device with two sub-channels: each channel carries its own traffic
+ * on its own vector; a rescind closes them all. */
+static void test_subchannels(void **state)
+{
+	struct kvmbus_ctl_subchannels rq = {
+		.hdr.type = cpu_to_le32(KVMBUS_CTL_REQUEST_SUBCHANNELS),
+		.count = cpu_to_le32(2),
+	};
+	struct json_object *p = json_object_new_object();
+	struct env *e = env_new(8, 0);
+	struct device *dev, gone;
+	struct gchan gc[3];
+	uint8_t msg[128];
+	uint32_t relid[3];
+	unsigned int i;
+
+	(void)state;
+	json_object_object_add(p, "subchannels", json_object_new_string("2"));
+	assert_int_equal(ctl_device_add_params(&e->c, dev_class_find("echo"), p,
+					       NULL, 0, &dev), 0);
+	json_object_put(p);
+	guest_online(e, 1);
+	rq.relid = cpu_to_le32(dev->relid);
+	ctl_send_msg(e, &rq, sizeof(rq));
+	assert_int_equal(ctl_recv(e, msg), KVMBUS_CTL_OFFER);
+	assert_int_equal(ctl_recv(e, msg), KVMBUS_CTL_OFFER);
+	assert_int_equal(ctl_recv(e, msg), KVMBUS_CTL_SUBCHANNELS_RESULT);
+	relid[0] = dev->relid;
+	relid[1] = dev->sub_relid[0];
+	relid[2] = dev->sub_relid[1];
+	/* Sub-channel 2 first: any order works. */
+	assert_int_equal(guest_open(e, &gc[2], relid[2], 2, 2), 0);
+	assert_int_equal(guest_open(e, &gc[0], relid[0], 2, 2), 0);
+	assert_int_equal(guest_open(e, &gc[1], relid[1], 2, 2), 0);
+	for (i = 0; i < 3; i++) {
+		struct chan *ch = host_chan(e, relid[i]);
+
+		assert_ptr_equal(ch->dev, dev);
+		assert_int_equal(ch->sub_index, i);
+		assert_int_equal(ch->vector, gc[i].vector);
+		echo_once(e, &gc[i], 100 + i);
+		echo_once(e, &gc[i], 3000);
+		assert_int_equal(ch->stats.pkts_in, 2);
+	}
+	assert_int_not_equal(gc[1].vector, gc[2].vector);
+	/* One closes and opens again while the others stay open. */
+	guest_close(e, &gc[1]);
+	assert_int_equal(guest_open(e, &gc[1], relid[1], 2, 2), 0);
+	echo_once(e, &gc[1], 7);
+
+	/* Rescind: every channel of the device closes at once. */
+	assert_int_equal(ctl_device_remove(&e->c, dev->id, &gone), 0);
+	assert_int_equal(ctl_recv(e, msg), KVMBUS_CTL_RESCIND);
+	for (i = 0; i < 3; i++)
+		assert_false(chan_in_use(host_chan(e, relid[i])));
+	assert_int_equal(e->c.stats.chan_closed_by_host, 3);
+	for (i = 0; i < 3; i++)
+		guest_close(e, &gc[i]);	/* answered with 0 */
+	assert_int_equal(send_relid(e, KVMBUS_CTL_RELID_RELEASED, relid[0], 0),
+			 0);
+	assert_null(devices_by_relid(&e->c.devs, relid[2]));
 	env_free(e);
 }
 
@@ -1249,6 +1313,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_open_echo_close),
 		cmocka_unit_test(test_open_refused),
+		cmocka_unit_test(test_subchannels),
 		cmocka_unit_test(test_closed_under_the_guest),
 		cmocka_unit_test(test_echo_batch),
 		cmocka_unit_test(test_echo_gpa),

@@ -15,6 +15,8 @@
 #include "ctl.h"
 #include "ctl_json.h"
 #include "guestmem.h"
+#include "params.h"
+#include <kvmbus/echo.h>
 
 #define PAGE		KVMBUS_PAGE_SIZE
 #define RAM_SIZE	(1u << 20)
@@ -61,7 +63,7 @@ static struct env *env_new(unsigned int vectors)
 
 static void env_free(struct env *e)
 {
-	ctl_disconnect(&e->c);
+	ctl_fini(&e->c);
 	bar_destroy(&e->bar);
 	free(e->ram);
 	free(e);
@@ -247,7 +249,10 @@ static void expect_offer(struct env *e, const struct device *dev)
 	assert_memory_equal(o.class_id, echo, 16);
 	assert_memory_equal(o.instance_id, dev->instance_id, 16);
 	assert_int_equal(le16_to_cpu(o.sub_index), 0);
-	assert_int_equal(le32_to_cpu(o.data_len), 0);
+	assert_int_equal(le16_to_cpu(o.flags), 0);
+	assert_int_equal(le16_to_cpu(o.max_subchannels), dev->max_subchannels);
+	assert_int_equal(le32_to_cpu(o.data_len), dev->offer_data_len);
+	assert_memory_equal(o.data, dev->offer_data, dev->offer_data_len);
 }
 
 /* --- the mailbox ------------------------------------------------------ */
@@ -424,7 +429,7 @@ static void test_version(void **state)
 	assert_int_equal(guest_recv(e, &r, &tid), KVMBUS_CTL_VERSION_RESP);
 	assert_int_equal(tid, e->tid);
 	assert_int_equal(le32_to_cpu(r.version), KVMBUS_VERSION_MAX);
-	assert_int_equal(le32_to_cpu(r.max_channels), DEV_MAX);
+	assert_int_equal(le32_to_cpu(r.max_channels), CHAN_MAX);
 	assert_int_equal(le64_to_cpu(r.features), CTL_HOST_FEATURES);
 	assert_int_equal(e->c.version, KVMBUS_VERSION_MAX);
 	/* Once agreed, a second VERSION_REQ is dropped. */
@@ -609,7 +614,10 @@ static void test_bad_messages(void **state)
 	struct kvmbus_ctl_offer big;
 	struct env *e = env_new(8);
 	struct kvmbus_ring_pkt p = { .type = KVMBUS_PKT_COMP };
-	struct kvmbus_ctl_result r;
+	union {
+		struct kvmbus_ctl_result r;
+		uint8_t raw[128];	/* any reply fits */
+	} u;
 	uint8_t msg[64];
 	/* Type, size, the reply to an all-zero message (0: none) and its
 	 * status: id / relid 0 is never valid. */
@@ -625,7 +633,8 @@ static void test_bad_messages(void **state)
 		{ KVMBUS_CTL_CLOSE, sizeof(struct kvmbus_ctl_relid),
 		  KVMBUS_CTL_CLOSE_RESULT, ENODEV },
 		{ KVMBUS_CTL_REQUEST_SUBCHANNELS,
-		  sizeof(struct kvmbus_ctl_subchannels), 0, 0 },
+		  sizeof(struct kvmbus_ctl_subchannels),
+		  KVMBUS_CTL_SUBCHANNELS_RESULT, ENODEV },
 	};
 	uint32_t host_types[] = { 2, 4, 5, 6, 10, 12, 14, 16, 19, 0, 20,
 				  0xffffffff };
@@ -645,13 +654,14 @@ static void test_bad_messages(void **state)
 			expect_none(e);
 			continue;
 		}
-		assert_int_equal(guest_recv(e, &r, NULL), zero[i][2]);
-		assert_int_equal(le32_to_cpu(r.relid), 0);
-		assert_int_equal(le32_to_cpu(r.status), zero[i][3]);
+		assert_int_equal(guest_recv(e, &u, NULL), zero[i][2]);
+		assert_int_equal(le32_to_cpu(u.r.relid), 0);
+		assert_int_equal(le32_to_cpu(u.r.status), zero[i][3]);
 	}
 	assert_int_equal(e->c.stats.malformed, 6);
-	assert_int_equal(e->c.stats.unsupported, 1);	/* sub-channels */
-	assert_int_equal(e->c.stats.unexpected, 2);	/* BODY, CLOSE */
+	assert_int_equal(e->c.stats.unsupported, 0);
+	/* BODY, CLOSE, REQUEST_SUBCHANNELS */
+	assert_int_equal(e->c.stats.unexpected, 3);
 	for (i = 0; i < sizeof(host_types) / sizeof(host_types[0]); i++) {
 		memset(&big, 0, sizeof(big));
 		big.hdr.type = cpu_to_le32(host_types[i]);
@@ -961,6 +971,8 @@ static struct json_object *run(struct env *e, const char *req_text,
 		ret = ctl_cmd_devices(&e->c, req, resp);
 	else if (!strcmp(name, "device-add"))
 		ret = ctl_cmd_device_add(&e->c, req, resp);
+	else if (!strcmp(name, "device-set"))
+		ret = ctl_cmd_device_set(&e->c, req, resp);
 	else
 		ret = ctl_cmd_device_remove(&e->c, req, resp);
 	assert_int_equal(ret, want);
@@ -1036,6 +1048,305 @@ static void test_json(void **state)
 	env_free(e);
 }
 
+/* --- sub-channels and the device level -------------------------------- */
+
+static struct device *add_echo_subs(struct env *e, const char *n)
+{
+	struct json_object *p = json_object_new_object();
+	struct device *dev;
+	char err[128];
+
+	json_object_object_add(p, "subchannels", json_object_new_string(n));
+	assert_int_equal(ctl_device_add_params(&e->c, dev_class_find("echo"),
+					       p, err, sizeof(err), &dev), 0);
+	json_object_put(p);
+	return dev;
+}
+
+static void send_subchannels(struct env *e, uint32_t relid, uint32_t count)
+{
+	struct kvmbus_ctl_subchannels m = {
+		.hdr.type = cpu_to_le32(KVMBUS_CTL_REQUEST_SUBCHANNELS),
+		.relid = cpu_to_le32(relid),
+		.count = cpu_to_le32(count),
+	};
+
+	guest_send(e, &m, sizeof(m));
+}
+
+static void expect_sub_result(struct env *e, uint32_t relid,
+			      uint32_t status, uint32_t count)
+{
+	struct kvmbus_ctl_subchannels_result r;
+
+	assert_int_equal(guest_recv(e, &r, NULL),
+			 KVMBUS_CTL_SUBCHANNELS_RESULT);
+	assert_int_equal(le32_to_cpu(r.relid), relid);
+	assert_int_equal(le32_to_cpu(r.status), status);
+	assert_int_equal(le32_to_cpu(r.count), count);
+}
+
+/* The OFFER of sub-channel @sub of @dev. */
+static void expect_sub_offer(struct env *e, const struct device *dev,
+			     uint16_t sub)
+{
+	const struct chan_slot *cs;
+	struct kvmbus_ctl_offer o;
+
+	assert_int_equal(guest_recv(e, &o, NULL), KVMBUS_CTL_OFFER);
+	assert_int_equal(le32_to_cpu(o.relid), dev->sub_relid[sub - 1]);
+	assert_int_equal(le16_to_cpu(o.flags), KVMBUS_OFFER_F_SUBCHANNEL);
+	assert_int_equal(le16_to_cpu(o.sub_index), sub);
+	assert_int_equal(le16_to_cpu(o.max_subchannels), dev->max_subchannels);
+	assert_memory_equal(o.instance_id, dev->instance_id, 16);
+	cs = devices_chan(&e->c.devs, le32_to_cpu(o.relid));
+	assert_non_null(cs);
+	assert_ptr_equal(cs->dev, dev);
+	assert_int_equal(cs->sub_index, sub);
+	assert_int_equal(le16_to_cpu(o.vector), cs->vector);
+}
+
+static void test_subchannels(void **state)
+{
+	struct env *e = env_new(8);
+	struct kvmbus_echo_offer_data od;
+	struct device *d1, *d2, gone;
+	uint32_t r1, r2, r3;
+
+	(void)state;
+	d1 = add_echo_subs(e, "3");
+	d2 = add_echo(e);		/* no sub-channels */
+	assert_int_equal(d1->max_subchannels, 3);
+	assert_int_equal(d1->offer_data_len, sizeof(od));
+	memcpy(&od, d1->offer_data, sizeof(od));
+	assert_int_equal(le32_to_cpu(od.magic), KVMBUS_ECHO_OFFER_MAGIC);
+	assert_int_equal(le32_to_cpu(od.max_subchannels), 3);
+	guest_connect(e);
+	negotiate(e);
+
+	/* Before its offer went out: no such primary. */
+	send_subchannels(e, d1->relid, 1);
+	expect_sub_result(e, d1->relid, ENODEV, 0);
+	send_type(e, KVMBUS_CTL_REQUEST_OFFERS);
+	expect_offer(e, d1);
+	expect_offer(e, d2);
+	assert_int_equal(guest_recv(e, &od, NULL), KVMBUS_CTL_ALL_OFFERS_DONE);
+
+	/* Two now, then five: capped at three, offered once each. */
+	send_subchannels(e, d1->relid, 2);
+	expect_sub_offer(e, d1, 1);
+	expect_sub_offer(e, d1, 2);
+	expect_sub_result(e, d1->relid, 0, 2);
+	send_subchannels(e, d1->relid, 5);
+	expect_sub_offer(e, d1, 3);
+	expect_sub_result(e, d1->relid, 0, 3);
+	send_subchannels(e, d1->relid, 1);	/* never shrinks */
+	expect_sub_result(e, d1->relid, 0, 3);
+	expect_none(e);
+	r1 = d1->sub_relid[0];
+	r2 = d1->sub_relid[1];
+	r3 = d1->sub_relid[2];
+	/* Relids are distinct, never 0, spread over the vectors. */
+	assert_true(r1 && r1 != d1->relid && r1 != d2->relid && r1 != r2 &&
+		    r2 != r3 && r1 != r3);
+	assert_int_equal(e->c.devs.nr_chans, 5);
+	assert_true(devices_chan(&e->c.devs, r1)->vector !=
+		    devices_chan(&e->c.devs, r2)->vector);
+	/* A class without sub-channels, and a sub-channel's relid. */
+	send_subchannels(e, d2->relid, 4);
+	expect_sub_result(e, d2->relid, 0, 0);
+	send_subchannels(e, r1, 1);
+	expect_sub_result(e, r1, ENODEV, 0);
+	send_subchannels(e, 999, 1);
+	expect_sub_result(e, 999, ENODEV, 0);
+	/* CLOSE of a sub-channel that is not open. */
+	send_relid(e, KVMBUS_CTL_CLOSE, r2);
+	assert_int_equal(guest_recv(e, &od, NULL), KVMBUS_CTL_CLOSE_RESULT);
+
+	/* Rescind: one RESCIND, for the primary; its sub-channels stay
+	 * taken until the guest releases the primary. */
+	assert_int_equal(ctl_device_remove(&e->c, d1->id, &gone), 0);
+	assert_int_equal(gone.state, DEV_RELEASING);
+	assert_int_equal(guest_recv(e, &od, NULL), KVMBUS_CTL_RESCIND);
+	expect_none(e);
+	assert_ptr_equal(devices_by_relid(&e->c.devs, r3), d1);
+	send_relid(e, KVMBUS_CTL_RELID_RELEASED, r1);	/* not the primary */
+	assert_ptr_equal(devices_by_relid(&e->c.devs, r1), d1);
+	send_relid(e, KVMBUS_CTL_RELID_RELEASED, gone.relid);
+	assert_null(devices_by_relid(&e->c.devs, gone.relid));
+	assert_null(devices_by_relid(&e->c.devs, r1));
+	assert_null(devices_by_relid(&e->c.devs, r3));
+	assert_int_equal(e->c.devs.nr_chans, 1);
+
+	/* Unload drops the sub-channels of live devices too. */
+	d1 = add_echo_subs(e, "2");
+	expect_offer(e, d1);
+	send_subchannels(e, d1->relid, 2);
+	expect_sub_offer(e, d1, 1);
+	expect_sub_offer(e, d1, 2);
+	expect_sub_result(e, d1->relid, 0, 2);
+	assert_int_equal(e->c.devs.nr_chans, 4);
+	send_type(e, KVMBUS_CTL_UNLOAD);
+	assert_int_equal(guest_recv(e, &od, NULL), KVMBUS_CTL_UNLOAD_RESP);
+	assert_int_equal(d1->nr_subchannels, 0);
+	assert_int_equal(e->c.devs.nr_chans, 2);
+	env_free(e);
+}
+
+/* The channel table is the limit: 256 relids, never 0, reused only after
+ * release. */
+static void test_channel_table(void **state)
+{
+	struct env *e = env_new(256);
+	struct device *d[4], gone;
+	unsigned int i, total = 0;
+
+	(void)state;
+	for (i = 0; i < 4; i++)
+		d[i] = add_echo_subs(e, "63");
+	guest_connect(e);
+	negotiate(e);
+	send_type(e, KVMBUS_CTL_REQUEST_OFFERS);
+	for (i = 0; i < 4; i++)
+		expect_offer(e, d[i]);
+	assert_int_equal(guest_recv(e, &gone, NULL),
+			 KVMBUS_CTL_ALL_OFFERS_DONE);
+	for (i = 0; i < 4; i++) {
+		send_subchannels(e, d[i]->relid, 63);
+		while (guest_recv(e, &gone, NULL) == KVMBUS_CTL_OFFER)
+			;
+		total += d[i]->nr_subchannels;
+	}
+	/* 4 primaries and 252 sub-channels fill the table. */
+	assert_int_equal(total, CHAN_MAX - 4);
+	assert_int_equal(e->c.devs.nr_chans, CHAN_MAX);
+	assert_int_equal(ctl_device_add(&e->c, dev_class_find("echo"),
+					&d[0]), -ENOSPC);
+	/* Each of vectors 1..255 serves one channel, one serves two. */
+	for (i = 1; i < 256; i++)
+		assert_true(e->c.devs.vec_users[i] >= 1 &&
+			    e->c.devs.vec_users[i] <= 2);
+	for (i = 0; i < CHAN_MAX; i++)
+		assert_non_null(devices_chan(&e->c.devs, i + 1));
+	assert_null(devices_chan(&e->c.devs, 0));
+	assert_null(devices_chan(&e->c.devs, CHAN_MAX + 1));
+	/* Removed but not released: still no room. */
+	assert_int_equal(ctl_device_remove(&e->c, d[1]->id, &gone), 0);
+	assert_int_equal(ctl_device_add(&e->c, dev_class_find("echo"),
+					&d[0]), -ENOSPC);
+	send_relid(e, KVMBUS_CTL_RELID_RELEASED, gone.relid);
+	assert_int_equal(e->c.devs.nr_chans, CHAN_MAX - 64);
+	assert_int_equal(ctl_device_add(&e->c, dev_class_find("echo"),
+					&d[0]), 0);
+	env_free(e);
+}
+
+/* A class with dev_set, to test the device-level plumbing. */
+static int fake_set_calls;
+
+static int fake_dev_add(struct device *dev, struct json_object *params,
+			char *err, size_t errlen)
+{
+	(void)params;
+	(void)err;
+	(void)errlen;
+	*(int *)dev->priv = 42;
+	return 0;
+}
+
+static int fake_dev_set(struct device *dev, struct json_object *params,
+			char *err, size_t errlen)
+{
+	struct json_object *v;
+
+	assert_int_equal(*(int *)dev->priv, 42);
+	if (!json_object_object_get_ex(params, "link", &v)) {
+		snprintf(err, errlen, "fake: only link");
+		return -EINVAL;
+	}
+	fake_set_calls++;
+	return 0;
+}
+
+static const struct vsp_ops fake_vsp = {
+	.name = "fake",
+	.max_pkt = 256,
+	.dev_priv_size = sizeof(int),
+	.dev_add = fake_dev_add,
+	.dev_set = fake_dev_set,
+};
+
+static const struct dev_class fake_class = {
+	.name = "fake",
+	.class_id = KVMBUS_CLASS_ECHO_BYTES,
+	.vsp = &fake_vsp,
+};
+
+static void test_device_params(void **state)
+{
+	struct env *e = env_new(8);
+	struct json_object *r, *p;
+	struct device *dev;
+	char err[128];
+
+	(void)state;
+	r = run(e, "{\"cmd\":\"device-add\",\"class\":\"echo\",\"params\":{\"subchannels\":\"7\"}}", 0);
+	assert_string_equal(str(r, "device", "max_subchannels"), "7");
+	json_object_put(r);
+	r = run(e, "{\"cmd\":\"device-add\",\"class\":\"echo\",\"params\":{\"queues\":\"7\"}}", -EINVAL);
+	assert_string_equal(str(r, "error", NULL),
+			    "echo: unknown parameter \"queues\" (known: subchannels)");
+	json_object_put(r);
+	r = run(e, "{\"cmd\":\"device-add\",\"class\":\"echo\",\"params\":{\"subchannels\":\"64\"}}", -EINVAL);
+	assert_string_equal(str(r, "error", NULL),
+			    "echo: subchannels must be a number from 0 to 63");
+	json_object_put(r);
+	json_object_put(run(e, "{\"cmd\":\"device-add\",\"class\":\"echo\",\"params\":{\"subchannels\":3}}", -EINVAL));
+	json_object_put(run(e, "{\"cmd\":\"device-add\",\"class\":\"echo\",\"params\":[]}", -EINVAL));
+	assert_int_equal(e->c.devs.count, 1);	/* the failures left nothing */
+	assert_int_equal(e->c.devs.nr_chans, 1);
+
+	/* echo has no run-time settings. */
+	r = run(e, "{\"cmd\":\"device-set\",\"id\":1,\"params\":{\"subchannels\":\"1\"}}", -EINVAL);
+	assert_string_equal(str(r, "error", NULL),
+			    "class echo has no run-time settings");
+	json_object_put(r);
+	r = run(e, "{\"cmd\":\"device-set\",\"id\":9,\"params\":{\"a\":\"1\"}}", -ENOENT);
+	assert_string_equal(str(r, "error", NULL), "no device 9");
+	json_object_put(r);
+	json_object_put(run(e, "{\"cmd\":\"device-set\",\"id\":1}", -EINVAL));
+
+	/* A class with dev_set and a priv. */
+	assert_int_equal(ctl_device_add_params(&e->c, &fake_class, NULL, err,
+					       sizeof(err), &dev), 0);
+	assert_non_null(dev->priv);
+	p = json_tokener_parse("{\"link\":\"down\"}");
+	assert_int_equal(ctl_device_set(&e->c, dev->id, p, err, sizeof(err)),
+			 0);
+	json_object_put(p);
+	assert_int_equal(fake_set_calls, 1);
+	r = run(e, "{\"cmd\":\"device-set\",\"id\":2,\"params\":{\"mtu\":\"9000\"}}", -EINVAL);
+	assert_string_equal(str(r, "error", NULL), "fake: only link");
+	json_object_put(r);
+	env_free(e);
+
+	/* The text forms. */
+	p = params_from_list("subchannels=3,x=", err, sizeof(err));
+	assert_non_null(p);
+	assert_string_equal(str(p, "subchannels", NULL), "3");
+	assert_string_equal(str(p, "x", NULL), "");
+	json_object_put(p);
+	assert_null(params_from_list("a=1,a=2", err, sizeof(err)));
+	assert_string_equal(err, "parameter a given twice");
+	assert_null(params_from_list("novalue", err, sizeof(err)));
+	assert_null(params_from_list("a=1,", err, sizeof(err)));
+	assert_null(params_from_list("=1", err, sizeof(err)));
+	assert_null(params_from_list("A=1", err, sizeof(err)));
+	p = params_from_list("", err, sizeof(err));
+	assert_int_equal(json_object_object_length(p), 0);
+	json_object_put(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1058,6 +1369,9 @@ int main(void)
 		cmocka_unit_test(test_vectors),
 		cmocka_unit_test(test_device_table),
 		cmocka_unit_test(test_json),
+		cmocka_unit_test(test_subchannels),
+		cmocka_unit_test(test_channel_table),
+		cmocka_unit_test(test_device_params),
 	};
 
 	return cmocka_run_group_tests_name("ctl", tests, NULL, NULL);

@@ -13,6 +13,10 @@
  *   ranges in place and answers with a COMP packet carrying the same
  *   trans_id and a struct kvmbus_echo_gpa_resp.
  *
+ * Every channel of an echo device (the primary and each sub-channel) works
+ * the same way.  The host's `subchannels=N` parameter (0..63, default 0)
+ * sets the device's max_subchannels.
+ *
  * Host to guest, started from kvmbusctl: INBAND packets without a
  * completion request, payload byte i = (seq + i) & 0xff, where seq is the
  * packet's trans_id.
@@ -42,5 +46,18 @@ struct kvmbus_echo_gpa_resp {
 };
 
 static_assert(sizeof(struct kvmbus_echo_gpa_resp) == 24);
+
+/*
+ * The echo device's offer data (struct kvmbus_ctl_offer.data): lets a
+ * test check that class data reaches the driver intact.
+ */
+#define KVMBUS_ECHO_OFFER_MAGIC		0x6f686365u	/* "echo" */
+
+struct kvmbus_echo_offer_data {
+	__le32 magic;			/* KVMBUS_ECHO_OFFER_MAGIC */
+	__le32 max_subchannels;		/* as the offer's, repeated */
+};
+
+static_assert(sizeof(struct kvmbus_echo_offer_data) == 8);
 
 #endif /* _KVMBUS_ECHO_H */

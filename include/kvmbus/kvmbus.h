@@ -37,15 +37,34 @@ struct kvmbus_device_id {
 };
 
 /**
+ * struct kvmbus_subchannel - a sub-channel the host granted (private to
+ *	kvmbus.ko)
+ * @relid: the host's id of the sub-channel; 0 while not granted
+ * @vector: its doorbell and interrupt vector
+ * @chan: the open channel, if any
+ */
+struct kvmbus_subchannel {
+	u32 relid;
+	u16 vector;
+	struct kvmbus_channel *chan;
+};
+
+/**
  * struct kvmbus_device - a channel offered by the host, seen as a device
  * @dev: the driver-model device
  * @class_id: what kind of device the host offered
  * @instance_id: which one; stable across host restarts
  * @relid: the host's id of the primary channel
  * @vector: the channel's doorbell and interrupt vector
+ * @max_subchannels: sub-channels the host allows (kvmbus_subchannels_request())
+ * @offer_data_len: valid bytes of @offer_data
+ * @offer_data: the offer's class-specific data
  * @bus: the connection it was offered on (private to kvmbus.ko)
- * @chan_lock: protects @chan and @rescinded (private to kvmbus.ko)
- * @chan: the open channel, if any (private to kvmbus.ko)
+ * @chan_lock: protects @chan, @sub and @rescinded (private to kvmbus.ko)
+ * @chan: the open primary channel, if any (private to kvmbus.ko)
+ * @sub: sub-channel i + 1 (private to kvmbus.ko)
+ * @chans_claimed: bit i: channel i (0: primary) is open or opening
+ *	(private to kvmbus.ko)
  * @rescinded: the host took the device back (private to kvmbus.ko)
  */
 struct kvmbus_device {
@@ -54,9 +73,14 @@ struct kvmbus_device {
 	uuid_t instance_id;
 	u32 relid;
 	u16 vector;
+	u16 max_subchannels;
+	u32 offer_data_len;
+	u8 offer_data[KVMBUS_OFFER_DATA_MAX];
 	struct kvmbus_bus *bus;
-	spinlock_t chan_lock;	/* @chan, @rescinded */
+	spinlock_t chan_lock;	/* @chan, @sub, @chans_claimed, @rescinded */
 	struct kvmbus_channel *chan;
+	struct kvmbus_subchannel sub[KVMBUS_MAX_SUBCHANNELS];
+	u64 chans_claimed;
 	bool rescinded;
 };
 
@@ -87,14 +111,18 @@ struct kvmbus_driver {
  * @h2g_size: data bytes of the host-to-guest ring (whole pages)
  * @callback: called in interrupt context when the host signals
  * @ctx: passed to @callback
+ * @sub_index: 0 opens the primary channel, 1..n that sub-channel (once
+ *	kvmbus_subchannels_request() granted it)
  */
 struct kvmbus_chan_config {
 	u32 g2h_size;
 	u32 h2g_size;
+	u16 sub_index;
 	void (*callback)(struct kvmbus_channel *chan, void *ctx);
 	void *ctx;
 };
 
+int kvmbus_subchannels_request(struct kvmbus_device *kdev, u16 count);
 int kvmbus_channel_open(struct kvmbus_device *kdev,
 			const struct kvmbus_chan_config *cfg,
 			struct kvmbus_channel **out);

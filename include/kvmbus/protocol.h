@@ -168,7 +168,8 @@ enum kvmbus_ctl_type {
 	KVMBUS_CTL_REQUEST_SUBCHANNELS	= 17,	/* g->h */
 	KVMBUS_CTL_UNLOAD		= 18,	/* g->h */
 	KVMBUS_CTL_UNLOAD_RESP		= 19,	/* h->g */
-	KVMBUS_CTL_MAX			= KVMBUS_CTL_UNLOAD_RESP,
+	KVMBUS_CTL_SUBCHANNELS_RESULT	= 20,	/* h->g */
+	KVMBUS_CTL_MAX			= KVMBUS_CTL_SUBCHANNELS_RESULT,
 };
 
 struct kvmbus_ctl_hdr {
@@ -226,6 +227,8 @@ static_assert(sizeof(struct kvmbus_ctl_version_resp) == 24);
 
 #define KVMBUS_OFFER_DATA_MAX		64
 #define KVMBUS_OFFER_F_SUBCHANNEL	BIT(0)
+/* Sub-channels of one device at most: 64 channels with its primary. */
+#define KVMBUS_MAX_SUBCHANNELS		63
 
 struct kvmbus_ctl_offer {
 	struct kvmbus_ctl_hdr hdr;
@@ -318,5 +321,20 @@ struct kvmbus_ctl_subchannels {
 };
 
 static_assert(sizeof(struct kvmbus_ctl_subchannels) == 16);
+
+/*
+ * SUBCHANNELS_RESULT: the answer to REQUEST_SUBCHANNELS, sent after the
+ * OFFERs of every sub-channel it granted.  Its first fields are laid out
+ * as struct kvmbus_ctl_result.
+ */
+struct kvmbus_ctl_subchannels_result {
+	struct kvmbus_ctl_hdr hdr;
+	__le32 relid;			/* the primary channel */
+	__le32 status;			/* 0 or a positive errno */
+	__le32 count;			/* sub-channels the device has now */
+	__le32 reserved;
+};
+
+static_assert(sizeof(struct kvmbus_ctl_subchannels_result) == 24);
 
 #endif /* _KVMBUS_PROTOCOL_H */

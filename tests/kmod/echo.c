@@ -7,7 +7,17 @@
  *   run    write "inband COUNT SIZE", "sum SIZE" or "fill SIZE SEED"; the
  *          write returns when the run is over (-EIO if it failed), and
  *          reading gives the last run's result: "ok ..." or "fail: ..."
- *   rx     "PACKETS BYTES BAD": host-initiated packets received and checked
+ *          (on the primary channel)
+ *   run_all  the same on every open channel at once (primary and
+ *          sub-channels), each with its own packets: "ok N channels: ..."
+ *          or "fail: channel I: ..."
+ *   rx     "PACKETS BYTES BAD": host-initiated packets received and
+ *          checked, all channels together
+ *   channels  how many channels are open (1 + sub-channels)
+ *   offer  the offer data the host sent: "magic max_subchannels" or "bad"
+ *
+ * The driver asks for as many sub-channels as the module parameter
+ * subchannels says (-1: all the host allows) and opens them all.
  *
  * Every byte that comes back is checked against what was sent.
  */
@@ -23,22 +33,32 @@ static unsigned int ring_kb = 64;
 module_param(ring_kb, uint, 0444);
 MODULE_PARM_DESC(ring_kb, "KiB of data in each ring (whole pages)");
 
+static int subchannels = -1;
+module_param(subchannels, int, 0444);
+MODULE_PARM_DESC(subchannels, "sub-channels to ask for (-1: all the host allows)");
+
 #define ECHO_GPA_ID		BIT_ULL(63)	/* marks GPA runs' trans_ids */
 #define ECHO_BATCH		16
 #define ECHO_RUN_TIMEOUT	(30 * HZ)
 
+/* One open channel of the device: the primary or a sub-channel. */
 struct echo_dev {
 	struct kvmbus_device *kdev;
+	u16 index;			/* 0: primary */
 	struct kvmbus_channel *chan;
 	struct work_struct rx_work;
 	spinlock_t lock;		/* closing vs. queueing rx_work */
 	bool closing;
 	atomic_t kicks;			/* callbacks so far */
 	wait_queue_head_t wq;
-	struct mutex run_lock;		/* one run at a time */
 	u32 ring_size;
 	u8 *rxbuf;
 	u8 *txbuf;
+	/* run_all: this channel's part, on its own work item. */
+	struct echo_sys *sys;
+	struct work_struct run_work;
+	u32 run_count;
+	int run_ret;
 	/* The current run, read by rx_work. */
 	u64 first_id;
 	u64 last_id;
@@ -52,6 +72,16 @@ struct echo_dev {
 	atomic64_t rx_packets;
 	atomic64_t rx_bytes;
 	atomic64_t rx_bad;
+};
+
+/* The device: its channels, and the runs sysfs starts. */
+struct echo_sys {
+	struct mutex run_lock;		/* one run at a time */
+	atomic_t running;		/* run_all parts not done yet */
+	wait_queue_head_t done_wq;	/* woken when one is done */
+	unsigned int nr_chans;
+	char result[128];
+	struct echo_dev *chans[KVMBUS_MAX_SUBCHANNELS + 1];
 };
 
 static void echo_pattern(u8 *p, u32 len, u64 seed)
@@ -305,11 +335,12 @@ out:
 static ssize_t run_store(struct device *dev, struct device_attribute *attr,
 			 const char *buf, size_t count)
 {
-	struct echo_dev *ed = dev_get_drvdata(dev);
+	struct echo_sys *es = dev_get_drvdata(dev);
+	struct echo_dev *ed = es->chans[0];
 	u32 a, b;
 	int ret;
 
-	mutex_lock(&ed->run_lock);
+	mutex_lock(&es->run_lock);
 	if (sscanf(buf, "inband %u %u", &a, &b) == 2)
 		ret = echo_run_inband(ed, a, b);
 	else if (sscanf(buf, "sum %u", &a) == 1)
@@ -320,62 +351,161 @@ static ssize_t run_store(struct device *dev, struct device_attribute *attr,
 		ret = -EINVAL;
 	if (ret == -EINVAL)
 		snprintf(ed->result, sizeof(ed->result), "fail: bad request");
-	mutex_unlock(&ed->run_lock);
+	mutex_unlock(&es->run_lock);
 	return ret ? ret : count;
 }
 
 static ssize_t run_show(struct device *dev, struct device_attribute *attr,
 			char *buf)
 {
-	struct echo_dev *ed = dev_get_drvdata(dev);
+	struct echo_sys *es = dev_get_drvdata(dev);
 	ssize_t ret;
 
-	mutex_lock(&ed->run_lock);
-	ret = sysfs_emit(buf, "%s\n", ed->result);
-	mutex_unlock(&ed->run_lock);
+	mutex_lock(&es->run_lock);
+	ret = sysfs_emit(buf, "%s\n", es->chans[0]->result);
+	mutex_unlock(&es->run_lock);
 	return ret;
 }
 static DEVICE_ATTR_RW(run);
 
+static void echo_run_work(struct work_struct *work)
+{
+	struct echo_dev *ed = container_of(work, struct echo_dev, run_work);
+
+	ed->run_ret = echo_run_inband(ed, ed->run_count, ed->run_size);
+	if (atomic_dec_and_test(&ed->sys->running))
+		wake_up(&ed->sys->done_wq);
+}
+
+/* "inband COUNT SIZE" on every channel at once. */
+static ssize_t run_all_store(struct device *dev, struct device_attribute *attr,
+			     const char *buf, size_t count)
+{
+	struct echo_sys *es = dev_get_drvdata(dev);
+	unsigned int i;
+	int ret = 0;
+	u32 a, b;
+
+	if (sscanf(buf, "inband %u %u", &a, &b) != 2 || !a ||
+	    b > es->chans[0]->ring_size)
+		return -EINVAL;
+	mutex_lock(&es->run_lock);
+	atomic_set(&es->running, es->nr_chans);
+	for (i = 0; i < es->nr_chans; i++) {
+		es->chans[i]->run_count = a;
+		es->chans[i]->run_size = b;
+		queue_work(system_unbound_wq, &es->chans[i]->run_work);
+	}
+	snprintf(es->result, sizeof(es->result),
+		 "ok %u channels: %u x %u bytes each", es->nr_chans, a, b);
+	/* A long run is not a hung task: wait idle, not uninterruptible
+	 * (the parts must end before we return; a rescind ends them).
+	 */
+	wait_event_idle(es->done_wq, !atomic_read(&es->running));
+	for (i = 0; i < es->nr_chans; i++) {
+		flush_work(&es->chans[i]->run_work);
+		if (es->chans[i]->run_ret && !ret) {
+			ret = -EIO;
+			snprintf(es->result, sizeof(es->result),
+				 "fail: channel %u: %s", i,
+				 es->chans[i]->result);
+		}
+	}
+	mutex_unlock(&es->run_lock);
+	return ret ? ret : count;
+}
+
+static ssize_t run_all_show(struct device *dev, struct device_attribute *attr,
+			    char *buf)
+{
+	struct echo_sys *es = dev_get_drvdata(dev);
+	ssize_t ret;
+
+	mutex_lock(&es->run_lock);
+	ret = sysfs_emit(buf, "%s\n", es->result);
+	mutex_unlock(&es->run_lock);
+	return ret;
+}
+static DEVICE_ATTR_RW(run_all);
+
 static ssize_t rx_show(struct device *dev, struct device_attribute *attr,
 		       char *buf)
 {
-	struct echo_dev *ed = dev_get_drvdata(dev);
+	struct echo_sys *es = dev_get_drvdata(dev);
+	s64 pkts = 0, bytes = 0, bad = 0;
+	unsigned int i;
 
-	return sysfs_emit(buf, "%lld %lld %lld\n",
-			  atomic64_read(&ed->rx_packets),
-			  atomic64_read(&ed->rx_bytes),
-			  atomic64_read(&ed->rx_bad));
+	for (i = 0; i < es->nr_chans; i++) {
+		pkts += atomic64_read(&es->chans[i]->rx_packets);
+		bytes += atomic64_read(&es->chans[i]->rx_bytes);
+		bad += atomic64_read(&es->chans[i]->rx_bad);
+	}
+	return sysfs_emit(buf, "%lld %lld %lld\n", pkts, bytes, bad);
 }
 static DEVICE_ATTR_RO(rx);
 
+static ssize_t channels_show(struct device *dev,
+			     struct device_attribute *attr, char *buf)
+{
+	struct echo_sys *es = dev_get_drvdata(dev);
+
+	return sysfs_emit(buf, "%u\n", es->nr_chans);
+}
+static DEVICE_ATTR_RO(channels);
+
+static ssize_t offer_show(struct device *dev, struct device_attribute *attr,
+			  char *buf)
+{
+	struct kvmbus_device *kdev = to_kvmbus_device(dev);
+	struct kvmbus_echo_offer_data od;
+
+	if (kdev->offer_data_len != sizeof(od))
+		return sysfs_emit(buf, "bad\n");
+	memcpy(&od, kdev->offer_data, sizeof(od));
+	return sysfs_emit(buf, "%#x %u\n", le32_to_cpu(od.magic),
+			  le32_to_cpu(od.max_subchannels));
+}
+static DEVICE_ATTR_RO(offer);
+
 static struct attribute *echo_attrs[] = {
 	&dev_attr_run.attr,
+	&dev_attr_run_all.attr,
 	&dev_attr_rx.attr,
+	&dev_attr_channels.attr,
+	&dev_attr_offer.attr,
 	NULL,
 };
 ATTRIBUTE_GROUPS(echo);
 
-static int echo_probe(struct kvmbus_device *kdev,
-		      const struct kvmbus_device_id *id)
+static void echo_chan_free(struct echo_dev *ed)
+{
+	kvfree(ed->txbuf);
+	kvfree(ed->rxbuf);
+	kfree(ed);
+}
+
+/* Open channel @index of @kdev.  Return: the channel or an ERR_PTR. */
+static struct echo_dev *echo_chan_open(struct kvmbus_device *kdev,
+				       struct echo_sys *es, u16 index)
 {
 	struct kvmbus_chan_config cfg = {
 		.callback = echo_callback,
+		.sub_index = index,
 	};
 	struct echo_dev *ed;
 	int ret;
 
-	if (!ring_kb || ring_kb % (PAGE_SIZE / 1024) || ring_kb > 1024 * 1024)
-		return -EINVAL;
 	ed = kzalloc(sizeof(*ed), GFP_KERNEL);
 	if (!ed)
-		return -ENOMEM;
+		return ERR_PTR(-ENOMEM);
 	ed->kdev = kdev;
+	ed->sys = es;
+	ed->index = index;
 	ed->ring_size = ring_kb * 1024;
 	INIT_WORK(&ed->rx_work, echo_rx_work);
+	INIT_WORK(&ed->run_work, echo_run_work);
 	spin_lock_init(&ed->lock);
 	init_waitqueue_head(&ed->wq);
-	mutex_init(&ed->run_lock);
 	strscpy(ed->result, "none", sizeof(ed->result));
 	ed->rxbuf = kvmalloc(ed->ring_size, GFP_KERNEL);
 	ed->txbuf = kvmalloc(ed->ring_size, GFP_KERNEL);
@@ -383,36 +513,100 @@ static int echo_probe(struct kvmbus_device *kdev,
 		ret = -ENOMEM;
 		goto err_free;
 	}
-	dev_set_drvdata(&kdev->dev, ed);
-
 	cfg.g2h_size = ed->ring_size;
 	cfg.h2g_size = ed->ring_size;
 	cfg.ctx = ed;
 	ret = kvmbus_channel_open(kdev, &cfg, &ed->chan);
 	if (ret)
 		goto err_free;
-	return 0;
+	return ed;
 
 err_free:
-	kvfree(ed->txbuf);
-	kvfree(ed->rxbuf);
-	kfree(ed);
-	return ret;
+	echo_chan_free(ed);
+	return ERR_PTR(ret);
 }
 
-static void echo_remove(struct kvmbus_device *kdev)
+static void echo_chan_close(struct echo_dev *ed)
 {
-	struct echo_dev *ed = dev_get_drvdata(&kdev->dev);
-
 	spin_lock_irq(&ed->lock);
 	ed->closing = true;
 	spin_unlock_irq(&ed->lock);
 	/* No rx_work can be queued now: let a running one finish. */
 	cancel_work_sync(&ed->rx_work);
 	kvmbus_channel_close(ed->chan);
-	kvfree(ed->txbuf);
-	kvfree(ed->rxbuf);
-	kfree(ed);
+	echo_chan_free(ed);
+}
+
+static void echo_close_all(struct echo_sys *es)
+{
+	/* Sub-channels first: the primary is the device's last channel. */
+	while (es->nr_chans)
+		echo_chan_close(es->chans[--es->nr_chans]);
+}
+
+static int echo_probe(struct kvmbus_device *kdev,
+		      const struct kvmbus_device_id *id)
+{
+	struct echo_dev *ed;
+	struct echo_sys *es;
+	int ret, n = 0;
+	u16 want;
+
+	if (!ring_kb || ring_kb % (PAGE_SIZE / 1024) || ring_kb > 1024 * 1024)
+		return -EINVAL;
+	es = kzalloc(sizeof(*es), GFP_KERNEL);
+	if (!es)
+		return -ENOMEM;
+	mutex_init(&es->run_lock);
+	init_waitqueue_head(&es->done_wq);
+	strscpy(es->result, "none", sizeof(es->result));
+	dev_set_drvdata(&kdev->dev, es);
+
+	ed = echo_chan_open(kdev, es, 0);
+	if (IS_ERR(ed)) {
+		ret = PTR_ERR(ed);
+		goto err_free;
+	}
+	es->chans[es->nr_chans++] = ed;
+
+	want = subchannels < 0 ? kdev->max_subchannels :
+				 min_t(u16, subchannels, KVMBUS_MAX_SUBCHANNELS);
+	if (want) {
+		n = kvmbus_subchannels_request(kdev, want);
+		if (n < 0) {
+			ret = n;
+			dev_err(&kdev->dev, "sub-channels: %d\n", ret);
+			goto err_close;
+		}
+	}
+	while (es->nr_chans <= n) {
+		ed = echo_chan_open(kdev, es, es->nr_chans);
+		if (IS_ERR(ed)) {
+			ret = PTR_ERR(ed);
+			dev_err(&kdev->dev, "sub-channel %u: %d\n",
+				es->nr_chans, ret);
+			goto err_close;
+		}
+		es->chans[es->nr_chans++] = ed;
+	}
+	return 0;
+
+err_close:
+	echo_close_all(es);
+err_free:
+	kfree(es);
+	return ret;
+}
+
+static void echo_remove(struct kvmbus_device *kdev)
+{
+	struct echo_sys *es = dev_get_drvdata(&kdev->dev);
+
+	/* A run in progress ends: rescinded channels fail it at once. */
+	mutex_lock(&es->run_lock);
+	echo_close_all(es);
+	mutex_unlock(&es->run_lock);
+	kfree(es);
 }
 
 static const struct kvmbus_device_id echo_id_table[] = {
