@@ -36,8 +36,9 @@
 
 struct json_object;
 
-/* The relids of unknown_class and sub_unknown: no device of ours. */
-#define EVIL_RELID		200u
+/* The relids of unknown_class and sub_unknown: beyond any relid of ours
+ * (CHAN_MAX), so they never collide with a granted sub-channel. */
+#define EVIL_RELID		100000u
 
 /* Control-socket commands; Return: 0 or -errno (with resp's error). */
 int evil_cmd_offer(struct ctl *c, struct json_object *req,

@@ -51,7 +51,7 @@ evil_offer() {
 	new=$(relids)
 	for r in $new; do
 		case " $known " in *" $r "*) continue ;; esac
-		[ "$r" -ge 200 ] && fail "$1: the guest took relid $r"
+		[ "$r" -ge 100000 ] && fail "$1: the guest took relid $r"
 		added=$r
 	done
 	id=$(host_id "$added")
@@ -154,10 +154,10 @@ test_completion_for_unknown_id() {
 test_offer_unknown_class() {
 	# Kept as a device no driver binds; the bus goes on.
 	hostcall kvmbusctl evil-offer unknown_class || fail "not sent"
-	wait_for 10 sh -c "grep -qx 200 /sys/bus/kvmbus/devices/*/relid" ||
+	wait_for 10 sh -c "grep -qx 100000 /sys/bus/kvmbus/devices/*/relid" ||
 		fail "the unknown-class offer was not kept as a device"
 	for d in /sys/bus/kvmbus/devices/*; do
-		[ "$(cat "$d/relid")" = 200 ] && [ -e "$d/driver" ] &&
+		[ "$(cat "$d/relid")" = 100000 ] && [ -e "$d/driver" ] &&
 			fail "a driver bound the unknown class"
 	done
 	both_work
