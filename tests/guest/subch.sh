@@ -214,7 +214,7 @@ test_hot_add_remove_under_traffic() {
 	done
 	transient=""
 	rounds=0
-	while [ $rounds -lt 30 ]; do
+	while [ $rounds -lt 20 ]; do
 		rounds=$((rounds + 1))
 		n=$(echo "$transient" | wc -w)
 		rnd 2
