@@ -401,6 +401,24 @@ static void print_set(struct json_object *r)
 	printf("device %llu changed\n", getu(get(r, "device"), "id"));
 }
 
+/*
+ * The request's "cmd" and the device id @arg, which must be 1..UINT32_MAX.
+ * Return: 0, or -1 (reported).
+ */
+static int add_cmd_id(struct json_object *req, const char *cmd,
+		      const char *arg)
+{
+	uint64_t id;
+
+	if (parse_uint(arg, 1, UINT32_MAX, &id)) {
+		die_usage("device id '%s' is not a number from 1 up", arg);
+		return -1;
+	}
+	json_object_object_add(req, "cmd", json_object_new_string(cmd));
+	json_object_object_add(req, "id", json_object_new_int64((int64_t)id));
+	return 0;
+}
+
 /* argv[0..argc-1] as "params" of @req.  Return: 0, or -1 (reported). */
 static int add_params(struct json_object *req, int argc, char **argv)
 {
@@ -529,14 +547,8 @@ static char *build_request(int argc, char **argv, void (**print)(struct json_obj
 				  cmd);
 			goto out;
 		}
-		if (parse_uint(argv[1], 1, UINT32_MAX, &id)) {
-			die_usage("device id '%s' is not a number from 1 up", argv[1]);
-			goto out;
-		}
-		json_object_object_add(req, "cmd",
-				       json_object_new_string("device-set"));
-		json_object_object_add(req, "id", json_object_new_int64((int64_t)id));
-		if (add_params(req, argc - 2, argv + 2))
+		if (add_cmd_id(req, "device-set", argv[1]) ||
+		    add_params(req, argc - 2, argv + 2))
 			goto out;
 		*print = print_set;
 	} else if (!strcmp(cmd, "remove")) {
@@ -544,13 +556,8 @@ static char *build_request(int argc, char **argv, void (**print)(struct json_obj
 			die_usage("'%s' takes one device id, e.g. 'remove 1'", cmd);
 			goto out;
 		}
-		if (parse_uint(argv[1], 1, UINT32_MAX, &id)) {
-			die_usage("device id '%s' is not a number from 1 up", argv[1]);
+		if (add_cmd_id(req, "device-remove", argv[1]))
 			goto out;
-		}
-		json_object_object_add(req, "cmd",
-				       json_object_new_string("device-remove"));
-		json_object_object_add(req, "id", json_object_new_int64((int64_t)id));
 		*print = print_removed;
 	} else if (!strcmp(cmd, "echo-send")) {
 		uint64_t count, size, sub = 0;
@@ -564,10 +571,8 @@ static char *build_request(int argc, char **argv, void (**print)(struct json_obj
 			die_usage("sub-channel '%s': 0..63", argv[4]);
 			goto out;
 		}
-		if (parse_uint(argv[1], 1, UINT32_MAX, &id)) {
-			die_usage("device id '%s' is not a number from 1 up", argv[1]);
+		if (add_cmd_id(req, "echo-send", argv[1]))
 			goto out;
-		}
 		if (parse_uint(argv[2], 1, UINT32_MAX, &count)) {
 			die_usage("count '%s': 1..%u packets", argv[2], UINT32_MAX);
 			goto out;
@@ -576,9 +581,6 @@ static char *build_request(int argc, char **argv, void (**print)(struct json_obj
 			die_usage("size '%s': 0..%u bytes", argv[3], 1u << 20);
 			goto out;
 		}
-		json_object_object_add(req, "cmd",
-				       json_object_new_string("echo-send"));
-		json_object_object_add(req, "id", json_object_new_int64((int64_t)id));
 		json_object_object_add(req, "count",
 				       json_object_new_int64((int64_t)count));
 		json_object_object_add(req, "size",
@@ -595,13 +597,8 @@ static char *build_request(int argc, char **argv, void (**print)(struct json_obj
 				  cmd);
 			goto out;
 		}
-		if (parse_uint(argv[1], 1, UINT32_MAX, &id)) {
-			die_usage("device id '%s' is not a number from 1 up", argv[1]);
+		if (add_cmd_id(req, "balloon", argv[1]))
 			goto out;
-		}
-		json_object_object_add(req, "cmd",
-				       json_object_new_string("balloon"));
-		json_object_object_add(req, "id", json_object_new_int64((int64_t)id));
 		if (argc == 3) {
 			if (parse_size(argv[2], &target) || target > INT64_MAX) {
 				die_usage("target '%s' is not a size (e.g. 512M, 1G)",
