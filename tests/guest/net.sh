@@ -285,3 +285,60 @@ test_vlan() {
 	[ "$(count other_vid)" -eq 0 ] || fail "frames with a wrong VLAN id"
 }
 
+# A hostile guest on a second NIC (tests/kmod/evil_net.c, bound while
+# kvmbus_netvsc is not loaded): every malformed transmit packet is dropped,
+# answered with an error and counted (bad_meta), kvmbusd lives on, the
+# hostile channel still sends a good frame, and the first NIC passes
+# traffic with kvmbus_netvsc bound to it afterwards.
+EVIL_MAC=02:4b:56:00:00:88
+EVIL_CASES="pre_init init section len_past gso_zero gso_huge gso_type
+	csum_past flags short gpa_outside gpa_many gpa_sum good"
+
+evil_net_dev() {
+	for d in /sys/bus/kvmbus/devices/*; do
+		[ -e "$d/evil" ] && { echo "$d"; return 0; }
+	done
+	return 1
+}
+
+evil_nic() {
+	hostcall nic "$EVIL_MAC" >/tmp/evil.nic ||
+		fail "kvmbusd does not list NIC $EVIL_MAC"
+	sed -n "s/^$1 //p" /tmp/evil.nic
+}
+
+test_hostile_meta() {
+	modprobe kvmbus || fail "modprobe kvmbus failed"
+	if grep -q '^kvmbus_netvsc ' /proc/modules; then
+		rmmod kvmbus_netvsc || fail "rmmod kvmbus_netvsc"
+	fi
+	hostcall kvmbusctl add net tap=kvmbus8 queues=1 mac="$EVIL_MAC" \
+		>/dev/null || fail "add NIC"
+	modprobe kvmbus_evil_net mac="$EVIL_MAC" ||
+		fail "modprobe kvmbus_evil_net failed"
+	wait_for 20 evil_net_dev >/dev/null ||
+		fail "kvmbus_evil_net did not bind $EVIL_MAC"
+	# kvmbusd opened the TAP with the channel; a TAP that is down
+	# refuses writes, and the good frame needs it up.
+	hostcall ns ip link set kvmbus8 up || fail "host side of the new NIC"
+	d=$(evil_net_dev)
+	bad=0
+	for c in $EVIL_CASES; do
+		echo "$c" >"$d/evil" 2>/dev/null ||
+			fail "evil_net $c: $(cat "$d/evil")"
+		case $c in init|good) ;; *) bad=$((bad + 1)) ;; esac
+	done
+	assert_eq "$(evil_nic state)" open "the hostile channel's state"
+	assert_eq "$(evil_nic bad_meta)" "$bad" "PKTs counted as bad_meta"
+	assert_eq "$(evil_nic malformed)" "$bad" "packets counted as malformed"
+	assert_eq "$(evil_nic bad_msg)" 0 "other bad messages"
+	assert_eq "$(evil_nic tx_packets)" 1 "frames written to the TAP"
+	# The first NIC, with the real driver, while the hostile one stays.
+	up
+	ping -c 1 -W 5 "$PEER" >/dev/null 2>&1 || fail "the first NIC broke"
+	[ "$(nics)" = "$(nic)" ] || fail "kvmbus_netvsc took the hostile NIC"
+	rmmod kvmbus_evil_net || fail "rmmod kvmbus_evil_net"
+	id=$(evil_nic id)
+	hostcall kvmbusctl remove "$id" >/dev/null || fail "remove NIC $id"
+	hostcall kvmbusctl status >/dev/null || fail "kvmbusd is not answering"
+}
