@@ -256,6 +256,17 @@ int scsi_ctrl_lun_remove(struct scsi_ctrl *c, unsigned int lun)
 	return 0;
 }
 
+int scsi_ctrl_lun_stall(struct scsi_ctrl *c, unsigned int lun, bool stall)
+{
+	struct scsi_lun *l = scsi_ctrl_lun_get(c, lun);
+
+	if (!l)
+		return -ENOENT;
+	atomic_store(&l->stalled, stall);
+	scsi_lun_put(l);
+	return 0;
+}
+
 int scsi_ctrl_lun_resize(struct scsi_ctrl *c, unsigned int lun,
 			 uint64_t size, char *err, size_t errlen)
 {
@@ -549,6 +560,10 @@ static struct scsi_slot *slot_get(struct scsi_queue *q, uint64_t trans_id)
 	s->lun = NULL;
 	s->inflight = false;
 	s->aborted = false;
+	s->stalled = false;
+	s->flush = false;
+	s->fua = false;
+	s->off = 0;
 	s->write = false;
 	s->xfer = 0;
 	s->data_len = 0;
@@ -638,40 +653,85 @@ static struct io_uring_sqe *sqe_get(struct scsi_queue *q)
 	return sqe;
 }
 
+/* Prepare the SQE of a READ, WRITE or flush described by the slot. */
+static void start_io(struct scsi_queue *q, struct scsi_slot *s)
+{
+	struct scsi_lun *l = s->lun;
+	struct io_uring_sqe *sqe = sqe_get(q);
+	int fd;
+
+	if (s->flush) {
+		io_uring_prep_fsync(sqe, l->fd, IORING_FSYNC_DATASYNC);
+	} else {
+		fd = l->direct && iov_aligned(s) ? l->fd : l->fd_buffered;
+		if (s->write) {
+			io_uring_prep_writev(sqe, fd, s->iov, s->niov, s->off);
+			if (s->fua)
+				sqe->rw_flags = RWF_DSYNC;
+		} else {
+			io_uring_prep_readv(sqe, fd, s->iov, s->niov, s->off);
+		}
+	}
+	io_uring_sqe_set_data64(sqe, (uint64_t)slot_idx(q, s));
+	q->unsubmitted++;
+}
+
+/* In flight from here on: started, or held while its LUN is stalled. */
+static void submit_io(struct scsi_queue *q, struct scsi_slot *s)
+{
+	s->inflight = true;
+	q->inflight++;
+	if (atomic_load(&s->lun->stalled)) {
+		s->stalled = true;
+		q->stalled++;
+		cnt(&q->ctrl->stats.stalled);
+		return;
+	}
+	start_io(q, s);
+}
+
 static void submit_rw(struct scsi_queue *q, struct scsi_slot *s,
 		      const struct sd_cmd *c)
 {
-	struct scsi_lun *l = s->lun;
-	int fd = l->direct && iov_aligned(s) ? l->fd : l->fd_buffered;
-	off_t off = (off_t)(c->lba << l->disk.block_shift);
-	struct io_uring_sqe *sqe = sqe_get(q);
-
 	iov_trim(s, c->xfer);
 	s->xfer = c->xfer;
 	s->write = c->act == SD_ACT_WRITE;
-	if (s->write) {
-		io_uring_prep_writev(sqe, fd, s->iov, s->niov, (uint64_t)off);
-		if (c->fua)
-			sqe->rw_flags = RWF_DSYNC;
-	} else {
-		io_uring_prep_readv(sqe, fd, s->iov, s->niov, (uint64_t)off);
-	}
-	io_uring_sqe_set_data64(sqe, (uint64_t)slot_idx(q, s));
-	s->inflight = true;
-	q->inflight++;
-	q->unsubmitted++;
+	s->fua = s->write && c->fua;
+	s->off = c->lba << s->lun->disk.block_shift;
+	submit_io(q, s);
 }
 
 static void submit_flush(struct scsi_queue *q, struct scsi_slot *s)
 {
-	struct io_uring_sqe *sqe = sqe_get(q);
-
-	io_uring_prep_fsync(sqe, s->lun->fd, IORING_FSYNC_DATASYNC);
-	io_uring_sqe_set_data64(sqe, (uint64_t)slot_idx(q, s));
-	s->inflight = true;
-	q->inflight++;
-	q->unsubmitted++;
+	s->flush = true;
 	cnt(&q->ctrl->stats.flushes);
+	submit_io(q, s);
+}
+
+/* Start the held requests whose LUN is no longer stalled. */
+static void resume_stalled(struct scsi_queue *q)
+{
+	unsigned int i;
+
+	for (i = 0; i < SCSI_QUEUE_DEPTH && q->stalled; i++) {
+		struct scsi_slot *s = &q->slot[i];
+
+		if (!s->stalled || atomic_load(&s->lun->stalled))
+			continue;
+		s->stalled = false;
+		q->stalled--;
+		start_io(q, s);
+	}
+}
+
+static void complete(struct scsi_queue *q, uint64_t ud, int res);
+
+/* Answer a held request ABORTED: it never reached the image. */
+static void drop_stalled(struct scsi_queue *q, struct scsi_slot *s)
+{
+	s->stalled = false;
+	q->stalled--;
+	complete(q, (uint64_t)slot_idx(q, s), -ECANCELED);
 }
 
 /* Deallocate (or zero) blocks; KEEP_SIZE, so the disk's size stays. */
@@ -907,6 +967,17 @@ static void queue_tmf(struct scsi_queue *q, uint64_t trans_id,
 	s->trans_id = trans_id;
 	s->u.tmf.hdr.op = cpu_to_le16(m->op);
 	s->resp_len = sizeof(s->u.tmf);
+	switch (m->op) {
+	case KVMBUS_SCSI_OP_ABORT:
+		cnt(&q->ctrl->stats.tmf_aborts);
+		break;
+	case KVMBUS_SCSI_OP_RESET_LUN:
+		cnt(&q->ctrl->stats.tmf_lun_resets);
+		break;
+	default:
+		cnt(&q->ctrl->stats.tmf_host_resets);
+		break;
+	}
 	q->tmf.op = m->op;
 	q->tmf.lun = m->lun;
 	q->tmf.target_id = m->target_id;
@@ -918,6 +989,19 @@ static void queue_tmf(struct scsi_queue *q, uint64_t trans_id,
 		if (!t->inflight || !tmf_covers(q, t))
 			continue;
 		hits++;
+		if (t->stalled) {
+			if (m->op == KVMBUS_SCSI_OP_ABORT) {
+				/* A hung device: the abort cannot reach
+				 * it; the guest escalates to a reset. */
+				cnt(&q->ctrl->stats.aborts_refused);
+				s->u.tmf.hdr.status = cpu_to_le32(EBUSY);
+				q->tmf.slot = -1;
+				done_push(q, s);
+				return;
+			}
+			drop_stalled(q, t);
+			continue;
+		}
 		if (t->aborted)
 			continue;
 		t->aborted = true;
@@ -1002,6 +1086,8 @@ void scsi_queue_run(struct scsi_queue *q)
 	unsigned int n, i;
 	uint64_t v;
 
+	if (q->stalled)
+		resume_stalled(q);
 	if (q->unsubmitted) {
 		io_uring_submit(&q->ring);
 		q->unsubmitted = 0;
@@ -1031,6 +1117,8 @@ void scsi_queue_fini(struct scsi_queue *q)
 	for (i = 0; i < SCSI_QUEUE_DEPTH; i++) {
 		struct io_uring_sqe *sqe;
 
+		if (q->slot[i].stalled)
+			drop_stalled(q, &q->slot[i]);
 		if (!q->slot[i].inflight)
 			continue;
 		sqe = sqe_get(q);

@@ -49,6 +49,7 @@ struct scsi_lun {
 	int fd_buffered;	/* O_DIRECT: for unaligned buffers; else fd */
 	bool blockdev;
 	bool direct;
+	atomic_bool stalled;	/* fault injection: hold its I/O */
 	char *path;
 	atomic_uint refs;	/* the table's + one per request */
 };
@@ -64,6 +65,10 @@ struct scsi_ctrl_stats {
 	_Atomic uint64_t busy;			/* TASK SET FULL answers */
 	_Atomic uint64_t malformed;		/* dropped, unanswered */
 	_Atomic uint64_t aborted;
+	/* Task management requests received, and ABORTs refused. */
+	_Atomic uint64_t tmf_aborts, tmf_lun_resets, tmf_host_resets;
+	_Atomic uint64_t aborts_refused;
+	_Atomic uint64_t stalled;		/* requests held by stall=1 */
 };
 
 struct scsi_ctrl {
@@ -107,6 +112,16 @@ int scsi_ctrl_lun_add(struct scsi_ctrl *c, unsigned int lun,
 
 /* Return: 0 or -ENOENT. */
 int scsi_ctrl_lun_remove(struct scsi_ctrl *c, unsigned int lun);
+
+/*
+ * scsi_ctrl_lun_stall() - fault injection: while @stall, READ, WRITE and
+ * SYNCHRONIZE CACHE for LUN @lun are held instead of started, and ABORT
+ * of a held request is refused (EBUSY), as with a hung device; RESET_LUN
+ * and RESET_HOST answer them ABORTED.  After @stall is cleared, the
+ * queues start what they hold on their next pass (the caller wakes them).
+ * Return: 0 or -ENOENT.
+ */
+int scsi_ctrl_lun_stall(struct scsi_ctrl *c, unsigned int lun, bool stall);
 
 /*
  * scsi_ctrl_lun_resize() - a new size for LUN @lun: an image file is
@@ -169,6 +184,10 @@ struct scsi_slot {
 	bool inflight;			/* an SQE is out */
 	bool aborted;
 	bool write;
+	bool stalled;			/* held by stall=1, no SQE out */
+	bool flush;
+	bool fua;
+	uint64_t off;			/* byte offset of READ/WRITE */
 	uint32_t xfer;
 	uint32_t data_len;
 	uint16_t lun_nr;
@@ -190,6 +209,7 @@ struct scsi_queue {
 	bool primary;
 	unsigned int unsubmitted;	/* SQEs prepared, not submitted */
 	unsigned int inflight;
+	unsigned int stalled;		/* of inflight: held, no SQE */
 	struct scsi_slot *slot;		/* SCSI_QUEUE_DEPTH + 1 */
 	int free_head;
 	int done_head, done_tail;	/* answers in completion order */

@@ -36,8 +36,10 @@
 
 struct scsi_dev {
 	struct scsi_ctrl ctrl;
-	pthread_mutex_t lock;		/* @primary */
+	pthread_mutex_t lock;		/* @primary, @open */
 	struct chan *primary;		/* open primary channel, or NULL */
+	/* Open channels by sub_index: woken when a LUN is unstalled. */
+	struct chan *open[KVMBUS_MAX_SUBCHANNELS + 1];
 	atomic_bool event;		/* LUNS_CHANGED to send */
 	atomic_uint event_lun;
 	bool ctrl_ok;
@@ -137,11 +139,12 @@ static int scsi_open(struct chan *ch, const uint8_t *data)
 		scsi_queue_fini(&sc->q);
 		return ret;
 	}
-	if (ch->sub_index == 0) {
-		pthread_mutex_lock(&sd->lock);
+	pthread_mutex_lock(&sd->lock);
+	if (ch->sub_index == 0)
 		sd->primary = ch;
-		pthread_mutex_unlock(&sd->lock);
-	}
+	if (ch->sub_index <= KVMBUS_MAX_SUBCHANNELS)
+		sd->open[ch->sub_index] = ch;
+	pthread_mutex_unlock(&sd->lock);
 	return 0;
 }
 
@@ -149,11 +152,12 @@ static void scsi_close(struct chan *ch)
 {
 	struct scsi_dev *sd = sdev_of(ch->dev);
 
-	if (ch->sub_index == 0) {
-		pthread_mutex_lock(&sd->lock);
+	pthread_mutex_lock(&sd->lock);
+	if (ch->sub_index == 0)
 		sd->primary = NULL;
-		pthread_mutex_unlock(&sd->lock);
-	}
+	if (ch->sub_index <= KVMBUS_MAX_SUBCHANNELS)
+		sd->open[ch->sub_index] = NULL;
+	pthread_mutex_unlock(&sd->lock);
 	/* Waits for I/O in flight: it writes guest memory. */
 	scsi_queue_fini(&schan_of(ch)->q);
 }
@@ -196,6 +200,8 @@ static void scsi_to_json(const struct chan *ch, struct json_object *o)
 
 	json_object_object_add(j, "inflight",
 			       json_object_new_int64(sc->q.inflight));
+	json_object_object_add(j, "stalled",
+			       json_object_new_int64(sc->q.stalled));
 	json_object_object_add(j, "answers",
 			       json_object_new_int64((int64_t)sc->answers));
 	json_object_object_add(j, "events",
@@ -213,9 +219,9 @@ struct scsi_params {
 	uint64_t luns;
 	uint64_t max_transfer;
 	uint64_t block_size;
-	uint64_t readonly, direct, discard, remove;
+	uint64_t readonly, direct, discard, remove, stall;
 	const char *serial;
-	bool has_lun, has_size, has_remove, has_image;
+	bool has_lun, has_size, has_remove, has_image, has_stall;
 };
 
 static int get_bool(const char *key, const char *v, uint64_t *out,
@@ -268,6 +274,9 @@ static int parse_params(struct json_object *params, bool set,
 			if (!ret && p->block_size != 512 &&
 			    p->block_size != 4096)
 				ret = -EINVAL;
+		} else if (set && !strcmp(key, "stall")) {
+			ret = get_bool(key, v, &p->stall, err, errlen);
+			p->has_stall = true;
 		} else if (set && !strcmp(key, "remove")) {
 			ret = get_bool(key, v, &p->remove, err, errlen);
 			p->has_remove = true;
@@ -284,7 +293,7 @@ static int parse_params(struct json_object *params, bool set,
 				ret = -EINVAL;
 		} else {
 			snprintf(err, errlen,
-				 set ? "scsi: unknown parameter \"%.64s\" (known: lun, image, size, readonly, direct, discard, block_size, serial, remove)"
+				 set ? "scsi: unknown parameter \"%.64s\" (known: lun, image, size, readonly, direct, discard, block_size, serial, remove, stall)"
 				     : "scsi: unknown parameter \"%.64s\" (known: image, lun, size, readonly, direct, discard, block_size, serial, queues, luns, max_transfer)",
 				 key);
 			return -EINVAL;
@@ -381,6 +390,18 @@ static void announce(struct scsi_dev *sd, unsigned int lun)
 	pthread_mutex_unlock(&sd->lock);
 }
 
+/* Every open channel takes a pass: held requests of an unstalled LUN. */
+static void wake_all(struct scsi_dev *sd)
+{
+	unsigned int i;
+
+	pthread_mutex_lock(&sd->lock);
+	for (i = 0; i <= KVMBUS_MAX_SUBCHANNELS; i++)
+		if (sd->open[i])
+			chan_wake(sd->open[i]);
+	pthread_mutex_unlock(&sd->lock);
+}
+
 static int scsi_dev_set(struct device *dev, struct json_object *params,
 			char *err, size_t errlen)
 {
@@ -407,9 +428,18 @@ static int scsi_dev_set(struct device *dev, struct json_object *params,
 	} else if (p.has_size) {
 		ret = scsi_ctrl_lun_resize(&sd->ctrl, (unsigned int)p.lun,
 					   p.size, err, errlen);
+	} else if (p.has_stall) {
+		ret = scsi_ctrl_lun_stall(&sd->ctrl, (unsigned int)p.lun,
+					  p.stall);
+		if (ret)
+			snprintf(err, errlen, "scsi: no LUN %llu",
+				 (unsigned long long)p.lun);
+		else if (!p.stall)
+			wake_all(sd);
+		return ret;	/* nothing for the guest to rescan */
 	} else {
 		snprintf(err, errlen,
-			 "scsi: lun=N needs image=PATH, remove=1 or size=SIZE");
+			 "scsi: lun=N needs image=PATH, remove=1, size=SIZE or stall=0|1");
 		ret = -EINVAL;
 	}
 	if (!ret)
@@ -454,6 +484,8 @@ static void scsi_dev_to_json(const struct device *dev, struct json_object *o)
 				       json_object_new_boolean(l->disk.readonly));
 		json_object_object_add(j, "direct",
 				       json_object_new_boolean(l->direct));
+		json_object_object_add(j, "stall",
+				       json_object_new_boolean(atomic_load(&l->stalled)));
 		json_object_object_add(j, "discard",
 				       json_object_new_boolean(l->disk.discard));
 		json_object_object_add(j, "serial",
@@ -477,6 +509,11 @@ static void scsi_dev_to_json(const struct device *dev, struct json_object *o)
 	STAT(st, c, io_errors);
 	STAT(st, c, malformed);
 	STAT(st, c, aborted);
+	STAT(st, c, tmf_aborts);
+	STAT(st, c, tmf_lun_resets);
+	STAT(st, c, tmf_host_resets);
+	STAT(st, c, aborts_refused);
+	STAT(st, c, stalled);
 	json_object_object_add(o, "scsi", st);
 }
 

@@ -419,8 +419,10 @@ static int storvsc_eh_abort(struct scsi_cmnd *cmd)
 	if (sc->hwq >= sd->nr_queues)
 		return FAILED;
 	ret = storvsc_tmf(sd, sd->q[sc->hwq], KVMBUS_SCSI_OP_ABORT, sc->id, 0);
-	if (ret && ret != ENOENT)
+	if (ret && ret != ENOENT) {
+		scmd_printk(KERN_INFO, cmd, "abort failed (%d)\n", ret);
 		return FAILED;
+	}
 	/*
 	 * Answered or never seen: the host is done with it.  Forget the
 	 * id, so a late answer cannot name a reused command.
@@ -432,17 +434,24 @@ static int storvsc_eh_abort(struct scsi_cmnd *cmd)
 static int storvsc_eh_device_reset(struct scsi_cmnd *cmd)
 {
 	struct storvsc_dev *sd = shost_priv(cmd->device->host);
+	int ret;
 
-	return storvsc_tmf_all(sd, KVMBUS_SCSI_OP_RESET_LUN,
-			       (u16)cmd->device->lun) ? FAILED : SUCCESS;
+	ret = storvsc_tmf_all(sd, KVMBUS_SCSI_OP_RESET_LUN,
+			      (u16)cmd->device->lun);
+	sdev_printk(KERN_INFO, cmd->device, "LUN reset: %s (%d)\n",
+		    ret ? "failed" : "done", ret);
+	return ret ? FAILED : SUCCESS;
 }
 
 static int storvsc_eh_host_reset(struct scsi_cmnd *cmd)
 {
 	struct storvsc_dev *sd = shost_priv(cmd->device->host);
+	int ret;
 
-	return storvsc_tmf_all(sd, KVMBUS_SCSI_OP_RESET_HOST, 0) ?
-	       FAILED : SUCCESS;
+	ret = storvsc_tmf_all(sd, KVMBUS_SCSI_OP_RESET_HOST, 0);
+	shost_printk(KERN_INFO, cmd->device->host, "host reset: %s (%d)\n",
+		     ret ? "failed" : "done", ret);
+	return ret ? FAILED : SUCCESS;
 }
 
 /* LUNS_CHANGED: drop LUNs that are gone, re-read sizes, find new ones. */

@@ -616,6 +616,78 @@ static void test_fini_inflight(void **state)
 	assert_int_equal(scsi_ctrl_lun_remove(&f->c, 0), 0);
 }
 
+/*
+ * A stalled LUN (fault injection) holds its reads; ABORT of one is
+ * refused at once (EBUSY), RESET_LUN answers it ABORTED, and after
+ * stall=0 a held read runs; a held read at teardown is answered too.
+ */
+static void test_stall(void **state)
+{
+	struct fx *f = *state;
+	struct kvmbus_scsi_req req = {
+		.hdr.op = cpu_to_le16(KVMBUS_SCSI_OP_EXECUTE),
+		.cdb_len = 10,
+		.dir = IN,
+		.data_len = cpu_to_le32(4096),
+		.cdb = { 0x28, 0, 0, 0, 0, 0, 0, 0, 8, 0 },
+	};
+	struct kvmbus_pkt_info pi;
+	struct scsi_slot *s;
+	uint64_t gpa = 0x100000, held;
+	uint32_t len = 4096;
+	int i;
+
+	assert_int_equal(scsi_ctrl_lun_stall(&f->c, 9, true), -ENOENT);
+	assert_int_equal(scsi_ctrl_lun_stall(&f->c, 0, true), 0);
+	build(f, &pi, &req, sizeof(req), &gpa, &len, 1,
+	      KVMBUS_PKT_F_COMP_REQUESTED);
+	assert_true(scsi_queue_packet(&f->q, &pi, f->pkt));
+	held = pi.trans_id;
+	for (i = 0; i < 5; i++)
+		scsi_queue_run(&f->q);
+	assert_null(scsi_queue_next(&f->q));
+	assert_int_equal(f->q.stalled, 1);
+	tmf(f, KVMBUS_SCSI_OP_ABORT, held, 0, EBUSY);
+	assert_int_equal(f->q.inflight, 1);
+	{
+		struct kvmbus_scsi_tmf t = {
+			.hdr.op = cpu_to_le16(KVMBUS_SCSI_OP_RESET_LUN),
+		};
+
+		build(f, &pi, &t, sizeof(t), NULL, NULL, 0,
+		      KVMBUS_PKT_F_COMP_REQUESTED);
+		assert_true(scsi_queue_packet(&f->q, &pi, f->pkt));
+	}
+	s = answer(f);
+	assert_int_equal(s->trans_id, held);
+	assert_int_equal(s->u.resp.host_status, KVMBUS_SCSI_HS_ABORTED);
+	scsi_queue_sent(&f->q, s);
+	s = answer(f);
+	assert_int_equal(s->trans_id, pi.trans_id);
+	assert_int_equal(le32_to_cpu(s->u.tmf.hdr.status), 0);
+	scsi_queue_sent(&f->q, s);
+	assert_int_equal(f->q.inflight, 0);
+	assert_int_equal(f->q.stalled, 0);
+	/* Held, then released: it runs. */
+	build(f, &pi, &req, sizeof(req), &gpa, &len, 1,
+	      KVMBUS_PKT_F_COMP_REQUESTED);
+	assert_true(scsi_queue_packet(&f->q, &pi, f->pkt));
+	scsi_queue_run(&f->q);
+	assert_null(scsi_queue_next(&f->q));
+	assert_int_equal(scsi_ctrl_lun_stall(&f->c, 0, false), 0);
+	s = answer(f);
+	assert_int_equal(s->trans_id, pi.trans_id);
+	assert_int_equal(s->u.resp.host_status, KVMBUS_SCSI_HS_OK);
+	scsi_queue_sent(&f->q, s);
+	assert_int_equal(f->q.inflight, 0);
+	/* Held at teardown: teardown() answers it, nothing leaks. */
+	assert_int_equal(scsi_ctrl_lun_stall(&f->c, 0, true), 0);
+	build(f, &pi, &req, sizeof(req), &gpa, &len, 1,
+	      KVMBUS_PKT_F_COMP_REQUESTED);
+	assert_true(scsi_queue_packet(&f->q, &pi, f->pkt));
+	assert_int_equal(f->q.stalled, 1);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -632,6 +704,7 @@ int main(void)
 		T(test_tmf),
 		T(test_full),
 		T(test_fini_inflight),
+		T(test_stall),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
