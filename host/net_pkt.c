@@ -372,3 +372,19 @@ uint32_t net_flow_hash(const uint8_t *f, uint32_t len)
 	h = net_mix(h, &ipproto, 1);
 	return h ? h : 1;
 }
+
+bool net_rx_filter(const uint8_t *frame, uint32_t len, const uint8_t mac[6],
+		   uint32_t filter)
+{
+	static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+
+	if (len < NET_ETH_HLEN)
+		return false;
+	if (filter & KVMBUS_NET_FILTER_PROMISC)
+		return true;
+	if (!memcmp(frame, bcast, sizeof(bcast)))
+		return filter & KVMBUS_NET_FILTER_BROADCAST;
+	if (frame[0] & 1)
+		return filter & KVMBUS_NET_FILTER_ALLMULTI;
+	return (filter & KVMBUS_NET_FILTER_UNICAST) && !memcmp(frame, mac, 6);
+}

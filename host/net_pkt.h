@@ -16,6 +16,7 @@
 #ifndef KVMBUSD_NET_PKT_H
 #define KVMBUSD_NET_PKT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
 #include <linux/virtio_net.h>
@@ -107,5 +108,20 @@ uint32_t net_rx_vlan_strip(uint8_t *frame, uint32_t len,
  * Return: the hash, 0 for a frame that is not IPv4/IPv6.
  */
 uint32_t net_flow_hash(const uint8_t *frame, uint32_t len);
+
+/*
+ * net_rx_filter() - does the guest's receive filter take this frame?
+ * @frame: the frame as the TAP delivered it, @len bytes
+ * @mac: the NIC's current MAC (the guest's last SET MAC, else the offer's)
+ * @filter: KVMBUS_NET_FILTER_* from the guest's last SET FILTER
+ *
+ * PROMISC takes everything; broadcast needs BROADCAST; any other
+ * multicast needs ALLMULTI (the protocol carries no multicast list);
+ * unicast needs UNICAST and a destination equal to @mac.
+ * Return: true to deliver, false to drop (also for a frame shorter than
+ * an Ethernet header).
+ */
+bool net_rx_filter(const uint8_t *frame, uint32_t len, const uint8_t mac[6],
+		   uint32_t filter);
 
 #endif /* KVMBUSD_NET_PKT_H */

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * The network provider's parsers (net_pkt.c): metadata, send sections,
- * GPA page lists, VLAN insertion and stripping, the TAP header both ways
- * and the RSS hash.
+ * GPA page lists, VLAN insertion and stripping, the TAP header both ways,
+ * the RSS hash and the receive filter.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -399,6 +399,54 @@ static void test_flow_hash(void **state)
 	assert_int_equal(net_flow_hash(a, sizeof(a)), 0);
 }
 
+static void test_rx_filter(void **state)
+{
+	static const uint8_t mine[6] = { 0x02, 0x11, 0x22, 0x33, 0x44, 0x55 };
+	const uint32_t uc = KVMBUS_NET_FILTER_UNICAST;
+	const uint32_t bc = KVMBUS_NET_FILTER_BROADCAST;
+	const uint32_t am = KVMBUS_NET_FILTER_ALLMULTI;
+	const uint32_t pr = KVMBUS_NET_FILTER_PROMISC;
+	uint8_t f[NET_ETH_HLEN + 4] = { 0 };
+
+	(void)state;
+	/* Unicast to our MAC: only with UNICAST. */
+	memcpy(f, mine, 6);
+	assert_true(net_rx_filter(f, sizeof(f), mine, uc));
+	assert_true(net_rx_filter(f, sizeof(f), mine, uc | bc | am));
+	assert_false(net_rx_filter(f, sizeof(f), mine, 0));
+	assert_false(net_rx_filter(f, sizeof(f), mine, bc | am));
+	assert_true(net_rx_filter(f, sizeof(f), mine, pr));
+	/* Foreign unicast (one bit off): only when promiscuous. */
+	f[5] ^= 1;
+	assert_false(net_rx_filter(f, sizeof(f), mine, uc | bc | am));
+	assert_true(net_rx_filter(f, sizeof(f), mine, uc | bc | am | pr));
+	f[5] ^= 1;
+	f[0] ^= 2;
+	assert_false(net_rx_filter(f, sizeof(f), mine, uc | bc | am));
+	/* Broadcast: BROADCAST, not ALLMULTI. */
+	memset(f, 0xff, 6);
+	assert_true(net_rx_filter(f, sizeof(f), mine, bc));
+	assert_false(net_rx_filter(f, sizeof(f), mine, uc | am));
+	assert_true(net_rx_filter(f, sizeof(f), mine, pr));
+	/* Multicast (IPv4 and IPv6 groups): ALLMULTI or PROMISC. */
+	memcpy(f, (uint8_t[]){ 0x01, 0x00, 0x5e, 0x01, 0x02, 0x03 }, 6);
+	assert_false(net_rx_filter(f, sizeof(f), mine, uc | bc));
+	assert_true(net_rx_filter(f, sizeof(f), mine, am));
+	assert_true(net_rx_filter(f, sizeof(f), mine, pr));
+	memcpy(f, (uint8_t[]){ 0x33, 0x33, 0x00, 0x00, 0x00, 0x01 }, 6);
+	assert_false(net_rx_filter(f, sizeof(f), mine, uc | bc));
+	assert_true(net_rx_filter(f, sizeof(f), mine, uc | bc | am));
+	/* Almost broadcast is multicast. */
+	memset(f, 0xff, 6);
+	f[5] = 0xfe;
+	assert_false(net_rx_filter(f, sizeof(f), mine, bc));
+	assert_true(net_rx_filter(f, sizeof(f), mine, am));
+	/* Shorter than an Ethernet header: never, not even promiscuous. */
+	memcpy(f, mine, 6);
+	assert_false(net_rx_filter(f, NET_ETH_HLEN - 1, mine, uc | pr));
+	assert_true(net_rx_filter(f, NET_ETH_HLEN, mine, uc));
+}
+
 static void test_buf_check(void **state)
 {
 	(void)state;
@@ -432,6 +480,7 @@ int main(void)
 		cmocka_unit_test(test_rx_meta),
 		cmocka_unit_test(test_vlan_rx),
 		cmocka_unit_test(test_flow_hash),
+		cmocka_unit_test(test_rx_filter),
 		cmocka_unit_test(test_buf_check),
 	};
 
