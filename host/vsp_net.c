@@ -43,15 +43,23 @@ struct net_stats {
 	uint64_t rx_bytes;
 	uint64_t rx_dropped;	/* a TAP frame the guest cannot take */
 	uint64_t rx_stalls;	/* no free receive section */
+	uint64_t rx_filtered;	/* refused by the guest's receive filter */
 	uint64_t bad_comp;	/* completions for nothing outstanding */
 };
 
 /* Per device (dev->priv), shared by its channels: all on the main loop. */
 struct net_dev {
 	char tap[IFNAMSIZ];
-	uint8_t mac[6];
+	uint8_t mac[6];			/* permanent: the offer's */
 	uint16_t queues;
 	bool link_down;
+	/*
+	 * The receive filter, enforced on every channel: SET arrives on the
+	 * primary. Until the guest's first SET FILTER everything passes.
+	 */
+	bool filter_set;
+	uint32_t filter;		/* KVMBUS_NET_FILTER_* */
+	uint8_t cur_mac[6];		/* the guest's SET MAC, else @mac */
 	struct chan *primary;		/* the open primary channel, if any */
 };
 
@@ -60,9 +68,7 @@ struct net_chan {
 	char ifname[IFNAMSIZ];
 	bool inited;
 	uint32_t granted;		/* offloads granted at INIT */
-	uint32_t filter;		/* KVMBUS_NET_FILTER_* (recorded) */
 	uint32_t mtu;
-	uint8_t mac[6];
 
 	/* Buffers: mapped views of the guest's GPADLs. */
 	struct net_buf sb, rb;
@@ -213,6 +219,7 @@ static bool net_rx_send(struct chan *ch, struct net_chan *n)
 /* Read one frame into a free section. Return: false when done for now. */
 static bool net_rx_one(struct chan *ch, struct net_chan *n)
 {
+	const struct net_dev *nd = net_dev_of(ch);
 	struct virtio_net_hdr_v1 vh;
 	struct kvmbus_net_meta m;
 	struct iovec iov[2];
@@ -240,6 +247,11 @@ static bool net_rx_one(struct chan *ch, struct net_chan *n)
 	if (net_rx_meta(&vh, len, n->granted, &m)) {
 		n->st.rx_dropped++;
 		return true;
+	}
+	if (nd->filter_set &&
+	    !net_rx_filter(base, len, nd->cur_mac, nd->filter)) {
+		n->st.rx_filtered++;
+		return true;	/* the section stays free */
 	}
 	if (n->granted & KVMBUS_NET_OFF_VLAN)
 		shift = net_rx_vlan_strip(base, len, &m);
@@ -403,6 +415,7 @@ static uint32_t net_buf_map(struct chan *ch, struct net_chan *n,
 static void net_set(struct chan *ch, struct net_chan *n,
 		    const struct kvmbus_pkt_info *pi, const uint8_t *msg)
 {
+	struct net_dev *nd = net_dev_of(ch);
 	struct kvmbus_net_set m;
 	uint32_t what, mtu, status = 0;
 
@@ -421,9 +434,11 @@ static void net_set(struct chan *ch, struct net_chan *n,
 		if (what & KVMBUS_NET_SET_MTU)
 			n->mtu = mtu;
 		if (what & KVMBUS_NET_SET_MAC)
-			memcpy(n->mac, m.mac, sizeof(n->mac));
-		if (what & KVMBUS_NET_SET_FILTER)
-			n->filter = le32_to_cpu(m.filter);
+			memcpy(nd->cur_mac, m.mac, sizeof(nd->cur_mac));
+		if (what & KVMBUS_NET_SET_FILTER) {
+			nd->filter = le32_to_cpu(m.filter);
+			nd->filter_set = true;
+		}
 	} else {
 		n->st.bad_msg++;
 	}
@@ -570,8 +585,13 @@ static int net_open(struct chan *ch, const uint8_t *data)
 	ret = net_tap_open(ch, n);
 	if (ret)
 		return ret;
-	if (!ch->sub_index)
+	if (!ch->sub_index) {
 		nd->primary = ch;
+		/* A new open starts from the offer: no filter yet. */
+		memcpy(nd->cur_mac, nd->mac, sizeof(nd->cur_mac));
+		nd->filter_set = false;
+		nd->filter = 0;
+	}
 	return 0;
 }
 
@@ -617,6 +637,7 @@ static void net_to_json(const struct chan *ch, struct json_object *o)
 	add_u64(j, "rx_bytes", n->st.rx_bytes);
 	add_u64(j, "rx_dropped", n->st.rx_dropped);
 	add_u64(j, "rx_stalls", n->st.rx_stalls);
+	add_u64(j, "rx_filtered", n->st.rx_filtered);
 	add_u64(j, "bad_comp", n->st.bad_comp);
 	add_u64(j, "rx_sections_free", n->nr_free);
 	json_object_object_add(o, "net", j);
@@ -718,6 +739,7 @@ bad_value:
 			return -EINVAL;
 		}
 	}
+	memcpy(nd->cur_mac, nd->mac, sizeof(nd->cur_mac));
 	net_offer_data(dev);
 	return 0;
 }
@@ -767,6 +789,13 @@ static void net_dev_to_json(const struct device *dev, struct json_object *o)
 	json_object_object_add(p, "mac", json_object_new_string(mac));
 	json_object_object_add(p, "link", json_object_new_string(
 				       nd->link_down ? "down" : "up"));
+	snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x",
+		 nd->cur_mac[0], nd->cur_mac[1], nd->cur_mac[2],
+		 nd->cur_mac[3], nd->cur_mac[4], nd->cur_mac[5]);
+	json_object_object_add(p, "current_mac", json_object_new_string(mac));
+	if (nd->filter_set)
+		json_object_object_add(p, "filter",
+				       json_object_new_int64(nd->filter));
 	json_object_object_add(o, "params", p);
 }
 
