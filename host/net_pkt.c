@@ -373,18 +373,40 @@ uint32_t net_flow_hash(const uint8_t *f, uint32_t len)
 	return h ? h : 1;
 }
 
-bool net_rx_filter(const uint8_t *frame, uint32_t len, const uint8_t mac[6],
-		   uint32_t filter)
+bool net_rx_filter(const struct net_filter *f, const uint8_t *frame,
+		   uint32_t len)
 {
 	static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+	uint32_t i;
 
 	if (len < NET_ETH_HLEN)
 		return false;
-	if (filter & KVMBUS_NET_FILTER_PROMISC)
+	if (f->flags & KVMBUS_NET_FILTER_PROMISC)
 		return true;
 	if (!memcmp(frame, bcast, sizeof(bcast)))
-		return filter & KVMBUS_NET_FILTER_BROADCAST;
-	if (frame[0] & 1)
-		return filter & KVMBUS_NET_FILTER_ALLMULTI;
-	return (filter & KVMBUS_NET_FILTER_UNICAST) && !memcmp(frame, mac, 6);
+		return f->flags & KVMBUS_NET_FILTER_BROADCAST;
+	if (!(frame[0] & 1))
+		return (f->flags & KVMBUS_NET_FILTER_UNICAST) &&
+		       !memcmp(frame, f->mac, sizeof(f->mac));
+	if (f->flags & KVMBUS_NET_FILTER_ALLMULTI)
+		return true;
+	for (i = 0; i < f->nr_mc && i < KVMBUS_NET_MCAST_MAX; i++)
+		if (!memcmp(frame, f->mc[i], sizeof(f->mc[i])))
+			return true;
+	return false;
+}
+
+int net_mcast_parse(const struct kvmbus_net_set_mcast *m,
+		    struct net_filter *f)
+{
+	uint32_t count = le32_to_cpu(m->count), i;
+
+	if (count > KVMBUS_NET_MCAST_MAX)
+		return -EINVAL;
+	for (i = 0; i < count; i++)
+		if (!(m->mac[i][0] & 1))
+			return -EINVAL;
+	memcpy(f->mc, m->mac, count * sizeof(m->mac[0]));
+	f->nr_mc = count;
+	return 0;
 }

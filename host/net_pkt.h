@@ -109,19 +109,36 @@ uint32_t net_rx_vlan_strip(uint8_t *frame, uint32_t len,
  */
 uint32_t net_flow_hash(const uint8_t *frame, uint32_t len);
 
+/* The guest's receive filter as SET left it. */
+struct net_filter {
+	uint32_t flags;			/* KVMBUS_NET_FILTER_* */
+	uint8_t mac[6];			/* current: SET MAC, else the offer's */
+	uint32_t nr_mc;
+	uint8_t mc[KVMBUS_NET_MCAST_MAX][6];
+};
+
 /*
  * net_rx_filter() - does the guest's receive filter take this frame?
+ * @f: the filter
  * @frame: the frame as the TAP delivered it, @len bytes
- * @mac: the NIC's current MAC (the guest's last SET MAC, else the offer's)
- * @filter: KVMBUS_NET_FILTER_* from the guest's last SET FILTER
  *
  * PROMISC takes everything; broadcast needs BROADCAST; any other
- * multicast needs ALLMULTI (the protocol carries no multicast list);
- * unicast needs UNICAST and a destination equal to @mac.
+ * multicast needs ALLMULTI or its destination in @f's list; unicast
+ * needs UNICAST and a destination equal to @f->mac.
  * Return: true to deliver, false to drop (also for a frame shorter than
  * an Ethernet header).
  */
-bool net_rx_filter(const uint8_t *frame, uint32_t len, const uint8_t mac[6],
-		   uint32_t filter);
+bool net_rx_filter(const struct net_filter *f, const uint8_t *frame,
+		   uint32_t len);
+
+/*
+ * net_mcast_parse() - the list of a SET with KVMBUS_NET_SET_MCAST
+ * @m: the message, already copied out of the ring
+ * @f: its list is replaced on success, untouched on failure
+ * Return: 0; -EINVAL for a count above KVMBUS_NET_MCAST_MAX or an entry
+ * that is not a multicast address.
+ */
+int net_mcast_parse(const struct kvmbus_net_set_mcast *m,
+		    struct net_filter *f);
 
 #endif /* KVMBUSD_NET_PKT_H */

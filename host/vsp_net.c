@@ -58,8 +58,7 @@ struct net_dev {
 	 * primary. Until the guest's first SET FILTER everything passes.
 	 */
 	bool filter_set;
-	uint32_t filter;		/* KVMBUS_NET_FILTER_* */
-	uint8_t cur_mac[6];		/* the guest's SET MAC, else @mac */
+	struct net_filter filter;	/* its mac: SET MAC, else @mac */
 	struct chan *primary;		/* the open primary channel, if any */
 };
 
@@ -248,8 +247,7 @@ static bool net_rx_one(struct chan *ch, struct net_chan *n)
 		n->st.rx_dropped++;
 		return true;
 	}
-	if (nd->filter_set &&
-	    !net_rx_filter(base, len, nd->cur_mac, nd->filter)) {
+	if (nd->filter_set && !net_rx_filter(&nd->filter, base, len)) {
 		n->st.rx_filtered++;
 		return true;	/* the section stays free */
 	}
@@ -416,6 +414,8 @@ static void net_set(struct chan *ch, struct net_chan *n,
 		    const struct kvmbus_pkt_info *pi, const uint8_t *msg)
 {
 	struct net_dev *nd = net_dev_of(ch);
+	struct kvmbus_net_set_mcast mc;
+	struct net_filter f = nd->filter;
 	struct kvmbus_net_set m;
 	uint32_t what, mtu, status = 0;
 
@@ -423,22 +423,30 @@ static void net_set(struct chan *ch, struct net_chan *n,
 	what = le32_to_cpu(m.what);
 	mtu = le32_to_cpu(m.mtu);
 	if (what & ~(uint32_t)(KVMBUS_NET_SET_MAC | KVMBUS_NET_SET_MTU |
-			       KVMBUS_NET_SET_FILTER))
+			       KVMBUS_NET_SET_FILTER | KVMBUS_NET_SET_MCAST))
+		status = EINVAL;
+	else if ((what & KVMBUS_NET_SET_MCAST) && pi->data_len < sizeof(mc))
 		status = EINVAL;
 	else if ((what & KVMBUS_NET_SET_MTU) &&
 		 (mtu < KVMBUS_NET_MTU_MIN || mtu > KVMBUS_NET_MTU_MAX))
 		status = EINVAL;
 	else if ((what & KVMBUS_NET_SET_MAC) && (m.mac[0] & 1))
 		status = EADDRNOTAVAIL;	/* multicast: never a source */
+	if (!status && (what & KVMBUS_NET_SET_MCAST)) {
+		memcpy(&mc, msg, sizeof(mc));
+		if (net_mcast_parse(&mc, &f))
+			status = EINVAL;
+	}
 	if (!status) {
 		if (what & KVMBUS_NET_SET_MTU)
 			n->mtu = mtu;
 		if (what & KVMBUS_NET_SET_MAC)
-			memcpy(nd->cur_mac, m.mac, sizeof(nd->cur_mac));
+			memcpy(f.mac, m.mac, sizeof(f.mac));
 		if (what & KVMBUS_NET_SET_FILTER) {
-			nd->filter = le32_to_cpu(m.filter);
+			f.flags = le32_to_cpu(m.filter);
 			nd->filter_set = true;
 		}
+		nd->filter = f;
 	} else {
 		n->st.bad_msg++;
 	}
@@ -588,9 +596,9 @@ static int net_open(struct chan *ch, const uint8_t *data)
 	if (!ch->sub_index) {
 		nd->primary = ch;
 		/* A new open starts from the offer: no filter yet. */
-		memcpy(nd->cur_mac, nd->mac, sizeof(nd->cur_mac));
 		nd->filter_set = false;
-		nd->filter = 0;
+		nd->filter = (struct net_filter){ 0 };
+		memcpy(nd->filter.mac, nd->mac, sizeof(nd->mac));
 	}
 	return 0;
 }
@@ -739,7 +747,7 @@ bad_value:
 			return -EINVAL;
 		}
 	}
-	memcpy(nd->cur_mac, nd->mac, sizeof(nd->cur_mac));
+	memcpy(nd->filter.mac, nd->mac, sizeof(nd->mac));
 	net_offer_data(dev);
 	return 0;
 }
@@ -790,12 +798,15 @@ static void net_dev_to_json(const struct device *dev, struct json_object *o)
 	json_object_object_add(p, "link", json_object_new_string(
 				       nd->link_down ? "down" : "up"));
 	snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x",
-		 nd->cur_mac[0], nd->cur_mac[1], nd->cur_mac[2],
-		 nd->cur_mac[3], nd->cur_mac[4], nd->cur_mac[5]);
+		 nd->filter.mac[0], nd->filter.mac[1], nd->filter.mac[2],
+		 nd->filter.mac[3], nd->filter.mac[4], nd->filter.mac[5]);
 	json_object_object_add(p, "current_mac", json_object_new_string(mac));
-	if (nd->filter_set)
+	if (nd->filter_set) {
 		json_object_object_add(p, "filter",
-				       json_object_new_int64(nd->filter));
+				       json_object_new_int64(nd->filter.flags));
+		json_object_object_add(p, "mcast",
+				       json_object_new_int64(nd->filter.nr_mc));
+	}
 	json_object_object_add(o, "params", p);
 }
 

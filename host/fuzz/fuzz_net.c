@@ -85,8 +85,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static uint8_t pkt[PKT_MAX];
 	struct kvmbus_pkt_desc d;
 	struct kvmbus_pkt_info pi;
+	struct kvmbus_net_set_mcast mc;
 	struct kvmbus_net_meta m;
 	struct virtio_net_hdr_v1 vh;
+	struct net_filter f;
 	struct net_buf sb;
 	struct net_tx tx;
 	const char *why;
@@ -142,6 +144,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	default:
 		(void)net_flow_hash(data, (uint32_t)size);
+		/* A guest's SET with a multicast list, then a frame through it. */
+		if (size < sizeof(mc))
+			break;
+		memcpy(&mc, data, sizeof(mc));
+		memset(&f, 0, sizeof(f));
+		f.flags = le32_to_cpu(mc.set.filter);
+		memcpy(f.mac, mc.set.mac, sizeof(f.mac));
+		if (!net_mcast_parse(&mc, &f) &&
+		    f.nr_mc != le32_to_cpu(mc.count))
+			abort();
+		if (f.nr_mc > KVMBUS_NET_MCAST_MAX)
+			abort();
+		(void)net_rx_filter(&f, data + sizeof(mc),
+				    (uint32_t)(size - sizeof(mc)));
 		break;
 	}
 	return 0;

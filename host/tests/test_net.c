@@ -2,7 +2,7 @@
 /*
  * The network provider's parsers (net_pkt.c): metadata, send sections,
  * GPA page lists, VLAN insertion and stripping, the TAP header both ways,
- * the RSS hash and the receive filter.
+ * the RSS hash, the receive filter and its multicast list.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -399,52 +399,106 @@ static void test_flow_hash(void **state)
 	assert_int_equal(net_flow_hash(a, sizeof(a)), 0);
 }
 
+#define PASS(flg)	(f.flags = (flg), net_rx_filter(&f, fr, sizeof(fr)))
+
 static void test_rx_filter(void **state)
 {
 	static const uint8_t mine[6] = { 0x02, 0x11, 0x22, 0x33, 0x44, 0x55 };
+	static const uint8_t grp4[6] = { 0x01, 0x00, 0x5e, 0x01, 0x02, 0x03 };
+	static const uint8_t grp6[6] = { 0x33, 0x33, 0x00, 0x00, 0x00, 0x01 };
 	const uint32_t uc = KVMBUS_NET_FILTER_UNICAST;
 	const uint32_t bc = KVMBUS_NET_FILTER_BROADCAST;
 	const uint32_t am = KVMBUS_NET_FILTER_ALLMULTI;
 	const uint32_t pr = KVMBUS_NET_FILTER_PROMISC;
-	uint8_t f[NET_ETH_HLEN + 4] = { 0 };
+	struct net_filter f = { 0 };
+	uint8_t fr[NET_ETH_HLEN + 4] = { 0 };
 
 	(void)state;
+	memcpy(f.mac, mine, 6);
 	/* Unicast to our MAC: only with UNICAST. */
-	memcpy(f, mine, 6);
-	assert_true(net_rx_filter(f, sizeof(f), mine, uc));
-	assert_true(net_rx_filter(f, sizeof(f), mine, uc | bc | am));
-	assert_false(net_rx_filter(f, sizeof(f), mine, 0));
-	assert_false(net_rx_filter(f, sizeof(f), mine, bc | am));
-	assert_true(net_rx_filter(f, sizeof(f), mine, pr));
+	memcpy(fr, mine, 6);
+	assert_true(PASS(uc));
+	assert_true(PASS(uc | bc | am));
+	assert_false(PASS(0));
+	assert_false(PASS(bc | am));
+	assert_true(PASS(pr));
 	/* Foreign unicast (one bit off): only when promiscuous. */
-	f[5] ^= 1;
-	assert_false(net_rx_filter(f, sizeof(f), mine, uc | bc | am));
-	assert_true(net_rx_filter(f, sizeof(f), mine, uc | bc | am | pr));
-	f[5] ^= 1;
-	f[0] ^= 2;
-	assert_false(net_rx_filter(f, sizeof(f), mine, uc | bc | am));
+	fr[5] ^= 1;
+	assert_false(PASS(uc | bc | am));
+	assert_true(PASS(uc | bc | am | pr));
+	fr[5] ^= 1;
+	fr[0] ^= 2;
+	assert_false(PASS(uc | bc | am));
 	/* Broadcast: BROADCAST, not ALLMULTI. */
-	memset(f, 0xff, 6);
-	assert_true(net_rx_filter(f, sizeof(f), mine, bc));
-	assert_false(net_rx_filter(f, sizeof(f), mine, uc | am));
-	assert_true(net_rx_filter(f, sizeof(f), mine, pr));
-	/* Multicast (IPv4 and IPv6 groups): ALLMULTI or PROMISC. */
-	memcpy(f, (uint8_t[]){ 0x01, 0x00, 0x5e, 0x01, 0x02, 0x03 }, 6);
-	assert_false(net_rx_filter(f, sizeof(f), mine, uc | bc));
-	assert_true(net_rx_filter(f, sizeof(f), mine, am));
-	assert_true(net_rx_filter(f, sizeof(f), mine, pr));
-	memcpy(f, (uint8_t[]){ 0x33, 0x33, 0x00, 0x00, 0x00, 0x01 }, 6);
-	assert_false(net_rx_filter(f, sizeof(f), mine, uc | bc));
-	assert_true(net_rx_filter(f, sizeof(f), mine, uc | bc | am));
+	memset(fr, 0xff, 6);
+	assert_true(PASS(bc));
+	assert_false(PASS(uc | am));
+	assert_true(PASS(pr));
+	/* Multicast without a list: ALLMULTI or PROMISC. */
+	memcpy(fr, grp4, 6);
+	assert_false(PASS(uc | bc));
+	assert_true(PASS(am));
+	assert_true(PASS(pr));
+	memcpy(fr, grp6, 6);
+	assert_false(PASS(uc | bc));
+	assert_true(PASS(uc | bc | am));
+	/* With a list: the groups on it, and only those. */
+	memcpy(f.mc[0], grp4, 6);
+	f.nr_mc = 1;
+	assert_false(PASS(uc | bc));
+	memcpy(f.mc[1], grp6, 6);
+	f.nr_mc = 2;
+	assert_true(PASS(uc | bc));
+	memcpy(fr, grp4, 6);
+	assert_true(PASS(uc | bc));
+	fr[5] ^= 1;
+	assert_false(PASS(uc | bc));
+	assert_true(PASS(uc | bc | am));
 	/* Almost broadcast is multicast. */
-	memset(f, 0xff, 6);
-	f[5] = 0xfe;
-	assert_false(net_rx_filter(f, sizeof(f), mine, bc));
-	assert_true(net_rx_filter(f, sizeof(f), mine, am));
+	memset(fr, 0xff, 6);
+	fr[5] = 0xfe;
+	assert_false(PASS(bc));
+	assert_true(PASS(am));
 	/* Shorter than an Ethernet header: never, not even promiscuous. */
-	memcpy(f, mine, 6);
-	assert_false(net_rx_filter(f, NET_ETH_HLEN - 1, mine, uc | pr));
-	assert_true(net_rx_filter(f, NET_ETH_HLEN, mine, uc));
+	memcpy(fr, mine, 6);
+	f.flags = uc | pr;
+	assert_false(net_rx_filter(&f, fr, NET_ETH_HLEN - 1));
+	assert_true(net_rx_filter(&f, fr, NET_ETH_HLEN));
+}
+
+#undef PASS
+
+static void test_mcast_parse(void **state)
+{
+	struct kvmbus_net_set_mcast m = { 0 };
+	struct net_filter f = { 0 };
+	unsigned int i;
+
+	(void)state;
+	for (i = 0; i < KVMBUS_NET_MCAST_MAX; i++) {
+		m.mac[i][0] = 0x01;
+		m.mac[i][5] = (uint8_t)i;
+	}
+	m.count = cpu_to_le32(KVMBUS_NET_MCAST_MAX);
+	assert_int_equal(net_mcast_parse(&m, &f), 0);
+	assert_int_equal(f.nr_mc, KVMBUS_NET_MCAST_MAX);
+	assert_memory_equal(f.mc[31], m.mac[31], 6);
+	/* Too many, or a unicast entry: refused, the old list stays. */
+	m.count = cpu_to_le32(KVMBUS_NET_MCAST_MAX + 1);
+	assert_int_equal(net_mcast_parse(&m, &f), -EINVAL);
+	m.count = cpu_to_le32(0xffffffffu);
+	assert_int_equal(net_mcast_parse(&m, &f), -EINVAL);
+	m.count = cpu_to_le32(3);
+	m.mac[2][0] = 0x02;
+	assert_int_equal(net_mcast_parse(&m, &f), -EINVAL);
+	assert_int_equal(f.nr_mc, KVMBUS_NET_MCAST_MAX);
+	/* Entries past count are not looked at; 0 empties the list. */
+	m.count = cpu_to_le32(2);
+	assert_int_equal(net_mcast_parse(&m, &f), 0);
+	assert_int_equal(f.nr_mc, 2);
+	m.count = 0;
+	assert_int_equal(net_mcast_parse(&m, &f), 0);
+	assert_int_equal(f.nr_mc, 0);
 }
 
 static void test_buf_check(void **state)
@@ -481,6 +535,7 @@ int main(void)
 		cmocka_unit_test(test_vlan_rx),
 		cmocka_unit_test(test_flow_hash),
 		cmocka_unit_test(test_rx_filter),
+		cmocka_unit_test(test_mcast_parse),
 		cmocka_unit_test(test_buf_check),
 	};
 

@@ -14,7 +14,7 @@
  * - BUF (INBAND, completion requested): register the channel's send or
  *   receive buffer, a GPADL cut into equal sections.  COMP: kvmbus_net_status.
  * - SET (INBAND, completion requested, primary channel only): MAC, MTU,
- *   receive filter.  COMP: kvmbus_net_status.
+ *   receive filter, multicast list.  COMP: kvmbus_net_status.
  * - PKT, completion requested: one frame to transmit, either copied into a
  *   send-buffer section (INBAND) or described by the GPA list of a GPA
  *   packet (section KVMBUS_NET_NO_SECTION).  COMP: kvmbus_net_status,
@@ -134,6 +134,7 @@ static_assert(sizeof(struct kvmbus_net_buf) == 24);
 #define KVMBUS_NET_SET_MAC		BIT(0)
 #define KVMBUS_NET_SET_MTU		BIT(1)
 #define KVMBUS_NET_SET_FILTER		BIT(2)
+#define KVMBUS_NET_SET_MCAST		BIT(3)	/* struct kvmbus_net_set_mcast */
 
 #define KVMBUS_NET_FILTER_UNICAST	BIT(0)	/* our own address */
 #define KVMBUS_NET_FILTER_BROADCAST	BIT(1)
@@ -150,6 +151,23 @@ struct kvmbus_net_set {
 };
 
 static_assert(sizeof(struct kvmbus_net_set) == 28);
+
+/* The multicast addresses a SET with KVMBUS_NET_SET_MCAST may list. */
+#define KVMBUS_NET_MCAST_MAX		32
+
+/*
+ * SET with KVMBUS_NET_SET_MCAST: the multicast destinations the host
+ * delivers without KVMBUS_NET_FILTER_ALLMULTI (it replaces the previous
+ * list).  @count entries of @mac are used, each a multicast address; a
+ * guest with more groups sets ALLMULTI instead.
+ */
+struct kvmbus_net_set_mcast {
+	struct kvmbus_net_set set;
+	__le32 count;			/* 0..KVMBUS_NET_MCAST_MAX */
+	u8 mac[KVMBUS_NET_MCAST_MAX][6];
+};
+
+static_assert(sizeof(struct kvmbus_net_set_mcast) == 224);
 
 struct kvmbus_net_status {
 	struct kvmbus_net_hdr hdr;
