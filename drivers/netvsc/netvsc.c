@@ -1075,18 +1075,56 @@ static int netvsc_set_mac(struct net_device *ndev, void *p)
 	return 0;
 }
 
+/*
+ * Return: the number of multicast addresses copied to @m, or
+ * KVMBUS_NET_MCAST_MAX + 1 when there are more than it can hold.
+ */
+static u32 netvsc_mc_list(struct net_device *ndev,
+			  struct kvmbus_net_set_mcast *m)
+{
+	struct netdev_hw_addr *ha;
+	u32 n = 0;
+
+	netif_addr_lock_bh(ndev);
+	if (netdev_mc_count(ndev) > KVMBUS_NET_MCAST_MAX) {
+		n = KVMBUS_NET_MCAST_MAX + 1;
+	} else {
+		netdev_for_each_mc_addr(ha, ndev)
+			ether_addr_copy(m->mac[n++], ha->addr);
+	}
+	netif_addr_unlock_bh(ndev);
+	return n;
+}
+
+/*
+ * The host enforces the filter (docs/protocol.md 7.3): send the groups
+ * we joined, or ALLMULTI when they do not fit or the host refuses lists.
+ */
 static void netvsc_rx_mode_work(struct work_struct *w)
 {
 	struct netvsc *nv = container_of(w, struct netvsc, rx_mode_work);
-	struct net_device *ndev = nv->ndev;
 	u32 filter = KVMBUS_NET_FILTER_UNICAST | KVMBUS_NET_FILTER_BROADCAST;
+	struct net_device *ndev = nv->ndev;
 	unsigned int flags = READ_ONCE(ndev->flags);
+	struct kvmbus_net_set_mcast m = {
+		.set.hdr.type = cpu_to_le32(KVMBUS_NET_SET),
+		.set.what = cpu_to_le32(KVMBUS_NET_SET_FILTER |
+					KVMBUS_NET_SET_MCAST),
+	};
+	u32 n;
 
 	if (flags & IFF_PROMISC)
 		filter |= KVMBUS_NET_FILTER_PROMISC;
-	if ((flags & IFF_ALLMULTI) || !netdev_mc_empty(ndev))
-		filter |= KVMBUS_NET_FILTER_ALLMULTI;
-	netvsc_set(nv, KVMBUS_NET_SET_FILTER, 0, filter, NULL);
+	n = netvsc_mc_list(ndev, &m);
+	if (!(flags & IFF_ALLMULTI) && n <= KVMBUS_NET_MCAST_MAX) {
+		m.set.filter = cpu_to_le32(filter);
+		m.count = cpu_to_le32(n);
+		/* -EINVAL: a host without lists; anything else is final. */
+		if (netvsc_ctl_status(&nv->queues[0], &m, sizeof(m)) != -EINVAL)
+			return;
+	}
+	netvsc_set(nv, KVMBUS_NET_SET_FILTER, 0,
+		   filter | KVMBUS_NET_FILTER_ALLMULTI, NULL);
 }
 
 static void netvsc_set_rx_mode(struct net_device *ndev)
