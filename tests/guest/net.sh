@@ -126,6 +126,8 @@ test_mac_change() {
 	ip link set "$dev" address 02:11:22:33:44:55 || fail "MAC change refused"
 	ping -c 2 -W 5 "$PEER" >/dev/null 2>&1 || fail "ping after MAC change"
 	seen=$(hostcall ns ip neigh show 10.99.0.2)
+	# kvmbusd filters by the new MAC: the old one is foreign now.
+	expect_dropped 02:4b:56:00:00:01 "the old MAC after a MAC change"
 	ip link set "$dev" address 02:4b:56:00:00:01
 	echo "$seen" | grep -q 02:11:22:33:44:55 ||
 		fail "the host does not see the new MAC: $seen"
@@ -300,8 +302,9 @@ host_rx() {
 	hostcall rx 02:4b:56:00:00:01 | sed -n "s/^$1 //p"
 }
 
+# The NIC's packets received, as the guest counts them ($dev: from up).
 guest_rx() {
-	cat "/sys/class/net/$(nic)/statistics/rx_packets"
+	cat "/sys/class/net/$dev/statistics/rx_packets"
 }
 
 # filter_is BIT 0|1: kvmbusd holds a guest filter with BIT clear or set.
