@@ -38,27 +38,21 @@
 #include <kvmbus/kvmbus.h>
 
 #include "kvmbus_internal.h"
+#include "evil.h"
 
 static unsigned int relid;
 module_param(relid, uint, 0444);
 MODULE_PARM_DESC(relid, "the relid of the echo device to misbehave on");
 
 #define EVIL_RING_SIZE		(64 * 1024)
-#define EVIL_WAIT_LOOPS		5000	/* of 1-2 ms: at least 5 s */
 #define EVIL_TID		0x4556494cull	/* "EVIL" */
 
 struct evil_dev {
 	struct kvmbus_device *kdev;
 	struct kvmbus_channel *chan;
-	struct mutex lock;		/* one case at a time; @chan */
+	struct evil_state es;		/* its lock also guards @chan */
 	u8 *rxbuf;
-	char result[128];
 };
-
-static void evil_callback(struct kvmbus_channel *chan, void *ctx)
-{
-	/* Cases poll for their answers; nothing to do in irq context. */
-}
 
 static int evil_open(struct evil_dev *ev)
 {
@@ -163,26 +157,8 @@ static void evil_set_wr(struct kvmbus_channel *chan, u32 wr)
  */
 static int evil_wait(struct evil_dev *ev, u64 tid, void *buf, u32 len)
 {
-	struct kvmbus_pkt_info pi;
-	unsigned int n;
-	int ret;
-
-	for (n = 0; n < EVIL_WAIT_LOOPS; n++) {
-		ret = kvmbus_chan_recv(ev->chan, ev->rxbuf, EVIL_RING_SIZE,
-				       &pi);
-		kvmbus_chan_recv_done(ev->chan);
-		if (ret == -EAGAIN) {
-			usleep_range(1000, 2000);
-			continue;
-		}
-		if (ret)
-			return ret;
-		if (pi.type != KVMBUS_PKT_COMP || pi.trans_id != tid)
-			continue;
-		memcpy(buf, ev->rxbuf + pi.data_offset, min(len, pi.data_len));
-		return pi.data_len;
-	}
-	return -ETIMEDOUT;
+	return evil_wait_comp(ev->chan, ev->rxbuf, EVIL_RING_SIZE, tid, buf,
+			      len);
 }
 
 /* A GPA request of one range; @nr is what the list header claims. */
@@ -219,7 +195,7 @@ static int evil_gpa(struct evil_dev *ev, u64 gpa, u32 len, u32 nr,
 	if (ret < 0)
 		return ret;
 	if (ret != sizeof(resp) || le32_to_cpu(resp.status) != want) {
-		snprintf(ev->result, sizeof(ev->result),
+		snprintf(ev->es.result, sizeof(ev->es.result),
 			 "fail: answered status %u, %d bytes; wanted %u",
 			 le32_to_cpu(resp.status), ret, want);
 		return -EPROTO;
@@ -351,44 +327,17 @@ static int evil_case(struct evil_dev *ev, const char *c, u32 n)
 	return 0;
 }
 
-static ssize_t evil_store(struct device *dev, struct device_attribute *attr,
-			  const char *buf, size_t count)
+static struct evil_state *evil_state(struct device *dev)
 {
 	struct evil_dev *ev = dev_get_drvdata(dev);
-	char c[16];
-	u32 n = 0;
-	int ret;
 
-	if (sscanf(buf, "%15s %u", c, &n) < 1)
-		return -EINVAL;
-	mutex_lock(&ev->lock);
-	snprintf(ev->result, sizeof(ev->result), "ok %s", c);
-	ret = evil_case(ev, c, n);
-	if (ret && !strncmp(ev->result, "ok", 2))
-		snprintf(ev->result, sizeof(ev->result), "fail: %s: %d", c,
-			 ret);
-	mutex_unlock(&ev->lock);
-	return ret ? -EIO : count;
+	return &ev->es;
 }
 
-static ssize_t evil_show(struct device *dev, struct device_attribute *attr,
-			 char *buf)
+static int evil_run(struct device *dev, const char *c, u32 n)
 {
-	struct evil_dev *ev = dev_get_drvdata(dev);
-	ssize_t ret;
-
-	mutex_lock(&ev->lock);
-	ret = sysfs_emit(buf, "%s\n", ev->result);
-	mutex_unlock(&ev->lock);
-	return ret;
+	return evil_case(dev_get_drvdata(dev), c, n);
 }
-static DEVICE_ATTR_RW(evil);
-
-static struct attribute *evil_attrs[] = {
-	&dev_attr_evil.attr,
-	NULL,
-};
-ATTRIBUTE_GROUPS(evil);
 
 static int evil_probe(struct kvmbus_device *kdev,
 		      const struct kvmbus_device_id *id)
@@ -402,8 +351,7 @@ static int evil_probe(struct kvmbus_device *kdev,
 	if (!ev)
 		return -ENOMEM;
 	ev->kdev = kdev;
-	mutex_init(&ev->lock);
-	strscpy(ev->result, "none", sizeof(ev->result));
+	evil_state_init(&ev->es);
 	ev->rxbuf = kvmalloc(EVIL_RING_SIZE, GFP_KERNEL);
 	if (!ev->rxbuf) {
 		ret = -ENOMEM;

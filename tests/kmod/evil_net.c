@@ -33,6 +33,8 @@
 #include <kvmbus/kvmbus.h>
 #include <kvmbus/netvsc.h>
 
+#include "evil.h"
+
 static char *mac;
 module_param(mac, charp, 0444);
 MODULE_PARM_DESC(mac, "the offered MAC of the NIC to misbehave on");
@@ -42,24 +44,17 @@ MODULE_PARM_DESC(mac, "the offered MAC of the NIC to misbehave on");
 #define EVIL_SEND_BUF		(16 * 1024)
 #define EVIL_SECTION		2048
 #define EVIL_FRAME		60
-#define EVIL_WAIT_LOOPS		5000	/* of 1-2 ms: at least 5 s */
 #define EVIL_MANY_RANGES	(KVMBUS_NET_MAX_RANGES + 1)
 
 struct evil_net {
 	struct kvmbus_device *kdev;
 	struct kvmbus_channel *chan;
-	struct mutex lock;		/* one case at a time; @tid */
+	struct evil_state es;		/* its lock also guards @tid */
 	u8 *rxbuf;
 	void *send_buf;
 	u32 send_gpadl;
 	u64 tid;
-	char result[128];
 };
-
-static void evil_net_callback(struct kvmbus_channel *chan, void *ctx)
-{
-	/* Cases poll for their answers; nothing to do in irq context. */
-}
 
 /*
  * Wait for the completion of @tid, skipping everything else (received
@@ -69,25 +64,7 @@ static void evil_net_callback(struct kvmbus_channel *chan, void *ctx)
  */
 static int evil_net_wait(struct evil_net *ev, u64 tid, void *buf, u32 len)
 {
-	struct kvmbus_pkt_info pi;
-	unsigned int n;
-	int ret;
-
-	for (n = 0; n < EVIL_WAIT_LOOPS; n++) {
-		ret = kvmbus_chan_recv(ev->chan, ev->rxbuf, EVIL_RXBUF, &pi);
-		kvmbus_chan_recv_done(ev->chan);
-		if (ret == -EAGAIN) {
-			usleep_range(1000, 2000);
-			continue;
-		}
-		if (ret)
-			return ret;
-		if (pi.type != KVMBUS_PKT_COMP || pi.trans_id != tid)
-			continue;
-		memcpy(buf, ev->rxbuf + pi.data_offset, min(len, pi.data_len));
-		return pi.data_len;
-	}
-	return -ETIMEDOUT;
+	return evil_wait_comp(ev->chan, ev->rxbuf, EVIL_RXBUF, tid, buf, len);
 }
 
 /* Send @p (completion requested) and check the status it is answered. */
@@ -107,7 +84,7 @@ static int evil_net_call(struct evil_net *ev, struct kvmbus_ring_pkt *p,
 		return ret;
 	if (ret < sizeof(st) || le32_to_cpu(st.hdr.type) != KVMBUS_NET_STATUS ||
 	    le32_to_cpu(st.status) != want) {
-		snprintf(ev->result, sizeof(ev->result),
+		snprintf(ev->es.result, sizeof(ev->es.result),
 			 "fail: answered type %u status %u (%d bytes); wanted %u",
 			 le32_to_cpu(st.hdr.type), le32_to_cpu(st.status), ret,
 			 want);
@@ -200,7 +177,7 @@ static int evil_net_init(struct evil_net *ev)
 		return ret;
 	if (ret < sizeof(r) || r.status ||
 	    le32_to_cpu(r.offloads) != KVMBUS_NET_OFF_ALL) {
-		snprintf(ev->result, sizeof(ev->result),
+		snprintf(ev->es.result, sizeof(ev->es.result),
 			 "fail: INIT answered status %u offloads 0x%x",
 			 le32_to_cpu(r.status), le32_to_cpu(r.offloads));
 		return -EPROTO;
@@ -286,43 +263,18 @@ static int evil_net_case(struct evil_net *ev, const char *c)
 	return -EINVAL;
 }
 
-static ssize_t evil_store(struct device *dev, struct device_attribute *attr,
-			  const char *buf, size_t count)
+static struct evil_state *evil_state(struct device *dev)
 {
 	struct evil_net *ev = dev_get_drvdata(dev);
-	char c[16];
-	int ret;
 
-	if (sscanf(buf, "%15s", c) != 1)
-		return -EINVAL;
-	mutex_lock(&ev->lock);
-	snprintf(ev->result, sizeof(ev->result), "ok %s", c);
-	ret = evil_net_case(ev, c);
-	if (ret && !strncmp(ev->result, "ok", 2))
-		snprintf(ev->result, sizeof(ev->result), "fail: %s: %d", c,
-			 ret);
-	mutex_unlock(&ev->lock);
-	return ret ? -EIO : count;
+	return &ev->es;
 }
 
-static ssize_t evil_show(struct device *dev, struct device_attribute *attr,
-			 char *buf)
+/* The cases take no argument: @n is ignored. */
+static int evil_run(struct device *dev, const char *c, u32 n)
 {
-	struct evil_net *ev = dev_get_drvdata(dev);
-	ssize_t ret;
-
-	mutex_lock(&ev->lock);
-	ret = sysfs_emit(buf, "%s\n", ev->result);
-	mutex_unlock(&ev->lock);
-	return ret;
+	return evil_net_case(dev_get_drvdata(dev), c);
 }
-static DEVICE_ATTR_RW(evil);
-
-static struct attribute *evil_net_attrs[] = {
-	&dev_attr_evil.attr,
-	NULL,
-};
-ATTRIBUTE_GROUPS(evil_net);
 
 static bool evil_net_ours(struct kvmbus_device *kdev)
 {
@@ -339,7 +291,7 @@ static int evil_net_probe(struct kvmbus_device *kdev,
 	struct kvmbus_chan_config cfg = {
 		.g2h_size = EVIL_RING_SIZE,
 		.h2g_size = EVIL_RING_SIZE,
-		.callback = evil_net_callback,
+		.callback = evil_callback,
 	};
 	struct evil_net *ev;
 	int ret;
@@ -350,8 +302,7 @@ static int evil_net_probe(struct kvmbus_device *kdev,
 	if (!ev)
 		return -ENOMEM;
 	ev->kdev = kdev;
-	mutex_init(&ev->lock);
-	strscpy(ev->result, "none", sizeof(ev->result));
+	evil_state_init(&ev->es);
 	ev->rxbuf = kvmalloc(EVIL_RXBUF, GFP_KERNEL);
 	if (!ev->rxbuf) {
 		ret = -ENOMEM;
@@ -410,7 +361,7 @@ static struct kvmbus_driver evil_net_driver = {
 	.probe		= evil_net_probe,
 	.remove		= evil_net_remove,
 	.driver		= {
-		.dev_groups = evil_net_groups,
+		.dev_groups = evil_groups,
 	},
 };
 module_kvmbus_driver(evil_net_driver);
