@@ -228,6 +228,25 @@ static void expect_nothing(struct env *e)
 	assert_int_equal(host_pkt(e), -EAGAIN);
 }
 
+/* Move the target to @target bytes and let the VSP act on it. */
+static void set_target(struct env *e, uint64_t target)
+{
+	vsp_balloon_set_target(&e->dev, target);
+	vsp_balloon_ops.flush(&e->ch, CHAN_BUDGET);
+	kvmbus_ring_commit(&e->ch.tx);
+}
+
+/*
+ * The guest reports its status, then the target drops by @pages.
+ * Return: the id of the INFLATE_REQ for @pages the guest is sent.
+ */
+static uint64_t ask_inflate(struct env *e, uint64_t pages)
+{
+	deliver(e, status_msg(e), false);
+	set_target(e, RAM - pages * PAGE);
+	return expect_req(e, KVMBUS_BALLOON_INFLATE_REQ, pages);
+}
+
 static uint64_t counter(struct env *e, const char *key)
 {
 	struct json_object *o = json_object_new_object(), *b, *n, *v;
@@ -361,9 +380,7 @@ static void test_no_request_before_status(void **state)
 {
 	struct env *e = *state;
 
-	vsp_balloon_set_target(&e->dev, RAM / 2);
-	vsp_balloon_ops.flush(&e->ch, CHAN_BUDGET);
-	kvmbus_ring_commit(&e->ch.tx);
+	set_target(e, RAM / 2);
 	expect_nothing(e);
 	deliver(e, status_msg(e), false);
 	expect_req(e, KVMBUS_BALLOON_INFLATE_REQ, RAM_PAGES / 2);
@@ -380,11 +397,7 @@ static void test_inflate_punches(void **state)
 	uint64_t id, before;
 	uint32_t len;
 
-	deliver(e, status_msg(e), false);
-	vsp_balloon_set_target(&e->dev, RAM - 768 * PAGE);
-	vsp_balloon_ops.flush(&e->ch, CHAN_BUDGET);
-	kvmbus_ring_commit(&e->ch.tx);
-	id = expect_req(e, KVMBUS_BALLOON_INFLATE_REQ, 768);
+	id = ask_inflate(e, 768);
 
 	before = file_bytes(e);
 	len = ranges_msg(e, KVMBUS_BALLOON_INFLATED, 0, id, b1, 1);
@@ -410,9 +423,7 @@ static void test_inflate_punches(void **state)
 	assert_int_equal(counter(e, "rejected"), 0);
 
 	/* Back to full memory: a deflate request for everything. */
-	vsp_balloon_set_target(&e->dev, RAM);
-	vsp_balloon_ops.flush(&e->ch, CHAN_BUDGET);
-	kvmbus_ring_commit(&e->ch.tx);
+	set_target(e, RAM);
 	id = expect_req(e, KVMBUS_BALLOON_DEFLATE_REQ, 768);
 	len = ranges_msg(e, KVMBUS_BALLOON_DEFLATED, 0, id, b2, 2);
 	deliver(e, len, false);
@@ -433,11 +444,7 @@ static void test_short_answer_waits_for_status(void **state)
 	uint64_t id;
 	uint32_t len;
 
-	deliver(e, status_msg(e), false);
-	vsp_balloon_set_target(&e->dev, RAM - 100 * PAGE);
-	vsp_balloon_ops.flush(&e->ch, CHAN_BUDGET);
-	kvmbus_ring_commit(&e->ch.tx);
-	id = expect_req(e, KVMBUS_BALLOON_INFLATE_REQ, 100);
+	id = ask_inflate(e, 100);
 	len = ranges_msg(e, KVMBUS_BALLOON_INFLATED, KVMBUS_BALLOON_F_LAST, id,
 			 b, 1);
 	h->status = cpu_to_le16(KVMBUS_BALLOON_ST_FLOOR);
@@ -476,11 +483,7 @@ static void test_bad_messages_refused_whole(void **state)
 	expect_nothing(e);
 	assert_int_equal(counter(e, "rejected"), 3);
 	/* More pages than the request asked for. */
-	deliver(e, status_msg(e), false);
-	vsp_balloon_set_target(&e->dev, RAM - 8 * PAGE);
-	vsp_balloon_ops.flush(&e->ch, CHAN_BUDGET);
-	kvmbus_ring_commit(&e->ch.tx);
-	id = expect_req(e, KVMBUS_BALLOON_INFLATE_REQ, 8);
+	id = ask_inflate(e, 8);
 	len = ranges_msg(e, KVMBUS_BALLOON_INFLATED, KVMBUS_BALLOON_F_LAST, id,
 			 in_ram, 1);
 	deliver(e, len, true);
@@ -520,11 +523,7 @@ static void test_pressure_lowers_target(void **state)
 	uint64_t id;
 	uint32_t len;
 
-	deliver(e, status_msg(e), false);
-	vsp_balloon_set_target(&e->dev, RAM - 64 * PAGE);
-	vsp_balloon_ops.flush(&e->ch, CHAN_BUDGET);
-	kvmbus_ring_commit(&e->ch.tx);
-	id = expect_req(e, KVMBUS_BALLOON_INFLATE_REQ, 64);
+	id = ask_inflate(e, 64);
 	len = ranges_msg(e, KVMBUS_BALLOON_INFLATED, KVMBUS_BALLOON_F_LAST, id,
 			 b, 1);
 	deliver(e, len, true);
@@ -549,11 +548,7 @@ static void test_stale_request_given_up(void **state)
 	uint32_t len;
 	unsigned int i;
 
-	deliver(e, status_msg(e), false);
-	vsp_balloon_set_target(&e->dev, RAM - 4 * PAGE);
-	vsp_balloon_ops.flush(&e->ch, CHAN_BUDGET);
-	kvmbus_ring_commit(&e->ch.tx);
-	id = expect_req(e, KVMBUS_BALLOON_INFLATE_REQ, 4);
+	id = ask_inflate(e, 4);
 	for (i = 0; i < 31; i++)
 		deliver(e, status_msg(e), false);
 	assert_int_equal(counter(e, "stale_requests"), 1);
