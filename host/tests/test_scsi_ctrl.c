@@ -100,6 +100,28 @@ static void build(struct fx *f, struct kvmbus_pkt_info *pi, const void *msg,
 	memcpy(f->pkt + off, msg, msg_len);
 }
 
+/* Queue a request that asks for its completion: it must be taken. */
+static void submit(struct fx *f, struct kvmbus_pkt_info *pi, const void *msg,
+		   uint32_t msg_len, const uint64_t *gpa, const uint32_t *len,
+		   uint32_t nr)
+{
+	build(f, pi, msg, msg_len, gpa, len, nr, KVMBUS_PKT_F_COMP_REQUESTED);
+	assert_true(scsi_queue_packet(&f->q, pi, f->pkt));
+}
+
+/* Queue the task management function @op for @target on @lun. */
+static void submit_tmf(struct fx *f, struct kvmbus_pkt_info *pi, uint16_t op,
+		       uint64_t target, uint16_t lun)
+{
+	struct kvmbus_scsi_tmf t = {
+		.hdr.op = cpu_to_le16(op),
+		.target_id = cpu_to_le64(target),
+		.lun = cpu_to_le16(lun),
+	};
+
+	submit(f, pi, &t, sizeof(t), NULL, NULL, 0);
+}
+
 /* Wait for the next answer. */
 static struct scsi_slot *answer(struct fx *f)
 {
@@ -135,9 +157,7 @@ static struct kvmbus_scsi_resp exec(struct fx *f, uint16_t lun,
 	struct scsi_slot *s;
 
 	memcpy(req.cdb, cdb, cdb_len);
-	build(f, &pi, &req, sizeof(req), &gpa, &len, len ? 1 : 0,
-	      KVMBUS_PKT_F_COMP_REQUESTED);
-	assert_true(scsi_queue_packet(&f->q, &pi, f->pkt));
+	submit(f, &pi, &req, sizeof(req), &gpa, &len, len ? 1 : 0);
 	s = answer(f);
 	assert_int_equal(s->trans_id, pi.trans_id);
 	assert_int_equal(s->resp_len, sizeof(r));
@@ -180,9 +200,7 @@ static void test_offer_and_init(void **state)
 	assert_int_equal(le16_to_cpu(o.max_queues), 2);
 	assert_int_equal(le32_to_cpu(o.max_transfer), 1 << 20);
 	assert_int_equal(le32_to_cpu(o.max_segments), 256);
-	build(f, &pi, &in, sizeof(in), NULL, NULL, 0,
-	      KVMBUS_PKT_F_COMP_REQUESTED);
-	assert_true(scsi_queue_packet(&f->q, &pi, f->pkt));
+	submit(f, &pi, &in, sizeof(in), NULL, NULL, 0);
 	s = answer(f);
 	assert_int_equal(s->resp_len, sizeof(s->u.init));
 	assert_int_equal(le32_to_cpu(s->u.init.hdr.status), 0);
@@ -192,9 +210,7 @@ static void test_offer_and_init(void **state)
 	assert_int_equal(le32_to_cpu(s->u.init.limits.max_transfer), 1 << 20);
 	scsi_queue_sent(&f->q, s);
 	in.version = 0;
-	build(f, &pi, &in, sizeof(in), NULL, NULL, 0,
-	      KVMBUS_PKT_F_COMP_REQUESTED);
-	assert_true(scsi_queue_packet(&f->q, &pi, f->pkt));
+	submit(f, &pi, &in, sizeof(in), NULL, NULL, 0);
 	s = answer(f);
 	assert_int_equal(le32_to_cpu(s->u.init.hdr.status), EPROTONOSUPPORT);
 	scsi_queue_sent(&f->q, s);
@@ -274,9 +290,7 @@ static void test_scatter(void **state)
 	want[8191] = 2;
 	assert_int_equal(pwrite(fd, want, 8192, 100 * 512), 8192);
 	close(fd);
-	build(f, &pi, &req, sizeof(req), gpa, len, 3,
-	      KVMBUS_PKT_F_COMP_REQUESTED);
-	assert_true(scsi_queue_packet(&f->q, &pi, f->pkt));
+	submit(f, &pi, &req, sizeof(req), gpa, len, 3);
 	s = answer(f);
 	expect_ok(&s->u.resp, 0);
 	scsi_queue_sent(&f->q, s);
@@ -350,9 +364,7 @@ static void test_bad_requests(void **state)
 	uint32_t len = 96;
 
 	/* A range past the end of RAM: FAULT, nothing written. */
-	build(f, &pi, &req, sizeof(req), &gpa, &len, 1,
-	      KVMBUS_PKT_F_COMP_REQUESTED);
-	assert_true(scsi_queue_packet(&f->q, &pi, f->pkt));
+	submit(f, &pi, &req, sizeof(req), &gpa, &len, 1);
 	s = answer(f);
 	assert_int_equal(s->u.resp.host_status, KVMBUS_SCSI_HS_FAULT);
 	assert_int_equal(le32_to_cpu(s->u.resp.residual), 96);
@@ -360,16 +372,12 @@ static void test_bad_requests(void **state)
 	/* Ranges shorter and longer than data_len. */
 	gpa = 0x1000;
 	len = 95;
-	build(f, &pi, &req, sizeof(req), &gpa, &len, 1,
-	      KVMBUS_PKT_F_COMP_REQUESTED);
-	assert_true(scsi_queue_packet(&f->q, &pi, f->pkt));
+	submit(f, &pi, &req, sizeof(req), &gpa, &len, 1);
 	s = answer(f);
 	assert_int_equal(s->u.resp.host_status, KVMBUS_SCSI_HS_BAD_REQUEST);
 	scsi_queue_sent(&f->q, s);
 	len = 97;
-	build(f, &pi, &req, sizeof(req), &gpa, &len, 1,
-	      KVMBUS_PKT_F_COMP_REQUESTED);
-	assert_true(scsi_queue_packet(&f->q, &pi, f->pkt));
+	submit(f, &pi, &req, sizeof(req), &gpa, &len, 1);
 	s = answer(f);
 	assert_int_equal(s->u.resp.host_status, KVMBUS_SCSI_HS_BAD_REQUEST);
 	scsi_queue_sent(&f->q, s);
@@ -491,17 +499,10 @@ static void test_readonly_lun(void **state)
 static void tmf(struct fx *f, uint16_t op, uint64_t target, uint16_t lun,
 		uint32_t want_status)
 {
-	struct kvmbus_scsi_tmf t = {
-		.hdr.op = cpu_to_le16(op),
-		.target_id = cpu_to_le64(target),
-		.lun = cpu_to_le16(lun),
-	};
 	struct kvmbus_pkt_info pi;
 	struct scsi_slot *s;
 
-	build(f, &pi, &t, sizeof(t), NULL, NULL, 0,
-	      KVMBUS_PKT_F_COMP_REQUESTED);
-	assert_true(scsi_queue_packet(&f->q, &pi, f->pkt));
+	submit_tmf(f, &pi, op, target, lun);
 	s = answer(f);
 	assert_int_equal(s->trans_id, pi.trans_id);
 	assert_int_equal(le16_to_cpu(s->u.tmf.hdr.op), op);
@@ -531,19 +532,9 @@ static void test_tmf(void **state)
 	/* Reads in flight, then a host reset: every read is answered
 	 * (done or aborted) before the reset's answer. */
 	for (i = 0; i < 8; i++) {
-		build(f, &pi, &req, sizeof(req), &gpa, &len, 1,
-		      KVMBUS_PKT_F_COMP_REQUESTED);
-		assert_true(scsi_queue_packet(&f->q, &pi, f->pkt));
+		submit(f, &pi, &req, sizeof(req), &gpa, &len, 1);
 	}
-	{
-		struct kvmbus_scsi_tmf t = {
-			.hdr.op = cpu_to_le16(KVMBUS_SCSI_OP_RESET_HOST),
-		};
-
-		build(f, &pi, &t, sizeof(t), NULL, NULL, 0,
-		      KVMBUS_PKT_F_COMP_REQUESTED);
-		assert_true(scsi_queue_packet(&f->q, &pi, f->pkt));
-	}
+	submit_tmf(f, &pi, KVMBUS_SCSI_OP_RESET_HOST, 0, 0);
 	for (;;) {
 		s = answer(f);
 		if (s->trans_id == pi.trans_id) {
@@ -575,9 +566,7 @@ static void test_full(void **state)
 
 	for (i = 0; i < SCSI_QUEUE_DEPTH; i++) {
 		assert_false(scsi_queue_full(&f->q));
-		build(f, &pi, &req, sizeof(req), NULL, NULL, 0,
-		      KVMBUS_PKT_F_COMP_REQUESTED);
-		assert_true(scsi_queue_packet(&f->q, &pi, f->pkt));
+		submit(f, &pi, &req, sizeof(req), NULL, NULL, 0);
 	}
 	assert_true(scsi_queue_full(&f->q));
 	for (i = 0; i < SCSI_QUEUE_DEPTH; i++) {
@@ -607,9 +596,7 @@ static void test_fini_inflight(void **state)
 	int i;
 
 	for (i = 0; i < 4; i++) {
-		build(f, &pi, &req, sizeof(req), &gpa, &len, 1,
-		      KVMBUS_PKT_F_COMP_REQUESTED);
-		assert_true(scsi_queue_packet(&f->q, &pi, f->pkt));
+		submit(f, &pi, &req, sizeof(req), &gpa, &len, 1);
 	}
 	scsi_queue_run(&f->q);
 	/* teardown() finishes it, the LUN goes with the controller. */
@@ -639,9 +626,7 @@ static void test_stall(void **state)
 
 	assert_int_equal(scsi_ctrl_lun_stall(&f->c, 9, true), -ENOENT);
 	assert_int_equal(scsi_ctrl_lun_stall(&f->c, 0, true), 0);
-	build(f, &pi, &req, sizeof(req), &gpa, &len, 1,
-	      KVMBUS_PKT_F_COMP_REQUESTED);
-	assert_true(scsi_queue_packet(&f->q, &pi, f->pkt));
+	submit(f, &pi, &req, sizeof(req), &gpa, &len, 1);
 	held = pi.trans_id;
 	for (i = 0; i < 5; i++)
 		scsi_queue_run(&f->q);
@@ -649,15 +634,7 @@ static void test_stall(void **state)
 	assert_int_equal(f->q.stalled, 1);
 	tmf(f, KVMBUS_SCSI_OP_ABORT, held, 0, EBUSY);
 	assert_int_equal(f->q.inflight, 1);
-	{
-		struct kvmbus_scsi_tmf t = {
-			.hdr.op = cpu_to_le16(KVMBUS_SCSI_OP_RESET_LUN),
-		};
-
-		build(f, &pi, &t, sizeof(t), NULL, NULL, 0,
-		      KVMBUS_PKT_F_COMP_REQUESTED);
-		assert_true(scsi_queue_packet(&f->q, &pi, f->pkt));
-	}
+	submit_tmf(f, &pi, KVMBUS_SCSI_OP_RESET_LUN, 0, 0);
 	s = answer(f);
 	assert_int_equal(s->trans_id, held);
 	assert_int_equal(s->u.resp.host_status, KVMBUS_SCSI_HS_ABORTED);
@@ -669,9 +646,7 @@ static void test_stall(void **state)
 	assert_int_equal(f->q.inflight, 0);
 	assert_int_equal(f->q.stalled, 0);
 	/* Held, then released: it runs. */
-	build(f, &pi, &req, sizeof(req), &gpa, &len, 1,
-	      KVMBUS_PKT_F_COMP_REQUESTED);
-	assert_true(scsi_queue_packet(&f->q, &pi, f->pkt));
+	submit(f, &pi, &req, sizeof(req), &gpa, &len, 1);
 	scsi_queue_run(&f->q);
 	assert_null(scsi_queue_next(&f->q));
 	assert_int_equal(scsi_ctrl_lun_stall(&f->c, 0, false), 0);
@@ -682,9 +657,7 @@ static void test_stall(void **state)
 	assert_int_equal(f->q.inflight, 0);
 	/* Held at teardown: teardown() answers it, nothing leaks. */
 	assert_int_equal(scsi_ctrl_lun_stall(&f->c, 0, true), 0);
-	build(f, &pi, &req, sizeof(req), &gpa, &len, 1,
-	      KVMBUS_PKT_F_COMP_REQUESTED);
-	assert_true(scsi_queue_packet(&f->q, &pi, f->pkt));
+	submit(f, &pi, &req, sizeof(req), &gpa, &len, 1);
 	assert_int_equal(f->q.stalled, 1);
 }
 
