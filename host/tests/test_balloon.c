@@ -18,7 +18,7 @@
 
 #include <kvmbus/balloon.h>
 
-#include "helpers.h"
+#include "fixture.h"
 #include "devices.h"
 #include "guestmem.h"
 #include "vsp_balloon.h"
@@ -57,15 +57,9 @@ static int no_signal(void *opaque, unsigned int vector)
 static int setup(void **state)
 {
 	struct env *e = calloc(1, sizeof(*e));
-	struct guestmem_layout l;
-	int fd;
 
 	assert_non_null(e);
-	fd = memfd_create("balloon-ram", 0);
-	assert_true(fd >= 0);
-	assert_int_equal(ftruncate(fd, RAM), 0);
-	assert_int_equal(guestmem_layout_fixed(RAM, LOW, &l), 0);
-	assert_int_equal(guestmem_open_fd(&e->gm, fd, "balloon-ram", &l), 0);
+	guestmem_memfd(&e->gm, RAM, LOW);
 	/* Every page of guest RAM holds data. */
 	memset(e->gm.base, 0xa5, RAM);
 

@@ -19,7 +19,7 @@
 
 #include <kvmbus/echo.h>
 
-#include "helpers.h"
+#include "fixture.h"
 #include "ctl.h"
 #include "ctl_json.h"
 #include "guestmem.h"
@@ -76,44 +76,16 @@ static uint8_t *gpa_ptr(struct env *e, uint64_t gpa, uint64_t len)
 
 /* --- the control plane, as in test_ctl.c ---------------------------------- */
 
-static void ctl_kick(struct env *e)
-{
-	kvmbus_ring_commit(&e->out);
-	while (ctl_doorbell(&e->c))
-		;
-}
-
 static void ctl_send_msg(struct env *e, const void *msg, uint32_t len)
 {
-	struct kvmbus_ring_pkt p = {
-		.type = KVMBUS_PKT_INBAND,
-		.trans_id = ++e->tid,
-		.data = msg,
-		.data_len = len,
-	};
-
-	assert_int_equal(kvmbus_ring_put(&e->out, &p), 0);
-	ctl_kick(e);
+	gctl_put(&e->out, ++e->tid, msg, len);
+	gctl_kick(&e->c, &e->out);
 }
 
 /* The next control message (0 if none) into @msg (128 bytes). */
 static uint32_t ctl_recv(struct env *e, void *msg)
 {
-	struct kvmbus_pkt_info pi;
-	struct kvmbus_ctl_hdr h;
-	int ret;
-
-	ret = kvmbus_ring_get(&e->in, e->buf, 512, &pi);
-	if (kvmbus_ring_release(&e->in))
-		while (ctl_doorbell(&e->c))
-			;
-	if (ret == -EAGAIN)
-		return 0;
-	assert_int_equal(ret, 0);
-	assert_true(pi.data_len >= sizeof(h) && pi.data_len <= 128);
-	memcpy(msg, (uint8_t *)e->buf + pi.data_offset, pi.data_len);
-	memcpy(&h, msg, sizeof(h));
-	return le32_to_cpu(h.type);
+	return gctl_recv(&e->c, &e->in, msg, NULL);
 }
 
 static void ctl_expect_none(struct env *e)
@@ -174,18 +146,12 @@ static void guest_online(struct env *e, unsigned int devices)
 
 static struct env *env_new(unsigned int vectors, unsigned int devices)
 {
-	struct guestmem_layout l;
 	struct env *e = calloc(1, sizeof(*e));
 	struct device *dev;
 	unsigned int i;
-	int fd;
 
 	assert_non_null(e);
-	fd = memfd_create("ram", MFD_CLOEXEC);
-	assert_true(fd >= 0);
-	assert_int_equal(ftruncate(fd, RAM), 0);
-	assert_int_equal(guestmem_layout_fixed(RAM, LOW, &l), 0);
-	assert_int_equal(guestmem_open_fd(&e->gm, fd, "memfd", &l), 0);
+	guestmem_memfd(&e->gm, RAM, LOW);
 	assert_int_equal(bar_create(&e->bar, 4096, vectors), 0);
 	ctl_init(&e->c, &e->bar, &e->gm, vectors, &ops, e);
 	for (i = 0; i < devices; i++)

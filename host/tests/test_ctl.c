@@ -11,7 +11,7 @@
 #include <json.h>
 #include <stdint.h>
 
-#include "helpers.h"
+#include "fixture.h"
 #include "ctl.h"
 #include "ctl_json.h"
 #include "guestmem.h"
@@ -126,22 +126,13 @@ static void guest_connect(struct env *e)
 /* Queue one message in the guest->host ring (no commit). */
 static void guest_put(struct env *e, const void *msg, uint32_t len)
 {
-	struct kvmbus_ring_pkt p = {
-		.type = KVMBUS_PKT_INBAND,
-		.trans_id = ++e->tid,
-		.data = msg,
-		.data_len = len,
-	};
-
-	assert_int_equal(kvmbus_ring_put(&e->out, &p), 0);
+	gctl_put(&e->out, ++e->tid, msg, len);
 }
 
 /* Commit what was put and ring the doorbell. */
 static void guest_kick(struct env *e)
 {
-	kvmbus_ring_commit(&e->out);
-	while (ctl_doorbell(&e->c))
-		;
+	gctl_kick(&e->c, &e->out);
 }
 
 static void guest_send(struct env *e, const void *msg, uint32_t len)
@@ -180,36 +171,10 @@ static void send_version(struct env *e, uint32_t vmin, uint32_t vmax,
 	guest_send(e, &r, sizeof(r));
 }
 
-/*
- * The next message from the host, copied into @msg (at least 128 bytes).
- * Return: its type, or 0 when the ring is empty.  The guest rings the
- * doorbell when its release made room the host waits for.
- */
+/* The next message from the host: its type, or 0 (gctl_recv()). */
 static uint32_t guest_recv(struct env *e, void *msg, uint64_t *tid)
 {
-	uint64_t buf[512 / 8];
-	struct kvmbus_pkt_info pi;
-	struct kvmbus_ctl_hdr h;
-	int ret;
-
-	ret = kvmbus_ring_get(&e->in, buf, sizeof(buf), &pi);
-	if (ret == -EAGAIN) {
-		if (kvmbus_ring_release(&e->in))
-			while (ctl_doorbell(&e->c))
-				;
-		return 0;
-	}
-	assert_int_equal(ret, 0);
-	assert_int_equal(pi.type, KVMBUS_PKT_INBAND);
-	assert_true(pi.data_len >= sizeof(h) && pi.data_len <= 128);
-	memcpy(msg, (uint8_t *)buf + pi.data_offset, pi.data_len);
-	if (tid)
-		*tid = pi.trans_id;
-	if (kvmbus_ring_release(&e->in))
-		while (ctl_doorbell(&e->c))
-			;
-	memcpy(&h, msg, sizeof(h));
-	return le32_to_cpu(h.type);
+	return gctl_recv(&e->c, &e->in, msg, tid);
 }
 
 static void expect_none(struct env *e)

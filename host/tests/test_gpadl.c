@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <sys/mman.h>
 
-#include "helpers.h"
+#include "fixture.h"
 #include "gpadl.h"
 
 #define PAGE		4096u
@@ -27,16 +27,10 @@ struct env {
 
 static struct env *env_new(void)
 {
-	struct guestmem_layout l;
 	struct env *e = calloc(1, sizeof(*e));
-	int fd;
 
 	assert_non_null(e);
-	fd = memfd_create("ram", MFD_CLOEXEC);
-	assert_true(fd >= 0);
-	assert_int_equal(ftruncate(fd, RAM), 0);
-	assert_int_equal(guestmem_layout_fixed(RAM, LOW, &l), 0);
-	assert_int_equal(guestmem_open_fd(&e->gm, fd, "memfd", &l), 0);
+	guestmem_memfd(&e->gm, RAM, LOW);
 	gpadls_init(&e->gs);
 	return e;
 }

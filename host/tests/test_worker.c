@@ -15,7 +15,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
-#include "helpers.h"
+#include "fixture.h"
 #include "chan.h"
 #include "evil.h"
 #include "guestmem.h"
@@ -208,17 +208,11 @@ static void tkick(void *opaque)
 
 static struct tenv *tenv_new(unsigned int max_workers)
 {
-	struct guestmem_layout l;
 	struct tenv *e = calloc(1, sizeof(*e));
 	unsigned int i;
-	int fd;
 
 	assert_non_null(e);
-	fd = memfd_create("ram", MFD_CLOEXEC);
-	assert_true(fd >= 0);
-	assert_int_equal(ftruncate(fd, RAM), 0);
-	assert_int_equal(guestmem_layout_fixed(RAM, RAM, &l), 0);
-	assert_int_equal(guestmem_open_fd(&e->gm, fd, "memfd", &l), 0);
+	guestmem_memfd(&e->gm, RAM, RAM);
 	e->ram = guestmem_range(&e->gm, 0, RAM);
 	assert_non_null(e->ram);
 	assert_int_equal(loop_init(&e->loop), 0);
