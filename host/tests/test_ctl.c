@@ -194,6 +194,14 @@ static void negotiate(struct env *e)
 	expect_none(e);
 }
 
+/* Connected, negotiated, offers asked for: where most tests start. */
+static void guest_online(struct env *e)
+{
+	guest_connect(e);
+	negotiate(e);
+	send_type(e, KVMBUS_CTL_REQUEST_OFFERS);
+}
+
 static struct device *add_echo(struct env *e)
 {
 	struct device *dev;
@@ -301,9 +309,7 @@ static void test_reconnect_and_reset(void **state)
 
 	(void)state;
 	dev = add_echo(e);
-	guest_connect(e);
-	negotiate(e);
-	send_type(e, KVMBUS_CTL_REQUEST_OFFERS);
+	guest_online(e);
 	expect_offer(e, dev);
 	assert_true(dev->sent);
 
@@ -350,9 +356,7 @@ static void test_qemu_disconnect(void **state)
 
 	(void)state;
 	dev = add_echo(e);
-	guest_connect(e);
-	negotiate(e);
-	send_type(e, KVMBUS_CTL_REQUEST_OFFERS);
+	guest_online(e);
 	expect_offer(e, dev);
 	ctl_disconnect(&e->c);
 	assert_int_equal(e->c.state, CTL_IDLE);
@@ -456,9 +460,7 @@ static void test_hot_add_remove(void **state)
 
 	(void)state;
 	d1 = add_echo(e);
-	guest_connect(e);
-	negotiate(e);
-	send_type(e, KVMBUS_CTL_REQUEST_OFFERS);
+	guest_online(e);
 	expect_offer(e, d1);
 	assert_int_equal(guest_recv(e, &r, NULL), KVMBUS_CTL_ALL_OFFERS_DONE);
 
@@ -513,9 +515,7 @@ static void test_never_released(void **state)
 	unsigned int i;
 
 	(void)state;
-	guest_connect(e);
-	negotiate(e);
-	send_type(e, KVMBUS_CTL_REQUEST_OFFERS);
+	guest_online(e);
 	for (i = 0; i < 200; i++) {
 		dev = add_echo(e);
 		assert_int_equal(ctl_device_remove(&e->c, dev->id, &gone), 0);
@@ -553,9 +553,7 @@ static void test_unload(void **state)
 	(void)state;
 	d1 = add_echo(e);
 	d2 = add_echo(e);
-	guest_connect(e);
-	negotiate(e);
-	send_type(e, KVMBUS_CTL_REQUEST_OFFERS);
+	guest_online(e);
 	expect_offer(e, d1);
 	expect_offer(e, d2);
 	assert_int_equal(guest_recv(e, &h, NULL), KVMBUS_CTL_ALL_OFFERS_DONE);
@@ -689,9 +687,7 @@ static void test_broken_ring(void **state)
 
 	(void)state;
 	dev = add_echo(e);
-	guest_connect(e);
-	negotiate(e);
-	send_type(e, KVMBUS_CTL_REQUEST_OFFERS);
+	guest_online(e);
 	expect_offer(e, dev);
 	/* Garbage write index on the guest->host ring. */
 	e->out.hdr->write_index = cpu_to_le32(13);
@@ -732,9 +728,7 @@ static void test_silent_reboot(void **state)
 
 	(void)state;
 	add_echo(e);
-	guest_connect(e);
-	negotiate(e);
-	send_type(e, KVMBUS_CTL_REQUEST_OFFERS);
+	guest_online(e);
 	h2g = e->ram + RING_GPA + 4 * PAGE;
 	memset(h2g, 0, 4 * PAGE);
 	assert_int_equal(ctl_device_add(&e->c, dev_class_find("echo"), &dev),
@@ -1001,9 +995,7 @@ static void test_json(void **state)
 	json_object_put(run(e, "{\"cmd\":\"device-remove\"}", -EINVAL));
 
 	/* Releasing, then removing it again. */
-	guest_connect(e);
-	negotiate(e);
-	send_type(e, KVMBUS_CTL_REQUEST_OFFERS);
+	guest_online(e);
 	r = run(e, "{\"cmd\":\"device-remove\",\"id\":2}", 0);
 	assert_string_equal(str(r, "device", "state"), "releasing");
 	json_object_put(r);
@@ -1176,9 +1168,7 @@ static void test_channel_table(void **state)
 	(void)state;
 	for (i = 0; i < 4; i++)
 		d[i] = add_echo_subs(e, "63");
-	guest_connect(e);
-	negotiate(e);
-	send_type(e, KVMBUS_CTL_REQUEST_OFFERS);
+	guest_online(e);
 	for (i = 0; i < 4; i++)
 		expect_offer(e, d[i]);
 	assert_int_equal(guest_recv(e, &gone, NULL),
