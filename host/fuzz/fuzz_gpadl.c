@@ -114,8 +114,7 @@ static void lifecycle(struct fg *f, const uint8_t *d, uint32_t len)
 		fg_negotiate(f);
 		break;
 	case 1:			/* RESET, then a new connect */
-		f->hdr.guest_state = cpu_to_le32(KVMBUS_MBOX_RESET);
-		ctl_doorbell(&f->c);
+		fg_mbox_reset(f);
 		fg_connect(f);
 		fg_negotiate(f);
 		break;
@@ -124,9 +123,7 @@ static void lifecycle(struct fg *f, const uint8_t *d, uint32_t len)
 		fg_negotiate(f);
 		break;
 	case 3:			/* QEMU goes, a new one comes */
-		ctl_disconnect(&f->c);
-		memset(&f->hdr, 0, sizeof(f->hdr));
-		f->gen = 0;
+		fg_new_qemu(f);
 		fg_connect(f);
 		fg_negotiate(f);
 		break;

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * Shared by the channel fuzz targets (fuzz_gpadl, fuzz_echo): a guest
- * played with the guest's own ring code in a memfd of guest RAM split
- * around a RAM hole (FG_LOW_PAGES at GPA 0, FG_HIGH_PAGES at GPA 4 GiB),
- * connected and negotiated through the functions the daemon calls, and
- * the invariants the host must keep whatever the guest does.
+ * Shared by the fuzz targets that play a guest (fuzz_ctl, fuzz_gpadl,
+ * fuzz_echo): a guest played with the guest's own ring code in a memfd of
+ * guest RAM split around a RAM hole (FG_LOW_PAGES at GPA 0, FG_HIGH_PAGES
+ * at GPA 4 GiB), connected and negotiated through the functions the daemon
+ * calls, every control reply checked, and the invariants the host must
+ * keep whatever the guest does.
  *
  * The RAM is a real file, so ring views are real mappings with a guard
  * page behind them: a stray access past a view faults.
@@ -27,14 +28,18 @@
 #define FG_HIGH_PAGES	64u
 #define FG_RAM		((FG_LOW_PAGES + FG_HIGH_PAGES) * FG_PAGE)
 #define FG_HIGH_PFN	((1ull << 32) / FG_PAGE)
-#define FG_CTL_PAGES	3u		/* per control ring, at GPA 0 */
+#define FG_CTL_PAGES	3u		/* per control ring, at GPA 0: the
+					 * default of fg.ctl_pages */
+#ifndef FG_VECTORS			/* a target may ask for more */
 #define FG_VECTORS	4u		/* devices share vectors 1..3 */
+#endif
 
 struct fg {
 	struct guestmem gm;
 	struct kvmbus_bar_hdr hdr;
 	struct bar bar;
 	struct kvmbus_ring out, in;	/* the guest's control rings */
+	uint32_t ctl_pages;		/* per control ring (2..5) */
 	uint32_t gen;
 	uint64_t tid;
 	/* Cleared once the guest may have written into its own control
@@ -45,7 +50,7 @@ struct fg {
 	struct ctl c;
 };
 
-static int fg_no_signal(void *opaque, unsigned int vector)
+static inline int fg_no_signal(void *opaque, unsigned int vector)
 {
 	(void)opaque;
 	if (vector >= FG_VECTORS)
@@ -77,9 +82,14 @@ static struct fg *fg_get(const char *name)
 }
 
 /* Every control message the host sends: well-formed, of a known type. */
-static void fg_check_reply(const uint8_t *msg, uint32_t len)
+static inline void fg_check_reply(const uint8_t *msg, uint32_t len)
 {
-	struct kvmbus_ctl_result r;
+	static const uint8_t echo[] = KVMBUS_CLASS_ECHO_BYTES;
+	struct kvmbus_ctl_subchannels_result sr;
+	struct kvmbus_ctl_version_resp vr;
+	struct kvmbus_ctl_offer o;
+	struct kvmbus_ctl_result res;
+	struct kvmbus_ctl_relid r;
 	struct kvmbus_ctl_hdr h;
 
 	if (len < sizeof(h))
@@ -87,27 +97,56 @@ static void fg_check_reply(const uint8_t *msg, uint32_t len)
 	memcpy(&h, msg, sizeof(h));
 	switch (le32_to_cpu(h.type)) {
 	case KVMBUS_CTL_VERSION_RESP:
-		if (len != sizeof(struct kvmbus_ctl_version_resp))
+		if (len != sizeof(vr))
+			abort();
+		memcpy(&vr, msg, sizeof(vr));
+		if (vr.version && (le32_to_cpu(vr.version) !=
+				   KVMBUS_VERSION_1_0 ||
+				   le32_to_cpu(vr.max_channels) != CHAN_MAX))
 			abort();
 		break;
 	case KVMBUS_CTL_OFFER:
-		if (len != sizeof(struct kvmbus_ctl_offer))
+		if (len != sizeof(o))
+			abort();
+		memcpy(&o, msg, sizeof(o));
+		if (!o.relid || le32_to_cpu(o.relid) > CHAN_MAX ||
+		    !o.vector || le16_to_cpu(o.vector) >= FG_VECTORS ||
+		    memcmp(o.class_id, echo, sizeof(echo)) ||
+		    le32_to_cpu(o.data_len) > KVMBUS_OFFER_DATA_MAX ||
+		    le16_to_cpu(o.max_subchannels) > KVMBUS_MAX_SUBCHANNELS ||
+		    !(le16_to_cpu(o.flags) & KVMBUS_OFFER_F_SUBCHANNEL) !=
+		    !o.sub_index ||
+		    le16_to_cpu(o.sub_index) > le16_to_cpu(o.max_subchannels))
 			abort();
 		break;
 	case KVMBUS_CTL_RESCIND:
+		if (len != sizeof(r))
+			abort();
+		memcpy(&r, msg, sizeof(r));
+		if (!r.relid || le32_to_cpu(r.relid) > CHAN_MAX)
+			abort();
+		break;
+	case KVMBUS_CTL_SUBCHANNELS_RESULT:
+		if (len != sizeof(sr))
+			abort();
+		memcpy(&sr, msg, sizeof(sr));
+		if (le32_to_cpu(sr.status) >= 4096 ||
+		    le32_to_cpu(sr.count) > KVMBUS_MAX_SUBCHANNELS)
+			abort();
+		break;
 	case KVMBUS_CTL_ALL_OFFERS_DONE:
 	case KVMBUS_CTL_UNLOAD_RESP:
-		if (len != sizeof(struct kvmbus_ctl_relid) && len != sizeof(h))
+		if (len != sizeof(h))
 			abort();
 		break;
 	case KVMBUS_CTL_GPADL_CREATED:
 	case KVMBUS_CTL_GPADL_TORNDOWN:
 	case KVMBUS_CTL_OPEN_RESULT:
 	case KVMBUS_CTL_CLOSE_RESULT:
-		if (len != sizeof(r))
+		if (len != sizeof(res))
 			abort();
-		memcpy(&r, msg, sizeof(r));
-		if (le32_to_cpu(r.status) >= 4096)
+		memcpy(&res, msg, sizeof(res));
+		if (le32_to_cpu(res.status) >= 4096)
 			abort();	/* a positive errno */
 		break;
 	default:
@@ -115,17 +154,18 @@ static void fg_check_reply(const uint8_t *msg, uint32_t len)
 	}
 }
 
-static void fg_connect(struct fg *f);
-static void fg_negotiate(struct fg *f);
+static inline void fg_connect(struct fg *f);
+static inline void fg_negotiate(struct fg *f);
 
-/* The guest reads the control replies. */
-static void fg_drain(struct fg *f)
+/*
+ * The guest reads the control replies, whatever state the host is in (a
+ * broken connection leaves well-formed replies behind).
+ */
+static inline void fg_read(struct fg *f)
 {
 	struct kvmbus_pkt_info pi;
 	int n, ret;
 
-	if (f->c.state != CTL_ONLINE)
-		return;
 	for (n = 0; n < 1000; n++) {
 		ret = kvmbus_ring_get(&f->in, f->buf, sizeof(f->buf), &pi);
 		if (ret == -EAGAIN)
@@ -143,13 +183,21 @@ static void fg_drain(struct fg *f)
 			fg_check_reply((const uint8_t *)f->buf + pi.data_offset,
 				       pi.data_len);
 	}
+	/* A release that made the room the host waits for rings vector 0. */
 	if (kvmbus_ring_release(&f->in))
 		while (ctl_doorbell(&f->c))
 			;
 }
 
+/* The guest reads the control replies of an online connection. */
+static inline void fg_drain(struct fg *f)
+{
+	if (f->c.state == CTL_ONLINE)
+		fg_read(f);
+}
+
 /* One control message, as ctl_poll() would take it. */
-static void fg_msg(struct fg *f, const void *msg, uint32_t len)
+static inline void fg_msg(struct fg *f, const void *msg, uint32_t len)
 {
 	if (ctl_out_pending(&f->c))
 		fg_drain(f);
@@ -160,24 +208,46 @@ static void fg_msg(struct fg *f, const void *msg, uint32_t len)
 	fg_drain(f);
 }
 
-static void fg_connect(struct fg *f)
+/* The guest (re)connects: fresh control rings at GPA 0, a new generation. */
+static inline void fg_connect(struct fg *f)
 {
 	uint8_t *m = f->gm.base;
-	uint32_t size = (FG_CTL_PAGES - 1) * FG_PAGE;
+	uint32_t pages = f->ctl_pages;
+	uint32_t size = (pages - 1) * FG_PAGE;
 
 	kvmbus_ring_create(&f->out, (void *)m, m + FG_PAGE, size);
-	kvmbus_ring_create(&f->in, (void *)(m + FG_CTL_PAGES * FG_PAGE),
-			   m + (FG_CTL_PAGES + 1) * FG_PAGE, size);
-	f->hdr.ctl_ring_pages = cpu_to_le32(FG_CTL_PAGES);
+	kvmbus_ring_create(&f->in, (void *)(m + pages * FG_PAGE),
+			   m + (pages + 1) * FG_PAGE, size);
+	f->hdr.ctl_ring_pages = cpu_to_le32(pages);
 	f->hdr.ctl_gpa = 0;
 	f->hdr.guest_generation = cpu_to_le32(++f->gen);
 	f->hdr.guest_state = cpu_to_le32(KVMBUS_MBOX_CONNECT);
 	ctl_doorbell(&f->c);
-	if (f->c.state != CTL_ONLINE)
+	if (f->c.state != CTL_ONLINE ||
+	    le32_to_cpu(f->hdr.host_state) != KVMBUS_MBOX_ONLINE ||
+	    le32_to_cpu(f->hdr.acked_generation) != f->gen)
 		abort();
 }
 
-static void fg_negotiate(struct fg *f)
+/* The guest resets the connection through the mailbox. */
+static inline void fg_mbox_reset(struct fg *f)
+{
+	f->hdr.guest_state = cpu_to_le32(KVMBUS_MBOX_RESET);
+	ctl_doorbell(&f->c);
+	if (f->c.state != CTL_IDLE ||
+	    le32_to_cpu(f->hdr.host_state) != KVMBUS_MBOX_IDLE)
+		abort();
+}
+
+/* QEMU goes and a new one comes: kvmbusd sees a fresh, empty mailbox. */
+static inline void fg_new_qemu(struct fg *f)
+{
+	ctl_disconnect(&f->c);
+	memset(&f->hdr, 0, sizeof(f->hdr));
+	f->gen = 0;
+}
+
+static inline void fg_negotiate(struct fg *f)
 {
 	const struct kvmbus_ctl_version_req v = {
 		.hdr.type = cpu_to_le32(KVMBUS_CTL_VERSION_REQ),
@@ -192,20 +262,27 @@ static void fg_negotiate(struct fg *f)
 	fg_msg(f, &ro, sizeof(ro));
 }
 
-/* A fresh guest RAM, control plane with @devices echo devices, online. */
-static void fg_reset(struct fg *f, unsigned int devices)
+/* A fresh guest RAM and control plane, no device, not connected. */
+static inline void fg_init(struct fg *f)
 {
-	struct device *dev;
-	unsigned int i;
-
 	memset(f->gm.base, 0, FG_RAM);
 	memset(&f->hdr, 0, sizeof(f->hdr));
 	f->bar = (struct bar){ .fd = -1, .hdr = &f->hdr, .size = 4096,
 			       .nr_vectors = FG_VECTORS };
 	ctl_init(&f->c, &f->bar, &f->gm, FG_VECTORS, &fg_ops, NULL);
+	f->ctl_pages = FG_CTL_PAGES;
 	f->gen = 0;
 	f->tid = 0;
 	f->strict = true;
+}
+
+/* A fresh guest RAM, control plane with @devices echo devices, online. */
+static inline void fg_reset(struct fg *f, unsigned int devices)
+{
+	struct device *dev;
+	unsigned int i;
+
+	fg_init(f);
 	for (i = 0; i < devices; i++)
 		if (ctl_device_add(&f->c, dev_class_find("echo"), &dev))
 			abort();
@@ -214,7 +291,7 @@ static void fg_reset(struct fg *f, unsigned int devices)
 }
 
 /* Serve every channel until nothing is left (bounded). */
-static void fg_serve(struct fg *f, unsigned int vector)
+static inline void fg_serve(struct fg *f, unsigned int vector)
 {
 	int i;
 
@@ -226,7 +303,7 @@ static void fg_serve(struct fg *f, unsigned int vector)
 }
 
 /* What the host holds must add up, whatever the guest did. */
-static void fg_check(struct fg *f)
+static inline void fg_check(struct fg *f)
 {
 	const struct gpadls *gs = &f->c.gpadls;
 	uint64_t pages = 0, runs = 0, bytes;
@@ -294,7 +371,7 @@ static void fg_check(struct fg *f)
 }
 
 /* Everything of this input goes; nothing may leak into the next. */
-static void fg_done(struct fg *f)
+static inline void fg_done(struct fg *f)
 {
 	unsigned int i;
 
