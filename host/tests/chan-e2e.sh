@@ -23,15 +23,7 @@ RAM=256M
 nmaps() { grep -c "$TMP/vm.ram" "/proc/$KPID/maps"; }
 
 truncate -s $RAM "$TMP/vm.ram"
-$WRAP "$KVMBUSD" --foreground --socket "$TMP/kvmbus.sock" --ram "$TMP/vm.ram" \
-	--max-ram-below-4g 128M --control "$TMP/ctl.sock" --vectors 64 \
-	--device echo --device echo >"$TMP/kvmbusd.log" 2>&1 &
-KPID=$!
-for ((i = 0; i < 100; i++)); do
-	[ -S "$TMP/kvmbus.sock" ] && [ -S "$TMP/ctl.sock" ] && break
-	sleep 0.1
-done
-[ -S "$TMP/ctl.sock" ] || fail "kvmbusd did not create its sockets"
+start_kvmbusd --max-ram-below-4g 128M --vectors 64 --device echo --device echo
 grep -q "128 MiB at GPA 0, 128 MiB at GPA 4 GiB" "$TMP/kvmbusd.log" ||
 	fail "kvmbusd did not split guest RAM at 128 MiB"
 FDS0=$(nfds)

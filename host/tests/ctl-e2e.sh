@@ -21,15 +21,7 @@ need_qemu
 RAM=256M
 
 truncate -s $RAM "$TMP/vm.ram"
-"$KVMBUSD" --foreground --socket "$TMP/kvmbus.sock" --ram "$TMP/vm.ram" \
-	--control "$TMP/ctl.sock" --vectors 64 --device echo --device echo \
-	>"$TMP/kvmbusd.log" 2>&1 &
-KPID=$!
-for ((i = 0; i < 50; i++)); do
-	[ -S "$TMP/kvmbus.sock" ] && [ -S "$TMP/ctl.sock" ] && break
-	sleep 0.1
-done
-[ -S "$TMP/ctl.sock" ] || fail "kvmbusd did not create its sockets"
+start_kvmbusd --vectors 64 --device echo --device echo
 FDS0=$(nfds)
 
 timeout 300 python3 "$HERE/ctl_e2e.py" "$QEMU" "$TMP/vm.ram" $RAM \

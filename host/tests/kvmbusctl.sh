@@ -160,12 +160,7 @@ err_has "no room: 64 devices"
 run 0 "$CTL" -s "$TMP/c.sock" status
 out_has "^devices:  64 of 64$"
 
-kill -TERM "$KPID"
-for ((i = 0; i < 50; i++)); do kill -0 "$KPID" 2>/dev/null || break; sleep 0.1; done
-wait "$KPID"
-rc=$?
-KPID=
-[ "$rc" = 0 ] || fail "kvmbusd exited with $rc on SIGTERM${WRAP:+ (99: $WRAP found errors)}"
+stop_kvmbusd
 run 2 "$CTL" -s "$TMP/c.sock" status
 err_has "cannot connect"
 echo "kvmbusctl.sh: PASS ($CHECKS commands checked${WRAP:+, kvmbusd under ${WRAP%% *}})"

@@ -9,7 +9,8 @@
 # QEMU, WRAP ($KVMBUSD_WRAP, e.g. valgrind) and TMP, a private directory
 # in /dev/shm; kills $KPID and every pid in QPIDS and removes TMP on exit.
 # Defines need_qemu (SKIP without QEMU), fail (with kvmbusd's and QEMU's
-# logs) and nfds (kvmbusd's open fds).
+# logs), nfds (kvmbusd's open fds), start_kvmbusd, expect_fds and
+# stop_kvmbusd.
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 KVMBUSD=$(realpath "${1:-$HERE/../build/kvmbusd}")
@@ -60,6 +61,24 @@ expect_fds() {
 	done
 	ls -l "/proc/$KPID/fd"
 	fail "$fds fds $2, expected $1"
+}
+
+# start_kvmbusd OPTION...: kvmbusd (under $WRAP) in the foreground with
+# guest RAM $TMP/vm.ram, listening on $TMP/kvmbus.sock for QEMU and on
+# $TMP/ctl.sock for kvmbusctl, logging to $TMP/kvmbusd.log; sets KPID and
+# waits up to 10 s for both sockets.
+start_kvmbusd() {
+	local i
+
+	$WRAP "$KVMBUSD" --foreground --socket "$TMP/kvmbus.sock" \
+		--ram "$TMP/vm.ram" --control "$TMP/ctl.sock" "$@" \
+		>"$TMP/kvmbusd.log" 2>&1 &
+	KPID=$!
+	for ((i = 0; i < 100; i++)); do
+		[ -S "$TMP/kvmbus.sock" ] && [ -S "$TMP/ctl.sock" ] && return 0
+		sleep 0.1
+	done
+	fail "kvmbusd did not create its sockets"
 }
 
 # stop_kvmbusd: SIGTERM; kvmbusd must exit 0 (99: $WRAP found errors).

@@ -62,15 +62,7 @@ wait_exit() {	# $1: pid (a child), $2: seconds; sets RC to its status
 }
 
 truncate -s $RAM "$TMP/vm.ram"
-"$KVMBUSD" --foreground --socket "$TMP/kvmbus.sock" --ram "$TMP/vm.ram" \
-	--control "$TMP/ctl.sock" --vectors $VECTORS --bar-size $BAR \
-	>"$TMP/kvmbusd.log" 2>&1 &
-KPID=$!
-for ((i = 0; i < 50; i++)); do
-	[ -S "$TMP/kvmbus.sock" ] && [ -S "$TMP/ctl.sock" ] && break
-	sleep 0.1
-done
-[ -S "$TMP/kvmbus.sock" ] || fail "kvmbusd did not create its socket"
+start_kvmbusd --vectors $VECTORS --bar-size $BAR
 FDS0=$(nfds)
 echo "qemu-connect: kvmbusd pid $KPID listening, $FDS0 fds open"
 
