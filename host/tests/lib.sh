@@ -66,7 +66,9 @@ expect_fds() {
 # start_kvmbusd OPTION...: kvmbusd (under $WRAP) in the foreground with
 # guest RAM $TMP/vm.ram, listening on $TMP/kvmbus.sock for QEMU and on
 # $TMP/ctl.sock for kvmbusctl, logging to $TMP/kvmbusd.log; sets KPID and
-# waits up to 10 s for both sockets.
+# waits up to 10 s for both sockets and for the log line that ends its
+# set-up ("listening on ..."; written after the sockets, so a test that
+# reads the log at once could miss it).
 start_kvmbusd() {
 	local i
 
@@ -75,7 +77,8 @@ start_kvmbusd() {
 		>"$TMP/kvmbusd.log" 2>&1 &
 	KPID=$!
 	for ((i = 0; i < 100; i++)); do
-		[ -S "$TMP/kvmbus.sock" ] && [ -S "$TMP/ctl.sock" ] && return 0
+		[ -S "$TMP/kvmbus.sock" ] && [ -S "$TMP/ctl.sock" ] &&
+			grep -q "listening on" "$TMP/kvmbusd.log" && return 0
 		sleep 0.1
 	done
 	fail "kvmbusd did not create its sockets"
