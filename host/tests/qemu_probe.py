@@ -142,7 +142,8 @@ class Qtest:
     def __init__(self, conn):
         self.f = conn.makefile("rw")
 
-    def cmd(self, line):
+    def _call(self, line, what):
+        """Send one command; the words of its OK reply (IRQ lines skipped)."""
         self.f.write(line + "\n")
         self.f.flush()
         while True:
@@ -153,23 +154,16 @@ class Qtest:
                 break
         parts = reply.split()
         if parts[0] != "OK":
-            raise RuntimeError(f"qtest {line}: {reply.strip()}")
+            raise RuntimeError(f"qtest {what}: {reply.strip()}")
+        return parts
+
+    def cmd(self, line):
+        parts = self._call(line, line)
         return int(parts[1], 16) if len(parts) > 1 else None
 
     def read(self, addr, size):
         """Guest memory as the guest sees it: bytes."""
-        self.f.write(f"read {addr:#x} {size}\n")
-        self.f.flush()
-        while True:
-            reply = self.f.readline()
-            if not reply:
-                raise EOFError("qtest closed")
-            if not reply.startswith("IRQ"):
-                break
-        parts = reply.split()
-        if parts[0] != "OK":
-            raise RuntimeError(f"qtest read: {reply.strip()}")
-        return bytes.fromhex(parts[1][2:])
+        return bytes.fromhex(self._call(f"read {addr:#x} {size}", "read")[1][2:])
 
     def write(self, addr, data):
         if data:
