@@ -57,6 +57,24 @@ bench_wants() {
 	return 1
 }
 
+# bench_test TEST SYSFS-DEVICE CMD...: run CMD as TEST (unless this run
+# leaves TEST out), counting the interrupts of the device behind
+# SYSFS-DEVICE (dev_irqs) and the host's counters, and record it on the host
+bench_test() {
+	_b_test=$1 _b_sysdev=$2
+	shift 2
+	bench_wants "$_b_test" || return 0
+	_b_irq0=$(dev_irqs "$_b_sysdev")
+	hostcall mark "$bench_dev"
+	_b_t0=$(bench_now)
+	"$@" >/tmp/bench.out 2>&1
+	_b_rc=$?
+	_b_t1=$(bench_now)
+	_b_irq1=$(dev_irqs "$_b_sysdev")
+	bench_record "$_b_test" "$_b_rc" "$_b_t0" "$_b_t1" "$_b_irq0" "$_b_irq1" \
+		/tmp/bench.out
+}
+
 # bench_record TEST STATUS T0 T1 IRQ0 IRQ1 OUTPUT-FILE
 bench_record() {
 	_b_secs=$(awk -v a="$3" -v b="$4" 'BEGIN { printf "%.2f", b - a }')

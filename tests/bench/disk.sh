@@ -25,21 +25,6 @@ disk_of() {
 	return 1
 }
 
-# disk_test NAME DISK CMD...: one measurement, recorded on the host
-disk_test() {
-	_name=$1 _disk=$2
-	shift 2
-	bench_wants "$_name" || return 0
-	_irq0=$(dev_irqs "/sys/block/$_disk/device")
-	hostcall mark "$bench_dev"
-	_t0=$(bench_now)
-	"$@" >/tmp/bench.out 2>&1
-	_rc=$?
-	_t1=$(bench_now)
-	_irq1=$(dev_irqs "/sys/block/$_disk/device")
-	bench_record "$_name" "$_rc" "$_t0" "$_t1" "$_irq0" "$_irq1" /tmp/bench.out
-}
-
 bench_disk() {
 	bench_config "$1" || return 1
 	wait_for 30 disk_of "$bench_size" >/dev/null ||
@@ -47,17 +32,18 @@ bench_disk() {
 	disk=$(disk_of "$bench_size")
 	log "$bench_label is /dev/$disk ($(readlink -f "/sys/block/$disk/device" | sed 's|^/sys/devices/||'))"
 	hostcall note "$bench_label: /dev/$disk, measuring ($bench_seconds s per test)"
+	sysdev=/sys/block/$disk/device
 	fio="fio --filename=/dev/$disk --direct=1 --ioengine=libaio --size=$bench_region"
 	fio="$fio --time_based --runtime=$bench_seconds --randrepeat=0 --output-format=json"
 	# shellcheck disable=SC2086
 	{
-		disk_test seq_write_1m "$disk" $fio --name=seqw --rw=write --bs=1M --iodepth=8
-		disk_test seq_read_1m "$disk" $fio --name=seqr --rw=read --bs=1M --iodepth=8
-		disk_test rand_write_4k_qd1 "$disk" $fio --name=rw1 --rw=randwrite --bs=4k --iodepth=1
-		disk_test rand_write_4k_qd32 "$disk" $fio --name=rw32 --rw=randwrite --bs=4k --iodepth=32
-		disk_test rand_read_4k_qd1 "$disk" $fio --name=rr1 --rw=randread --bs=4k --iodepth=1
-		disk_test rand_read_4k_qd32 "$disk" $fio --name=rr32 --rw=randread --bs=4k --iodepth=32
-		disk_test mkfs "$disk" mkfs.ext4 -F -q "/dev/$disk"
+		bench_test seq_write_1m "$sysdev" $fio --name=seqw --rw=write --bs=1M --iodepth=8
+		bench_test seq_read_1m "$sysdev" $fio --name=seqr --rw=read --bs=1M --iodepth=8
+		bench_test rand_write_4k_qd1 "$sysdev" $fio --name=rw1 --rw=randwrite --bs=4k --iodepth=1
+		bench_test rand_write_4k_qd32 "$sysdev" $fio --name=rw32 --rw=randwrite --bs=4k --iodepth=32
+		bench_test rand_read_4k_qd1 "$sysdev" $fio --name=rr1 --rw=randread --bs=4k --iodepth=1
+		bench_test rand_read_4k_qd32 "$sysdev" $fio --name=rr32 --rw=randread --bs=4k --iodepth=32
+		bench_test mkfs "$sysdev" mkfs.ext4 -F -q "/dev/$disk"
 	}
 	bench_done
 }

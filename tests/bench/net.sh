@@ -31,21 +31,6 @@ nic_of() {
 	return 1
 }
 
-# net_test NAME IFACE ARGS...: one measurement, recorded on the host
-net_test() {
-	_name=$1 _if=$2
-	shift 2
-	bench_wants "$_name" || return 0
-	_irq0=$(dev_irqs "/sys/class/net/$_if/device")
-	hostcall mark "$bench_dev"
-	_t0=$(bench_now)
-	"$@" >/tmp/bench.out 2>&1
-	_rc=$?
-	_t1=$(bench_now)
-	_irq1=$(dev_irqs "/sys/class/net/$_if/device")
-	bench_record "$_name" "$_rc" "$_t0" "$_t1" "$_irq0" "$_irq1" /tmp/bench.out
-}
-
 bench_nic() {
 	bench_config "$1" || return 1
 	ifc=
@@ -61,16 +46,17 @@ bench_nic() {
 	t=$bench_seconds
 	omit=1
 	[ "$bench_quick" = 1 ] && omit=0
+	sysdev=/sys/class/net/$ifc/device
 	ip3="iperf3 -c $bench_host_ip -p $bench_iperf_port -t $t -O $omit -i 0 -J"
 	# shellcheck disable=SC2086
 	{
-		net_test tcp_tx_1 "$ifc" $ip3
-		net_test tcp_tx_4 "$ifc" $ip3 -P 4
-		net_test tcp_rx_1 "$ifc" $ip3 -R
-		net_test tcp_rx_4 "$ifc" $ip3 -R -P 4
-		net_test udp_tx_64 "$ifc" $ip3 -u -l 64 -b 0
-		net_test udp_rx_64 "$ifc" $ip3 -u -l 64 -b 0 -R
-		net_test latency "$ifc" sockperf ping-pong -i "$bench_host_ip" \
+		bench_test tcp_tx_1 "$sysdev" $ip3
+		bench_test tcp_tx_4 "$sysdev" $ip3 -P 4
+		bench_test tcp_rx_1 "$sysdev" $ip3 -R
+		bench_test tcp_rx_4 "$sysdev" $ip3 -R -P 4
+		bench_test udp_tx_64 "$sysdev" $ip3 -u -l 64 -b 0
+		bench_test udp_rx_64 "$sysdev" $ip3 -u -l 64 -b 0 -R
+		bench_test latency "$sysdev" sockperf ping-pong -i "$bench_host_ip" \
 			-p "$bench_sockperf_port" -t "$t"
 	}
 	ip link set "$ifc" down
