@@ -24,7 +24,8 @@ import time
 
 import qemu_probe as qp
 from qemu_probe import fail
-from ctl_e2e import Guest, hdr, relid_msg, parse_offer, align8
+from ctl_e2e import (DESC, TRAILER, Guest, QtestRing, hdr, relid_msg,
+                     parse_offer, align8)
 
 PAGE = 4096
 HIGH = 1 << 32
@@ -41,11 +42,9 @@ INBAND, GPA, COMP = 1, 2, 3
 COMP_REQUESTED = 1
 SUM, FILL = 1, 2
 
-DESC = struct.Struct("<HHHHIIQ")
-TRAILER = struct.Struct("<II")
 
 
-class PagedRing:
+class PagedRing(QtestRing):
     """One channel ring in scattered guest pages, through qtest: a header
     page (write_index 0, pending_send_sz 4, read_index 64,
     interrupt_mask 68, features 128) and data pages anywhere, one after
@@ -104,21 +103,8 @@ class PagedRing:
 
     # consumer
     def get(self):
-        wr = self.qt.readl(self.hdr + 0)
-        if wr % 8 or wr >= self.size:
-            fail(f"kvmbusd published write index {wr:#x}")
-        if wr == self.rd:
-            return None
-        ptype, flags, off, _, total, dlen, tid = DESC.unpack(self._read(self.rd, 24))
-        if ptype not in (INBAND, COMP) or flags or off != 24 or total % 8 or \
-                dlen > total - off or total - off - dlen >= 8:
-            fail(f"malformed packet from kvmbusd at {self.rd:#x}: type {ptype} "
-                 f"flags {flags} off {off} total {total} len {dlen}")
-        body = self._read(self.rd, total + 8)
-        if TRAILER.unpack(body[total:])[0] != self.rd:
-            fail(f"bad trailer at {self.rd:#x}")
-        self.rd = (self.rd + total + 8) % self.size
-        return ptype, tid, body[off:off + dlen]
+        """The next packet: (type, trans_id, payload), or None if empty."""
+        return self.next_packet((INBAND, COMP))
 
     def release(self):
         """Hand the space back; True if the host waits for it."""

@@ -46,7 +46,35 @@ def align8(n):
     return (n + 7) & ~7
 
 
-class GuestRing:
+class QtestRing:
+    """What the guest's rings here share: reading a packet kvmbusd
+    published.  A subclass sets qt, hdr (the header page's GPA), size and
+    rd (the private read position) and defines _read(off, n)."""
+
+    def next_packet(self, types):
+        """The next packet, checked as the guest's ring code checks it and
+        consumed privately (read_index is the caller's to publish):
+        (type, trans_id, payload), or None if the ring is empty."""
+        wr = self.qt.readl(self.hdr + 0)
+        if wr % 8 or wr >= self.size:
+            fail(f"kvmbusd published write index {wr:#x}")
+        if wr == self.rd:
+            return None
+        ptype, flags, off, _, total, dlen, tid = DESC.unpack(
+            self._read(self.rd, 24))
+        if ptype not in types or flags or off != 24 or total % 8 or \
+                dlen > total - off or total - off - dlen >= 8:
+            fail(f"malformed packet from kvmbusd at {self.rd:#x}: "
+                 f"type {ptype} flags {flags} off {off} total {total} len {dlen}")
+        body = self._read(self.rd, total + 8)
+        start, _ = TRAILER.unpack(body[total:])
+        if start != self.rd:
+            fail(f"trailer says {start:#x}, packet is at {self.rd:#x}")
+        self.rd = (self.rd + total + 8) % self.size
+        return ptype, tid, body[off:off + dlen]
+
+
+class GuestRing(QtestRing):
     """One control ring in guest RAM, driven through qtest.  Header page:
     write_index at 0, pending_send_sz at 4, read_index at 64,
     interrupt_mask at 68, features at 128; then the data area."""
@@ -88,25 +116,13 @@ class GuestRing:
         self.qt.writel(self.hdr + 0, self.wr)   # write_index
 
     def get(self):
-        """The next packet: (trans_id, payload), or None if empty."""
-        wr = self.qt.readl(self.hdr + 0)
-        if wr % 8 or wr >= self.size:
-            fail(f"kvmbusd published write index {wr:#x}")
-        if wr == self.rd:
+        """The next packet (in-band only): (trans_id, payload), or None if
+        empty."""
+        p = self.next_packet((1,))
+        if p is None:
             return None
-        ptype, flags, off, _, total, dlen, tid = DESC.unpack(
-            self._read(self.rd, 24))
-        if ptype != 1 or flags or off != 24 or total % 8 or \
-                dlen > total - off or total - off - dlen >= 8:
-            fail(f"malformed packet from kvmbusd at {self.rd:#x}: "
-                 f"type {ptype} flags {flags} off {off} total {total} len {dlen}")
-        body = self._read(self.rd, total + 8)
-        start, _ = TRAILER.unpack(body[total:])
-        if start != self.rd:
-            fail(f"trailer says {start:#x}, packet is at {self.rd:#x}")
-        self.rd = (self.rd + total + 8) % self.size
         self.qt.writel(self.hdr + 64, self.rd)  # read_index
-        return tid, body[off:off + dlen]
+        return p[1:]
 
 
 class Guest:
