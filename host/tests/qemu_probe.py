@@ -349,18 +349,7 @@ def qtest_play(qt, ram, ctl):
 
 
 def status(path):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(10)
-    s.connect(path)
-    s.sendall(b'{"cmd":"status"}\n')
-    buf = b""
-    while not buf.endswith(b"\n"):
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        buf += chunk
-    s.close()
-    reply = json.loads(buf)
+    reply = control(path, {"cmd": "status"})
     if not reply.get("ok"):
         fail(f"status: {reply}")
     print(json.dumps(reply))
