@@ -567,19 +567,8 @@ class Boot:
                          f"after {when - self.t0:.1f} s ({' '.join(data)})")
             elif kind == "DONE":
                 done = True
-            elif kind == "START":
-                case = data[0].split(".", 1)[-1] if data else ""
-                if case in self.cases and case not in self.started:
-                    self.started[case] = when
-                    self.current = case
-            elif kind == "RESULT" and len(data) >= 2:
-                case = data[0].split(".", 1)[-1]
-                if case in self.cases and case not in self.results:
-                    status = data[1] if data[1] in ("PASS", "FAIL", "SKIP") else "FAIL"
-                    reason = data[2] if len(data) > 2 else ""
-                    start = self.started.get(case, when)
-                    self.timing.setdefault("first_result", when - self.t0)
-                    self._result(case, status, reason.strip(), when - start)
+            else:
+                self._case_event(kind, data, when)
         # QEMU exited.
         for t in self.threads:
             if t.name != "serve_hostcalls":
@@ -592,6 +581,22 @@ class Boot:
                 why = f"qemu {describe_status(exit_status)}: {self.qemu_output[-1]}"
             self._fail_rest("guest died", why)
 
+    def _case_event(self, kind, data, when):
+        """A START or RESULT line of the guest; anything else is ignored."""
+        if kind == "START" and data:
+            case = data[0].split(".", 1)[-1]
+            if case in self.cases and case not in self.started:
+                self.started[case] = when
+                self.current = case
+        elif kind == "RESULT" and len(data) >= 2:
+            case = data[0].split(".", 1)[-1]
+            if case in self.cases and case not in self.results:
+                status = data[1] if data[1] in ("PASS", "FAIL", "SKIP") else "FAIL"
+                reason = data[2] if len(data) > 2 else ""
+                start = self.started.get(case, when)
+                self.timing.setdefault("first_result", when - self.t0)
+                self._result(case, status, reason.strip(), when - start)
+
     def _drain_events(self):
         """Take RESULT lines that arrived together with QEMU's exit."""
         while True:
@@ -599,17 +604,7 @@ class Boot:
                 kind, data, when = self.events.get_nowait()
             except queue.Empty:
                 return
-            if kind == "START" and data:
-                case = data[0].split(".", 1)[-1]
-                if case in self.cases and case not in self.started:
-                    self.started[case] = when
-                    self.current = case
-            elif kind == "RESULT" and len(data) >= 2:
-                case = data[0].split(".", 1)[-1]
-                if case in self.cases and case not in self.results:
-                    status = data[1] if data[1] in ("PASS", "FAIL", "SKIP") else "FAIL"
-                    self._result(case, status, (data[2] if len(data) > 2 else "").strip(),
-                                 when - self.started.get(case, when))
+            self._case_event(kind, data, when)
 
     def _timed_out(self, deadline):
         limit = deadline - (self.started.get(self.current) or self.t0)
