@@ -671,6 +671,38 @@ static void test_deflate_range_refused(void **state)
 	assert_int_equal(vsp_balloon_deflate_range(&e->dev, 16, 32), 0);
 }
 
+/* What the guest checks of a DEFLATE_RANGE_REQ before it looks at it. */
+static void test_range_req_format(void **state)
+{
+	struct kvmbus_balloon_range_req q = {
+		.hdr.type = cpu_to_le16(KVMBUS_BALLOON_DEFLATE_RANGE_REQ),
+		.req_id = cpu_to_le64(1),
+		.range.pfn = cpu_to_le64(16),
+		.range.nr_pages = cpu_to_le64(32),
+	};
+
+	(void)state;
+	assert_int_equal(kvmbus_balloon_msg_type(&q, sizeof(q), false),
+			 KVMBUS_BALLOON_DEFLATE_RANGE_REQ);
+	/* Host to guest only; the whole structure. */
+	assert_int_equal(kvmbus_balloon_msg_type(&q, sizeof(q), true), 0);
+	assert_int_equal(kvmbus_balloon_msg_type(&q, sizeof(q) - 1, false), 0);
+	q.req_id = 0;
+	assert_int_equal(kvmbus_balloon_msg_type(&q, sizeof(q), false), 0);
+	q.req_id = cpu_to_le64(1);
+	q.range.nr_pages = 0;
+	assert_int_equal(kvmbus_balloon_msg_type(&q, sizeof(q), false), 0);
+	q.range.nr_pages = cpu_to_le64(KVMBUS_BALLOON_MAX_REQ_PAGES + 1);
+	assert_int_equal(kvmbus_balloon_msg_type(&q, sizeof(q), false), 0);
+	/* Up to the end of the address space (the end must fit), no wrap. */
+	q.range.pfn = cpu_to_le64(UINT64_MAX - 1);
+	q.range.nr_pages = cpu_to_le64(1);
+	assert_int_equal(kvmbus_balloon_msg_type(&q, sizeof(q), false),
+			 KVMBUS_BALLOON_DEFLATE_RANGE_REQ);
+	q.range.nr_pages = cpu_to_le64(2);
+	assert_int_equal(kvmbus_balloon_msg_type(&q, sizeof(q), false), 0);
+}
+
 /* The target is the device's: it outlives the guest driver's channel. */
 static void test_target_survives_reopen(void **state)
 {
@@ -705,6 +737,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_target_survives_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deflate_range, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deflate_range_refused, setup, teardown),
+		cmocka_unit_test(test_range_req_format),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
