@@ -3,20 +3,26 @@
 # beside it (g2, g3: tests/lib/guests) each run kvmbus_balloon against
 # their own kvmbusd; `kvmbusctl balance` shares the budget over the three
 # control sockets.  Each guest in turn runs a workload that needs 600 MiB
-# of memory (a file of that size in tmpfs, about all a 1 GiB guest whose
-# root file system (the 122 MiB initramfs) is in RAM can hold: it cannot be reclaimed, there
-# is no swap); it must complete, nobody may be OOM-killed, and what the
-# host holds of the three RAM files (their allocated bytes) must stay
-# within the budget plus a slack (SLACK: the kvmbus rings and the moments
-# before the balancer's next round).  Free page reporting is off in all
-# three, so only the balloons give memory back.
+# of memory (a file of that size in tmpfs: it cannot be reclaimed, there
+# is no swap; about all a 1 GiB guest holds beside its root file system,
+# the 122 MiB initramfs, in RAM: 700 MiB ran out); it must complete, nobody may be OOM-killed, and what the
+# host holds of the three RAM files (their allocated bytes) must settle
+# within the budget while the workload holds its memory and after it, and
+# never exceed it by more than SLACK (sampled every 0.5 s on the host).
+# The slack is the balancer's reaction time: the guest with the workload
+# deflates its own balloon under pressure at once, the others inflate
+# theirs only at the next 1-second rounds, as fast as TCG runs them.
+# Measured peaks on this machine: 2103, 2281 MiB; 2138 and 2316 MiB with
+# a workload growing by 50 MiB a second instead.  Without the balancer
+# the three would settle at about 2.5 GiB.  Free page reporting is off in
+# all three, so only the balloons give memory back.
 # memory: 1G
 # smp: 1
 # timeout: 900
 
 MIB=1048576
 BUDGET=$((2048 * MIB))
-SLACK=$((64 * MIB))
+SLACK=$((384 * MIB))
 HOG_MIB=600
 GUESTS="g1 g2 g3"
 
@@ -36,7 +42,7 @@ ramsum() {
 }
 
 within_budget() {
-	[ "$(ramsum)" -le $((BUDGET + SLACK)) ]
+	[ "$(ramsum)" -le $BUDGET ]
 }
 
 # The guest's balloon device in sysfs has reported to its kvmbusd.
@@ -84,7 +90,7 @@ test_three_guests_two_gib() {
 		hog "$g" || fail "the $HOG_MIB MiB workload failed in $g"
 		# Holding its memory: the others must have made room.
 		wait_for 60 within_budget ||
-			fail "RAM files hold $(($(ramsum) / MIB)) MiB with $g's workload, budget 2048 + $((SLACK / MIB)): $(hostcall balancer-log)"
+			fail "RAM files hold $(($(ramsum) / MIB)) MiB with $g's workload, budget 2048: $(hostcall balancer-log)"
 		log "$g: workload done in $(($(date +%s) - t1)) s; RAM files hold $(($(ramsum) / MIB)) MiB"
 		unhog "$g"
 		no_oom_in "$g"
