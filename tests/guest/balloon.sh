@@ -194,9 +194,10 @@ test_rmmod_inflated() {
 }
 
 # offline_pages PFN COUNT: pages of [PFN, PFN+COUNT) that are PageOffline
-# (KPF_OFFLINE, bit 23 of /proc/kpageflags): the balloon's pages.
+# (KPF_OFFLINE, bit 23 of /proc/kpageflags): the balloon's pages.  PFN and
+# COUNT are multiples of 512 (read 512 entries at a time).
 offline_pages() {
-	dd if=/proc/kpageflags bs=8 skip="$1" count="$2" 2>/dev/null |
+	dd if=/proc/kpageflags bs=4096 skip=$(($1 / 512)) count=$(($2 / 512)) 2>/dev/null |
 		od -A n -t x8 -v |
 		awk '{ for (i = 1; i <= NF; i++) if (substr($i, 11, 1) ~ /[89a-f]/) n++ }
 		     END { print n + 0 }'
