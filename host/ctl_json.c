@@ -440,6 +440,53 @@ int ctl_cmd_echo_send(struct ctl *c, struct json_object *req,
 	return 0;
 }
 
+/* "deflate_range": {"gpa": N, "size": N}, both multiples of 4 KiB. */
+static int balloon_deflate_range_req(struct device *dev, struct json_object *v,
+				     struct json_object *resp)
+{
+	struct json_object *g, *z;
+	int64_t gpa, size;
+	int ret;
+
+	if (!json_object_is_type(v, json_type_object) ||
+	    !json_object_object_get_ex(v, "gpa", &g) ||
+	    !json_object_object_get_ex(v, "size", &z) ||
+	    !json_object_is_type(g, json_type_int) ||
+	    !json_object_is_type(z, json_type_int))
+		return control_fail(resp, -EINVAL,
+				    "deflate_range: {\"gpa\": N, \"size\": N}");
+	gpa = json_object_get_int64(g);
+	size = json_object_get_int64(z);
+	if (gpa < 0 || size <= 0 || (gpa | size) % KVMBUS_PAGE_SIZE)
+		return control_fail(resp, -EINVAL,
+				    "deflate_range: gpa and size must be multiples of 4096, size at least 4096");
+	ret = vsp_balloon_deflate_range(dev, (uint64_t)gpa / KVMBUS_PAGE_SIZE,
+					(uint64_t)size / KVMBUS_PAGE_SIZE);
+	switch (ret) {
+	case 0:
+		return 0;
+	case -EOPNOTSUPP:
+		return control_fail(resp, ret,
+				    "device %u: the guest driver does not deflate by range",
+				    dev->id);
+	case -EBUSY:
+		return control_fail(resp, ret,
+				    "device %u: a range deflate is still unanswered",
+				    dev->id);
+	case -EAGAIN:
+		return control_fail(resp, ret,
+				    "device %u: no status from the guest yet", dev->id);
+	case -ENOTCONN:
+		return control_fail(resp, ret,
+				    "device %u has no open channel (is kvmbus_balloon loaded in the guest?)",
+				    dev->id);
+	default:
+		return control_fail(resp, ret,
+				    "deflate_range: at most %llu pages, not wrapping around",
+				    (unsigned long long)KVMBUS_BALLOON_MAX_REQ_PAGES);
+	}
+}
+
 int ctl_cmd_balloon(struct ctl *c, struct json_object *req,
 		    struct json_object *resp)
 {
@@ -467,6 +514,12 @@ int ctl_cmd_balloon(struct ctl *c, struct json_object *req,
 			return control_fail(resp, -EINVAL,
 					    "target: a byte count, 0 or more");
 		vsp_balloon_set_target(dev, (uint64_t)target);
+	}
+	if (json_object_object_get_ex(req, "deflate_range", &v)) {
+		int ret = balloon_deflate_range_req(dev, v, resp);
+
+		if (ret)
+			return ret;
 	}
 	add(resp, "device", json_u64(dev->id));
 	add(resp, "relid", json_u64(dev->relid));

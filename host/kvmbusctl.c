@@ -70,10 +70,12 @@ static void usage(FILE *f)
 "                  what it uses plus PCT (default 20) headroom, at least\n"
 "                  --min (default 128M), the rest in proportion; every\n"
 "                  SECS (default 2) for N rounds (default 0: until killed)\n"
-"  balloon ID [TARGET]\n"
+"  balloon ID [TARGET | deflate GPA SIZE]\n"
 "                  balloon device ID: set the memory the guest should keep\n"
 "                  (TARGET: bytes, K/M/G suffixes; guest RAM or more empties\n"
-"                  the balloon) and show the balloon and the guest's report\n"
+"                  the balloon) and show the balloon and the guest's report;\n"
+"                  deflate: the guest takes back its ballooned pages in\n"
+"                  [GPA, GPA+SIZE) (the target follows)\n"
 "  evil-offer MODE [ID], echo-evil ID MODE\n"
 "                  a hostile host, for guest tests (kvmbusd --test only):\n"
 "                  see host/evil.h for the modes\n"
@@ -498,6 +500,12 @@ static void print_balloon(struct json_object *r)
 	       getu(r, "balloon.counters.punched_bytes") / mib,
 	       getu(r, "balloon.counters.rejected"),
 	       getu(r, "balloon.counters.malformed"));
+	if (get(r, "balloon.deflate_range"))
+		printf("deflate range: GPA %#llx size %llu MiB: %s, %llu KiB returned\n",
+		       getu(r, "balloon.deflate_range.gpa"),
+		       getu(r, "balloon.deflate_range.size") / mib,
+		       gets(r, "balloon.deflate_range.state"),
+		       getu(r, "balloon.deflate_range.returned") >> 10);
 }
 
 static void print_evil(struct json_object *r)
@@ -592,14 +600,37 @@ static char *build_request(int argc, char **argv, void (**print)(struct json_obj
 	} else if (!strcmp(cmd, "balloon")) {
 		uint64_t target;
 
-		if (argc != 2 && argc != 3) {
-			die_usage("'%s' takes a device id and optionally a target, e.g. 'balloon 1 512M'",
+		if ((argc != 2 && argc != 3 && argc != 5) ||
+		    (argc == 5 && strcmp(argv[2], "deflate"))) {
+			die_usage("'%s' takes a device id and optionally a target, e.g. 'balloon 1 512M', or 'deflate GPA SIZE', e.g. 'balloon 1 deflate 0x10000000 64M'",
 				  cmd);
 			goto out;
 		}
 		if (add_cmd_id(req, "balloon", argv[1]))
 			goto out;
-		if (argc == 3) {
+		if (argc == 5) {
+			struct json_object *r;
+			uint64_t gpa, size;
+
+			if (parse_size(argv[3], &gpa) || gpa > INT64_MAX ||
+			    gpa % 4096) {
+				die_usage("GPA '%s': a guest-physical address, a multiple of 4096 (0x... or with K/M/G)",
+					  argv[3]);
+				goto out;
+			}
+			if (parse_size(argv[4], &size) || !size ||
+			    size > INT64_MAX || size % 4096) {
+				die_usage("SIZE '%s': a multiple of 4096 bytes, e.g. 64M",
+					  argv[4]);
+				goto out;
+			}
+			r = json_object_new_object();
+			json_object_object_add(r, "gpa",
+					       json_object_new_int64((int64_t)gpa));
+			json_object_object_add(r, "size",
+					       json_object_new_int64((int64_t)size));
+			json_object_object_add(req, "deflate_range", r);
+		} else if (argc == 3) {
 			if (parse_size(argv[2], &target) || target > INT64_MAX) {
 				die_usage("target '%s' is not a size (e.g. 512M, 1G)",
 					  argv[2]);

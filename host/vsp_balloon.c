@@ -31,6 +31,9 @@ struct balloon_stats {
 	uint64_t malformed;	/* messages that break the format */
 	uint64_t short_answers;	/* requests answered with fewer pages */
 	uint64_t stale;		/* requests given up */
+	uint64_t range_requests;	/* DEFLATE_RANGE_REQ sent */
+	uint64_t range_deflated;	/* pages they brought back */
+	uint64_t range_refused;	/* ... refused by the guest (BADRANGE) */
 };
 
 /* The device's (dev->priv): the target outlives the guest driver. */
@@ -38,6 +41,16 @@ struct balloon_dev {
 	bool target_set;
 	uint64_t target;	/* bytes of guest memory wanted */
 	struct chan *ch;	/* the open channel, or NULL */
+};
+
+/* A range deflate: asked for (pending), then in flight, then its result. */
+struct balloon_range {
+	bool pending;		/* asked for, not sent yet */
+	uint64_t pfn;
+	uint64_t pages;
+	uint64_t returned;	/* pages the guest brought back */
+	uint16_t status;	/* of its F_LAST answer */
+	bool done;		/* the guest answered with F_LAST */
 };
 
 /* The channel's: what this guest driver did with the target. */
@@ -52,6 +65,7 @@ struct balloon {
 	unsigned int req_age;	/* STATUS messages since it was sent */
 	uint16_t last_status;	/* of the last short answer */
 	uint64_t next_id;
+	struct balloon_range range;	/* the last range deflate asked for */
 	bool wait_status;	/* an answer fell short: wait for a STATUS */
 	/* A completion waiting for room in the host->guest ring. */
 	bool held;
@@ -98,11 +112,15 @@ int balloon_parse(struct guestmem *gm, const uint8_t *buf, uint32_t len,
 	out->req_id = 0;
 	out->pages = 0;
 	out->nr_runs = 0;
+	out->lo_pfn = UINT64_MAX;
+	out->hi_pfn = 0;
 	switch (out->type) {
 	case 0:
 		return -EINVAL;
 	case KVMBUS_BALLOON_STATUS:
-		memcpy(&out->st, buf, sizeof(out->st));
+		/* A first-version guest's STATUS has no features: 0. */
+		memset(&out->st, 0, sizeof(out->st));
+		memcpy(&out->st, buf, len < sizeof(out->st) ? len : sizeof(out->st));
 		return 0;
 	default:
 		break;
@@ -123,6 +141,10 @@ int balloon_parse(struct guestmem *gm, const uint8_t *buf, uint32_t len,
 		    guestmem_file_off(gm, pfn * PG, n * PG, &off))
 			return -EFAULT;
 		out->pages += n;
+		if (pfn < out->lo_pfn)
+			out->lo_pfn = pfn;
+		if (pfn + n > out->hi_pfn)
+			out->hi_pfn = pfn + n;
 		if (out->nr_runs &&
 		    out->runs[out->nr_runs - 1].off +
 		    out->runs[out->nr_runs - 1].len == off) {
@@ -202,6 +224,30 @@ static void balloon_req_end(struct balloon *b, uint16_t status)
 	b->req_type = 0;
 }
 
+/* The guest's answer to a range deflate went through: the balloon target
+ * follows what is left in the balloon, as after a pressure deflate. */
+static void balloon_range_answered(struct chan *ch, struct balloon *b,
+				   const struct balloon_msg *m)
+{
+	struct balloon_dev *bd = bdev_of(ch->dev);
+
+	b->stats.range_deflated += m->pages;
+	b->range.returned += m->pages;
+	b->req_done += m->pages;
+	if (balloon_want(ch) > b->size) {
+		bd->target_set = true;
+		bd->target = (b->ram_pages - b->size) * PG;
+	}
+	if (m->flags & KVMBUS_BALLOON_F_LAST) {
+		b->range.status = m->status;
+		b->range.done = true;
+		if (m->status == KVMBUS_BALLOON_ST_BADRANGE)
+			b->stats.range_refused++;
+		/* Fewer pages than the range holds is the normal case. */
+		b->req_type = 0;
+	}
+}
+
 static void balloon_status(struct balloon *b, const struct balloon_msg *m)
 {
 	b->st = m->st;
@@ -252,6 +298,21 @@ static unsigned int balloon_ranges(struct chan *ch, struct balloon *b,
 			balloon_req_end(b, m->status);
 		break;
 	case KVMBUS_BALLOON_DEFLATED:
+		if (b->req_type == KVMBUS_BALLOON_DEFLATE_RANGE_REQ &&
+		    !(m->flags & KVMBUS_BALLOON_F_PRESSURE)) {
+			/* Exactly pages inside the range, no more than it. */
+			if (m->pages > b->size ||
+			    !balloon_answers(b, m, KVMBUS_BALLOON_DEFLATE_RANGE_REQ) ||
+			    (m->nr_runs && (m->lo_pfn < b->range.pfn ||
+					    m->hi_pfn > b->range.pfn + b->range.pages))) {
+				balloon_reject(ch, b, pi, EINVAL,
+					       "DEFLATED answers the range deflate with pages outside its range or more than the balloon holds");
+				return 1;
+			}
+			b->size -= m->pages;
+			balloon_range_answered(ch, b, m);
+			break;
+		}
 		if (m->pages > b->size ||
 		    (!(m->flags & KVMBUS_BALLOON_F_PRESSURE) &&
 		     !balloon_answers(b, m, KVMBUS_BALLOON_DEFLATE_REQ))) {
@@ -318,6 +379,34 @@ static unsigned int balloon_on_packet(struct chan *ch,
 	return balloon_ranges(ch, b, pi, m);
 }
 
+/* Send the range deflate asked for (no request is in flight). */
+static void balloon_request_range(struct chan *ch, struct balloon *b)
+{
+	struct kvmbus_balloon_range_req q = {
+		.hdr.type = cpu_to_le16(KVMBUS_BALLOON_DEFLATE_RANGE_REQ),
+		.req_id = cpu_to_le64(b->next_id + 1),
+		.range.pfn = cpu_to_le64(b->range.pfn),
+		.range.nr_pages = cpu_to_le64(b->range.pages),
+	};
+	struct kvmbus_ring_pkt p = {
+		.type = KVMBUS_PKT_INBAND,
+		.trans_id = b->next_id + 1,
+		.data = &q,
+		.data_len = sizeof(q),
+	};
+
+	if (chan_send(ch, &p))
+		return;		/* full: the next pass tries again */
+	b->next_id++;
+	b->range.pending = false;
+	b->req_type = KVMBUS_BALLOON_DEFLATE_RANGE_REQ;
+	b->req_id = b->next_id;
+	b->req_pages = b->range.pages;
+	b->req_done = 0;
+	b->req_age = 0;
+	b->stats.range_requests++;
+}
+
 /* Send the next request if the balloon is not where the host wants it. */
 static void balloon_request(struct chan *ch, struct balloon *b)
 {
@@ -330,8 +419,13 @@ static void balloon_request(struct chan *ch, struct balloon *b)
 	uint64_t n, want = balloon_want(ch);
 	uint16_t type;
 
-	if (b->req_type || b->wait_status || !b->have_status ||
-	    want == b->size)
+	if (b->req_type || !b->have_status)
+		return;
+	if (b->range.pending) {
+		balloon_request_range(ch, b);
+		return;
+	}
+	if (b->wait_status || want == b->size)
 		return;
 	if (want > b->size) {
 		type = KVMBUS_BALLOON_INFLATE_REQ;
@@ -409,6 +503,33 @@ void vsp_balloon_set_target(struct device *dev, uint64_t bytes)
 	}
 }
 
+int vsp_balloon_deflate_range(struct device *dev, uint64_t pfn,
+			      uint64_t pages)
+{
+	struct balloon_dev *bd = bdev_of(dev);
+	struct balloon *b;
+
+	if (!pages || pages > KVMBUS_BALLOON_MAX_REQ_PAGES ||
+	    pfn > UINT64_MAX - pages)
+		return -EINVAL;
+	if (!bd->ch || bd->ch->state != CHAN_OPEN)
+		return -ENOTCONN;
+	b = balloon_of(bd->ch);
+	if (!b->have_status)
+		return -EAGAIN;
+	if (!(le64_to_cpu(b->st.features) & KVMBUS_BALLOON_FEAT_DEFLATE_RANGE))
+		return -EOPNOTSUPP;
+	if (b->range.pending ||
+	    b->req_type == KVMBUS_BALLOON_DEFLATE_RANGE_REQ)
+		return -EBUSY;
+	b->range = (struct balloon_range){
+		.pending = true, .pfn = pfn, .pages = pages,
+	};
+	/* Sent before any other request: now, or after the one in flight. */
+	chan_poll(bd->ch, CHAN_BUDGET);
+	return 0;
+}
+
 struct chan *vsp_balloon_chan(const struct device *dev)
 {
 	return bdev_of(dev)->ch;
@@ -448,7 +569,17 @@ static void add_u64(struct json_object *o, const char *key, uint64_t v)
 static const char *const req_names[] = {
 	[KVMBUS_BALLOON_INFLATE_REQ] = "inflate",
 	[KVMBUS_BALLOON_DEFLATE_REQ] = "deflate",
+	[KVMBUS_BALLOON_DEFLATE_RANGE_REQ] = "deflate-range",
 };
+
+static const char *range_state(const struct balloon_range *r)
+{
+	if (r->pending)
+		return "pending";
+	if (!r->done)
+		return "sent";
+	return r->status == KVMBUS_BALLOON_ST_BADRANGE ? "refused" : "done";
+}
 
 static void balloon_status_json(const struct balloon *b,
 				struct json_object *o)
@@ -465,6 +596,7 @@ static void balloon_status_json(const struct balloon *b,
 	add_u64(j, "balloon", le64_to_cpu(s->balloon) * PG);
 	add_u64(j, "floor", le64_to_cpu(s->floor) * PG);
 	add_u64(j, "reported", le64_to_cpu(s->reported) * PG);
+	add_u64(j, "features", le64_to_cpu(s->features));
 	json_object_object_add(o, "guest", j);
 }
 
@@ -486,6 +618,16 @@ void vsp_balloon_json(const struct chan *ch, struct json_object *o)
 	add_u64(j, "last_short_status", b->last_status);
 	if (b->have_status)
 		balloon_status_json(b, j);
+	if (b->range.pages) {
+		struct json_object *r = json_object_new_object();
+
+		add_u64(r, "gpa", b->range.pfn * PG);
+		add_u64(r, "size", b->range.pages * PG);
+		add_u64(r, "returned", b->range.returned * PG);
+		json_object_object_add(r, "state",
+				       json_object_new_string(range_state(&b->range)));
+		json_object_object_add(j, "deflate_range", r);
+	}
 	add_u64(n, "statuses", st->statuses);
 	add_u64(n, "requests", st->requests);
 	add_u64(n, "inflated_pages", st->inflated);
@@ -499,6 +641,9 @@ void vsp_balloon_json(const struct chan *ch, struct json_object *o)
 	add_u64(n, "malformed", st->malformed);
 	add_u64(n, "short_answers", st->short_answers);
 	add_u64(n, "stale_requests", st->stale);
+	add_u64(n, "range_requests", st->range_requests);
+	add_u64(n, "range_deflated_pages", st->range_deflated);
+	add_u64(n, "range_refused", st->range_refused);
 	json_object_object_add(j, "counters", n);
 	json_object_object_add(o, "balloon", j);
 }

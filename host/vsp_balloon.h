@@ -39,6 +39,7 @@ struct balloon_msg {
 	uint16_t status;
 	uint64_t req_id;
 	uint64_t pages;			/* range messages: all ranges' pages */
+	uint64_t lo_pfn, hi_pfn;	/* ... their lowest frame, highest end */
 	unsigned int nr_runs;		/* ... as runs of the RAM file, */
 	struct guestmem_run runs[KVMBUS_BALLOON_MAX_RANGES];	/* merged */
 	struct kvmbus_balloon_status st;	/* STATUS, as received */
@@ -69,6 +70,25 @@ int balloon_parse(struct guestmem *gm, const uint8_t *buf, uint32_t len,
  * (`kvmbusctl set ID target=SIZE` and `kvmbusctl balloon ID SIZE`.)
  */
 void vsp_balloon_set_target(struct device *dev, uint64_t bytes);
+
+/*
+ * vsp_balloon_deflate_range() - ask the guest for its pages in a range
+ * @dev: a balloon device
+ * @pfn: first 4 KiB frame
+ * @pages: frames in the range, 1..KVMBUS_BALLOON_MAX_REQ_PAGES
+ *
+ * The guest returns exactly the ballooned pages inside the range (it may
+ * hold none there); the balloon target then follows what is left.  Sent
+ * before any other request; the result is in the device's JSON
+ * ("deflate_range").  (`kvmbusctl balloon ID deflate GPA SIZE`.)
+ *
+ * Return: 0; -EINVAL for an empty or wrapping range, -ENOTCONN without an
+ * open channel, -EAGAIN before the guest's first STATUS, -EOPNOTSUPP if
+ * the guest driver does not deflate by range, -EBUSY while another range
+ * deflate is unanswered.
+ */
+int vsp_balloon_deflate_range(struct device *dev, uint64_t pfn,
+			      uint64_t pages);
 
 /* Return: the device's open (or broken) channel, or NULL. */
 struct chan *vsp_balloon_chan(const struct device *dev);

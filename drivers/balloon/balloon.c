@@ -10,6 +10,9 @@
  *   guest RAM) before they count as ballooned.  Ballooned pages leave
  *   MemTotal (adjust_managed_page_count()), as `free` shows.
  * - DEFLATE_REQ: give pages back to the kernel and tell the host which.
+ * - DEFLATE_RANGE_REQ: the same for exactly the ballooned pages inside a
+ *   frame range the host names; a range that is not the guest's RAM is
+ *   refused (BADRANGE) and counted.
  * - Free page reporting (page_reporting_register()): free 2 MiB blocks
  *   go to the host even without a balloon target; the kernel keeps them
  *   off its free lists until the host has answered.
@@ -87,6 +90,7 @@ struct kb_dev {
 		u16 type;
 		u64 pages;
 		u64 id;
+		u64 pfn;		/* DEFLATE_RANGE_REQ */
 	} req;
 	bool req_running;
 	struct kb_wait waits[KB_W_NR];
@@ -100,6 +104,8 @@ struct kb_dev {
 	unsigned long nr_small;
 	unsigned long pressure;		/* pages freed under pressure, unsent */
 	atomic64_t reported;		/* free pages reported, all time */
+	atomic64_t range_deflated;	/* pages returned by range, all time */
+	atomic_t range_refused;		/* range requests refused */
 
 	struct kvmbus_balloon_ranges *msg;	/* KVMBUS_BALLOON_MAX_MSG */
 	struct mutex msg_lock;		/* @msg */
@@ -271,6 +277,26 @@ static void kb_free_pages(struct list_head *list, unsigned int order)
 	}
 }
 
+/*
+ * Ballooned pages are PageOffline() (each 4 KiB page of a block): their
+ * content is gone, dumpers skip them, /proc/kpageflags shows KPF_OFFLINE.
+ */
+static void kb_set_offline(struct page *page, unsigned int order)
+{
+	unsigned int i;
+
+	for (i = 0; i < (1u << order); i++)
+		__SetPageOffline(page + i);
+}
+
+static void kb_clear_offline(struct page *page, unsigned int order)
+{
+	unsigned int i;
+
+	for (i = 0; i < (1u << order); i++)
+		__ClearPageOffline(page + i);
+}
+
 /* Pages the host accepted: they leave MemTotal and join the balloon. */
 static void kb_accept(struct kb_dev *kb, struct list_head *huge,
 		      struct list_head *small)
@@ -280,10 +306,12 @@ static void kb_accept(struct kb_dev *kb, struct list_head *huge,
 
 	list_for_each_entry(page, huge, lru) {
 		adjust_managed_page_count(page, -(long)KB_HUGE_PAGES);
+		kb_set_offline(page, KB_HUGE_ORDER);
 		nh++;
 	}
 	list_for_each_entry(page, small, lru) {
 		adjust_managed_page_count(page, -1);
+		kb_set_offline(page, 0);
 		ns++;
 	}
 	spin_lock(&kb->pages_lock);
@@ -443,11 +471,13 @@ static void kb_release(struct list_head *huge, struct list_head *small)
 
 	list_for_each_entry_safe(page, next, huge, lru) {
 		list_del(&page->lru);
+		kb_clear_offline(page, KB_HUGE_ORDER);
 		adjust_managed_page_count(page, KB_HUGE_PAGES);
 		__free_pages(page, KB_HUGE_ORDER);
 	}
 	list_for_each_entry_safe(page, next, small, lru) {
 		list_del(&page->lru);
+		kb_clear_offline(page, 0);
 		adjust_managed_page_count(page, 1);
 		__free_page(page);
 	}
@@ -497,6 +527,107 @@ static void kb_deflate(struct kb_dev *kb, u64 id, u64 pages)
 		kb_send_msg(kb);
 	}
 	mutex_unlock(&kb->msg_lock);
+}
+
+/*
+ * Move the ballooned pages inside [@pfn, @end) to @huge and @small; a
+ * block that straddles an edge is split and only its pages inside move.
+ * Return: pages moved.
+ */
+static unsigned long kb_take_range(struct kb_dev *kb, u64 pfn, u64 end,
+				   struct list_head *huge,
+				   struct list_head *small)
+{
+	unsigned long done = 0, first;
+	struct page *page, *next;
+	unsigned int i;
+
+	spin_lock(&kb->pages_lock);
+	list_for_each_entry_safe(page, next, &kb->huge, lru) {
+		first = page_to_pfn(page);
+		if (first >= end || first + KB_HUGE_PAGES <= pfn)
+			continue;
+		list_del(&page->lru);
+		kb->nr_huge--;
+		if (first >= pfn && first + KB_HUGE_PAGES <= end) {
+			list_add_tail(&page->lru, huge);
+			done += KB_HUGE_PAGES;
+			continue;
+		}
+		split_page(page, KB_HUGE_ORDER);
+		for (i = 0; i < KB_HUGE_PAGES; i++) {
+			if (first + i >= pfn && first + i < end) {
+				list_add_tail(&page[i].lru, small);
+				done++;
+			} else {
+				list_add_tail(&page[i].lru, &kb->small);
+				kb->nr_small++;
+			}
+		}
+	}
+	list_for_each_entry_safe(page, next, &kb->small, lru) {
+		first = page_to_pfn(page);
+		if (first < pfn || first >= end)
+			continue;
+		list_move_tail(&page->lru, small);
+		kb->nr_small--;
+		done++;
+	}
+	spin_unlock(&kb->pages_lock);
+	return done;
+}
+
+/* Release one list's pages, telling the host in batches of ranges. */
+static void kb_release_sending(struct kb_dev *kb, u64 id,
+			       struct list_head *list, unsigned int order)
+{
+	struct page *page, *next;
+
+	list_for_each_entry_safe(page, next, list, lru) {
+		if (kb_msg_full(kb)) {
+			kb_send_msg(kb);
+			kb_msg_init(kb, KVMBUS_BALLOON_DEFLATED, id);
+		}
+		kb_msg_add(kb, page_to_pfn(page), 1ul << order);
+		list_del(&page->lru);
+		kb_clear_offline(page, order);
+		adjust_managed_page_count(page, 1l << order);
+		__free_pages(page, order);
+	}
+}
+
+/*
+ * DEFLATE_RANGE_REQ: give back exactly the ballooned pages inside the
+ * range.  The range comes from the host: it must lie in the guest's
+ * memory (its first and last frame valid), else nothing moves and the
+ * answer says BADRANGE.
+ */
+static void kb_deflate_range(struct kb_dev *kb, u64 id, u64 pfn, u64 pages)
+{
+	u64 end = pfn + pages;		/* kvmbus_balloon_msg_type(): no wrap */
+	unsigned long n = 0;
+	LIST_HEAD(huge);
+	LIST_HEAD(small);
+	u16 status = 0;
+
+	if (!pfn_valid(pfn) || !pfn_valid(end - 1)) {
+		atomic_inc(&kb->range_refused);
+		dev_warn_ratelimited(&kb->kdev->dev,
+				     "range deflate refused: frames %#llx..%#llx are not guest RAM\n",
+				     pfn, end - 1);
+		status = KVMBUS_BALLOON_ST_BADRANGE;
+	} else {
+		n = kb_take_range(kb, pfn, end, &huge, &small);
+	}
+	mutex_lock(&kb->msg_lock);
+	kb_msg_init(kb, KVMBUS_BALLOON_DEFLATED, id);
+	kb_release_sending(kb, id, &huge, KB_HUGE_ORDER);
+	kb_release_sending(kb, id, &small, 0);
+	kb->msg->flags = cpu_to_le16(KVMBUS_BALLOON_F_LAST);
+	kb->msg->status = cpu_to_le16(status);
+	kb_send_msg(kb);
+	mutex_unlock(&kb->msg_lock);
+	atomic64_add(n, &kb->range_deflated);
 }
 
 /* Tell the host about pages freed under pressure. */
@@ -580,6 +711,7 @@ static void kb_status_work(struct work_struct *work)
 	st.balloon = cpu_to_le64(kb_size(kb));
 	st.floor = cpu_to_le64(floor);
 	st.reported = cpu_to_le64(atomic64_read(&kb->reported));
+	st.features = cpu_to_le64(KVMBUS_BALLOON_FEAT_DEFLATE_RANGE);
 	if (kb_send(kb, &p))
 		dev_warn_ratelimited(&kb->kdev->dev, "status not sent\n");
 	queue_delayed_work(system_wq, &kb->status_work, KB_STATUS_PERIOD);
@@ -588,13 +720,14 @@ static void kb_status_work(struct work_struct *work)
 static void kb_req_work(struct work_struct *work)
 {
 	struct kb_dev *kb = container_of(work, struct kb_dev, req_work);
+	u64 id, pages, pfn;
 	u16 type;
-	u64 id, pages;
 
 	spin_lock_irq(&kb->lock);
 	type = kb->req.type;
 	id = kb->req.id;
 	pages = kb->req.pages;
+	pfn = kb->req.pfn;
 	kb->req.type = 0;
 	kb->req_running = type != 0;
 	spin_unlock_irq(&kb->lock);
@@ -603,6 +736,8 @@ static void kb_req_work(struct work_struct *work)
 		kb_inflate(kb, id, pages);
 	else if (type == KVMBUS_BALLOON_DEFLATE_REQ)
 		kb_deflate(kb, id, pages);
+	else if (type == KVMBUS_BALLOON_DEFLATE_RANGE_REQ)
+		kb_deflate_range(kb, id, pfn, pages);
 
 	spin_lock_irq(&kb->lock);
 	kb->req_running = false;
@@ -613,14 +748,27 @@ static void kb_req_work(struct work_struct *work)
 
 static void kb_rx_request(struct kb_dev *kb, u16 type)
 {
+	struct kvmbus_balloon_range_req rq;
 	struct kvmbus_balloon_req q;
+	u64 id, pages, pfn = 0;
 
-	memcpy(&q, kb->rxbuf, sizeof(q));
+	/* kb->rxbuf is a private copy, checked by kvmbus_balloon_msg_type(). */
+	if (type == KVMBUS_BALLOON_DEFLATE_RANGE_REQ) {
+		memcpy(&rq, kb->rxbuf, sizeof(rq));
+		id = le64_to_cpu(rq.req_id);
+		pfn = le64_to_cpu(rq.range.pfn);
+		pages = le64_to_cpu(rq.range.nr_pages);
+	} else {
+		memcpy(&q, kb->rxbuf, sizeof(q));
+		id = le64_to_cpu(q.req_id);
+		pages = le64_to_cpu(q.pages);
+	}
 	spin_lock_irq(&kb->lock);
 	/* The host sends one request at a time; a newer one wins. */
 	kb->req.type = type;
-	kb->req.pages = le64_to_cpu(q.pages);
-	kb->req.id = le64_to_cpu(q.req_id);
+	kb->req.pages = pages;
+	kb->req.id = id;
+	kb->req.pfn = pfn;
 	if (!kb->stopping)
 		queue_work(system_wq, &kb->req_work);
 	spin_unlock_irq(&kb->lock);
@@ -762,9 +910,30 @@ static ssize_t reported_show(struct device *dev, struct device_attribute *attr,
 }
 static DEVICE_ATTR_RO(reported);
 
+static ssize_t range_deflated_show(struct device *dev,
+				   struct device_attribute *attr, char *buf)
+{
+	struct kb_dev *kb = dev_get_drvdata(dev);
+
+	return sysfs_emit(buf, "%llu\n",
+			  (u64)atomic64_read(&kb->range_deflated) << PAGE_SHIFT);
+}
+static DEVICE_ATTR_RO(range_deflated);
+
+static ssize_t range_refused_show(struct device *dev,
+				  struct device_attribute *attr, char *buf)
+{
+	struct kb_dev *kb = dev_get_drvdata(dev);
+
+	return sysfs_emit(buf, "%d\n", atomic_read(&kb->range_refused));
+}
+static DEVICE_ATTR_RO(range_refused);
+
 static struct attribute *kb_attrs[] = {
 	&dev_attr_balloon.attr,
 	&dev_attr_reported.attr,
+	&dev_attr_range_deflated.attr,
+	&dev_attr_range_refused.attr,
 	NULL,
 };
 ATTRIBUTE_GROUPS(kb);

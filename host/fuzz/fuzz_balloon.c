@@ -5,7 +5,9 @@
  * read past the message, and whatever it accepts must be what the wire
  * format allows: a known guest->host type, ranges turned into whole-page
  * runs of the RAM file that lie inside guest RAM and add up to the
- * message's page count, adjacent runs merged.
+ * message's page count, adjacent runs merged, within the lowest and
+ * highest frame it reports.  The host->guest direction of
+ * kvmbus_balloon_msg_type() (DEFLATE_RANGE_REQ...) runs on the same bytes.
  *
  * Input: 9 layout bytes (fuzz_layout.h), then the message.
  */
@@ -59,6 +61,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		bytes += r->len;
 	}
 	if (m.nr_runs && bytes != m.pages * KVMBUS_PAGE_SIZE)
+		abort();
+	/* The bounds a range deflate's answer is checked against (ranges
+	 * may overlap: no count of pages follows from them). */
+	if (m.nr_runs && m.lo_pfn >= m.hi_pfn)
 		abort();
 	if (!m.nr_runs && m.pages &&
 	    !(m.type == KVMBUS_BALLOON_DEFLATED &&

@@ -232,6 +232,11 @@ def balloon_seeds():
     write("fuzz_balloon", "status", layout +
           struct.pack("<HHI9Q", 1, 0, 0, 262144, 1000, 2000, 3000, 400, 0,
                       0, 16384, 0))
+    write("fuzz_balloon", "status-features", layout +
+          struct.pack("<HHI10Q", 1, 0, 0, 262144, 1000, 2000, 3000, 400, 0,
+                      0, 16384, 0, 1))
+    write("fuzz_balloon", "range-req", layout +
+          struct.pack("<HHIQQQ", 7, 0, 0, 5, 98304, 32768))
     write("fuzz_balloon", "inflated", layout +
           ranges(3, 0, 1, [(512, 512), (1024, 512), (5000, 1)]))
     write("fuzz_balloon", "inflated-last", layout +

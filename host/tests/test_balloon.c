@@ -168,6 +168,16 @@ static uint32_t status_msg(struct env *e)
 	return sizeof(s);
 }
 
+/* A STATUS of a guest that deflates by range. */
+static uint32_t status_range_msg(struct env *e)
+{
+	struct kvmbus_balloon_status *s = (void *)e->msg;
+	uint32_t len = status_msg(e);
+
+	s->features = cpu_to_le64(KVMBUS_BALLOON_FEAT_DEFLATE_RANGE);
+	return len;
+}
+
 /* Hand @len bytes of e->msg to the VSP as one in-band packet. */
 static void deliver(struct env *e, uint32_t len, bool comp)
 {
@@ -210,9 +220,10 @@ static uint64_t expect_req(struct env *e, uint16_t type, uint64_t pages)
 
 	assert_int_equal(host_pkt(e), 0);
 	assert_int_equal(e->rx_pi.type, KVMBUS_PKT_INBAND);
-	memcpy(&q, e->rx + e->rx_pi.data_offset, sizeof(q));
-	assert_int_equal(kvmbus_balloon_msg_type(&q, e->rx_pi.data_len, false),
+	assert_int_equal(kvmbus_balloon_msg_type(e->rx + e->rx_pi.data_offset,
+						 e->rx_pi.data_len, false),
 			 type);
+	memcpy(&q, e->rx + e->rx_pi.data_offset, sizeof(q));
 	assert_int_equal(le64_to_cpu(q.pages), pages);
 	return le64_to_cpu(q.req_id);
 }
@@ -554,6 +565,133 @@ static void test_stale_request_given_up(void **state)
 	expect_ack(e, EINVAL, 0);
 }
 
+/* Inflate @pages at frame 0 (one range) on a channel with a STATUS. */
+static void inflated_at_0(struct env *e, uint64_t pages)
+{
+	const uint64_t b[][2] = { { 0, pages } };
+	uint64_t id;
+
+	vsp_balloon_set_target(&e->dev, RAM - pages * PAGE);
+	vsp_balloon_ops.flush(&e->ch, CHAN_BUDGET);
+	kvmbus_ring_commit(&e->ch.tx);
+	id = expect_req(e, KVMBUS_BALLOON_INFLATE_REQ, pages);
+	deliver(e, ranges_msg(e, KVMBUS_BALLOON_INFLATED, KVMBUS_BALLOON_F_LAST,
+			      id, b, 1), true);
+	expect_ack(e, 0, pages);
+}
+
+/* Return: the request id of the DEFLATE_RANGE_REQ expected. */
+static uint64_t expect_range_req(struct env *e, uint64_t pfn, uint64_t pages)
+{
+	struct kvmbus_balloon_range_req q;
+
+	kvmbus_ring_commit(&e->ch.tx);
+	assert_int_equal(host_pkt(e), 0);
+	assert_int_equal(e->rx_pi.type, KVMBUS_PKT_INBAND);
+	assert_int_equal(e->rx_pi.data_len, sizeof(q));
+	memcpy(&q, e->rx + e->rx_pi.data_offset, sizeof(q));
+	assert_int_equal(kvmbus_balloon_msg_type(&q, sizeof(q), false),
+			 KVMBUS_BALLOON_DEFLATE_RANGE_REQ);
+	assert_int_equal(le64_to_cpu(q.range.pfn), pfn);
+	assert_int_equal(le64_to_cpu(q.range.nr_pages), pages);
+	return le64_to_cpu(q.req_id);
+}
+
+static void test_deflate_range(void **state)
+{
+	struct env *e = *state;
+	const uint64_t in[][2] = { { 16, 8 }, { 40, 4 } };
+	uint64_t id;
+
+	deliver(e, status_range_msg(e), false);
+	inflated_at_0(e, 64);
+	assert_int_equal(vsp_balloon_deflate_range(&e->dev, 16, 32), 0);
+	assert_int_equal(vsp_balloon_deflate_range(&e->dev, 0, 1), -EBUSY);
+	id = expect_range_req(e, 16, 32);
+	/* Fewer pages than the range holds is an answer, not a short one. */
+	deliver(e, ranges_msg(e, KVMBUS_BALLOON_DEFLATED, KVMBUS_BALLOON_F_LAST,
+			      id, in, 2), false);
+	assert_int_equal(counter(e, "balloon"), 52 * PAGE);
+	assert_int_equal(counter(e, "balloon_target"), 52 * PAGE);
+	assert_int_equal(counter(e, "range_deflated_pages"), 12);
+	assert_int_equal(counter(e, "short_answers"), 0);
+	assert_int_equal(counter(e, "rejected"), 0);
+	deliver(e, status_range_msg(e), false);
+	expect_nothing(e);		/* the target followed: no re-inflate */
+}
+
+static void test_deflate_range_refused(void **state)
+{
+	struct env *e = *state;
+	const uint64_t out[][2] = { { 8, 16 } };	/* 8..15 outside */
+	struct kvmbus_balloon_ranges *h = (void *)e->msg;
+	uint64_t id;
+	uint32_t len;
+
+	/* Before a STATUS, and to a first-version guest (80-byte STATUS). */
+	assert_int_equal(vsp_balloon_deflate_range(&e->dev, 0, 1), -EAGAIN);
+	status_msg(e);
+	deliver(e, KVMBUS_BALLOON_STATUS_MIN_LEN, false);
+	assert_int_equal(counter(e, "statuses"), 1);
+	assert_int_equal(counter(e, "malformed"), 0);
+	assert_int_equal(vsp_balloon_deflate_range(&e->dev, 0, 1), -EOPNOTSUPP);
+	/* Bad ranges from the operator. */
+	deliver(e, status_range_msg(e), false);
+	assert_int_equal(vsp_balloon_deflate_range(&e->dev, 0, 0), -EINVAL);
+	assert_int_equal(vsp_balloon_deflate_range(&e->dev, UINT64_MAX, 2),
+			 -EINVAL);
+	assert_int_equal(vsp_balloon_deflate_range(&e->dev, 0,
+			 KVMBUS_BALLOON_MAX_REQ_PAGES + 1), -EINVAL);
+	inflated_at_0(e, 64);
+	assert_int_equal(vsp_balloon_deflate_range(&e->dev, 16, 32), 0);
+	id = expect_range_req(e, 16, 32);
+	/* An answer with pages outside the range is refused whole. */
+	deliver(e, ranges_msg(e, KVMBUS_BALLOON_DEFLATED, 0, id, out, 1), false);
+	assert_int_equal(counter(e, "rejected"), 1);
+	assert_int_equal(counter(e, "balloon"), 64 * PAGE);
+	/* The guest refuses the range: BADRANGE, nothing moved, counted. */
+	len = ranges_msg(e, KVMBUS_BALLOON_DEFLATED, KVMBUS_BALLOON_F_LAST, id,
+			 out, 0);
+	h->status = cpu_to_le16(KVMBUS_BALLOON_ST_BADRANGE);
+	deliver(e, len, false);
+	assert_int_equal(counter(e, "range_refused"), 1);
+	assert_int_equal(counter(e, "balloon"), 64 * PAGE);
+	/* Done: the next range deflate may go. */
+	assert_int_equal(vsp_balloon_deflate_range(&e->dev, 16, 32), 0);
+}
+
+/* What the guest checks of a DEFLATE_RANGE_REQ before it looks at it. */
+static void test_range_req_format(void **state)
+{
+	struct kvmbus_balloon_range_req q = {
+		.hdr.type = cpu_to_le16(KVMBUS_BALLOON_DEFLATE_RANGE_REQ),
+		.req_id = cpu_to_le64(1),
+		.range.pfn = cpu_to_le64(16),
+		.range.nr_pages = cpu_to_le64(32),
+	};
+
+	(void)state;
+	assert_int_equal(kvmbus_balloon_msg_type(&q, sizeof(q), false),
+			 KVMBUS_BALLOON_DEFLATE_RANGE_REQ);
+	/* Host to guest only; the whole structure. */
+	assert_int_equal(kvmbus_balloon_msg_type(&q, sizeof(q), true), 0);
+	assert_int_equal(kvmbus_balloon_msg_type(&q, sizeof(q) - 1, false), 0);
+	q.req_id = 0;
+	assert_int_equal(kvmbus_balloon_msg_type(&q, sizeof(q), false), 0);
+	q.req_id = cpu_to_le64(1);
+	q.range.nr_pages = 0;
+	assert_int_equal(kvmbus_balloon_msg_type(&q, sizeof(q), false), 0);
+	q.range.nr_pages = cpu_to_le64(KVMBUS_BALLOON_MAX_REQ_PAGES + 1);
+	assert_int_equal(kvmbus_balloon_msg_type(&q, sizeof(q), false), 0);
+	/* Up to the end of the address space (the end must fit), no wrap. */
+	q.range.pfn = cpu_to_le64(UINT64_MAX - 1);
+	q.range.nr_pages = cpu_to_le64(1);
+	assert_int_equal(kvmbus_balloon_msg_type(&q, sizeof(q), false),
+			 KVMBUS_BALLOON_DEFLATE_RANGE_REQ);
+	q.range.nr_pages = cpu_to_le64(2);
+	assert_int_equal(kvmbus_balloon_msg_type(&q, sizeof(q), false), 0);
+}
+
 /* The target is the device's: it outlives the guest driver's channel. */
 static void test_target_survives_reopen(void **state)
 {
@@ -586,6 +724,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pressure_lowers_target, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_request_given_up, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_target_survives_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deflate_range, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deflate_range_refused, setup, teardown),
+		cmocka_unit_test(test_range_req_format),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

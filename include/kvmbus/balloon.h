@@ -20,8 +20,11 @@
  * it has discarded the pages (status 0) or refused the whole message.
  *
  * Host to guest:
- *   INFLATE_REQ  give up this many pages more
- *   DEFLATE_REQ  take this many pages back
+ *   INFLATE_REQ        give up this many pages more
+ *   DEFLATE_REQ        take this many pages back
+ *   DEFLATE_RANGE_REQ  take back every ballooned page inside this frame
+ *                      range (only to a guest whose STATUS carries
+ *                      KVMBUS_BALLOON_FEAT_DEFLATE_RANGE)
  */
 #ifndef _KVMBUS_BALLOON_H
 #define _KVMBUS_BALLOON_H
@@ -35,7 +38,11 @@ enum kvmbus_balloon_type {
 	KVMBUS_BALLOON_DEFLATE_REQ	= 4,	/* host -> guest */
 	KVMBUS_BALLOON_DEFLATED		= 5,	/* guest -> host */
 	KVMBUS_BALLOON_REPORT		= 6,	/* guest -> host */
+	KVMBUS_BALLOON_DEFLATE_RANGE_REQ = 7,	/* host -> guest */
 };
+
+/* kvmbus_balloon_status.features: what the guest driver understands. */
+#define KVMBUS_BALLOON_FEAT_DEFLATE_RANGE	BIT_ULL(0)
 
 /* Ranges in one INFLATED / DEFLATED / REPORT message, at most. */
 #define KVMBUS_BALLOON_MAX_RANGES	256
@@ -70,9 +77,12 @@ struct kvmbus_balloon_status {
 	__le64 balloon;			/* pages in the balloon */
 	__le64 floor;			/* inflating stops at this MemAvailable */
 	__le64 reported;		/* free pages reported, all time */
+	__le64 features;		/* KVMBUS_BALLOON_FEAT_*; absent: 0 */
 };
 
-static_assert(sizeof(struct kvmbus_balloon_status) == 80);
+static_assert(sizeof(struct kvmbus_balloon_status) == 88);
+/* A STATUS of the first guest drivers ends before @features. */
+#define KVMBUS_BALLOON_STATUS_MIN_LEN	80
 
 /* INFLATE_REQ, DEFLATE_REQ. */
 struct kvmbus_balloon_req {
@@ -89,6 +99,20 @@ struct kvmbus_balloon_range {
 };
 
 static_assert(sizeof(struct kvmbus_balloon_range) == 16);
+
+/*
+ * DEFLATE_RANGE_REQ: the guest takes back exactly the ballooned pages
+ * inside @range and answers with DEFLATED of @req_id (every range of the
+ * answer inside @range; F_LAST on the last batch, status 0, or BADRANGE
+ * for a range it refused: then no page moved).
+ */
+struct kvmbus_balloon_range_req {
+	struct kvmbus_balloon_hdr hdr;
+	__le64 req_id;			/* echoed in the answer, not 0 */
+	struct kvmbus_balloon_range range;	/* 1..MAX_REQ_PAGES pages */
+};
+
+static_assert(sizeof(struct kvmbus_balloon_range_req) == 32);
 
 /*
  * INFLATED, DEFLATED, REPORT: followed by nr_ranges ranges.  @pages is
@@ -125,6 +149,7 @@ static_assert(sizeof(struct kvmbus_balloon_ack) == 16);
 #define KVMBUS_BALLOON_ST_NOMEM		2	/* allocation failed */
 #define KVMBUS_BALLOON_ST_EMPTY		3	/* deflate: balloon empty */
 #define KVMBUS_BALLOON_ST_BUSY		4	/* a request is in progress */
+#define KVMBUS_BALLOON_ST_BADRANGE	5	/* range deflate: not guest RAM */
 
 /*
  * kvmbus_balloon_msg_type() - check a message's length for its type
@@ -137,8 +162,9 @@ static_assert(sizeof(struct kvmbus_balloon_ack) == 16);
  * range messages holds every range (more bytes are allowed, to grow) and
  * has a valid count and flags; a page count without ranges only in a
  * pressure deflate, and at most KVMBUS_BALLOON_MAX_REQ_PAGES.  Requests
- * must ask for 1 or more pages and carry a request id.  The ranges
- * themselves are the receiver's to check (the host against guest RAM).
+ * must ask for 1 or more pages and carry a request id; a range request's
+ * range must not wrap around.  The ranges themselves are the receiver's
+ * to check (the host against guest RAM, the guest against its frames).
  *
  * Return: the type, or 0 for a malformed message.
  */
@@ -147,7 +173,9 @@ static inline u16 kvmbus_balloon_msg_type(const void *buf, u32 len,
 {
 	const struct kvmbus_balloon_hdr *h = buf;
 	const struct kvmbus_balloon_ranges *r = buf;
+	const struct kvmbus_balloon_range_req *rq = buf;
 	const struct kvmbus_balloon_req *q = buf;
+	u64 pfn, pages;
 	u32 nr;
 	u16 type;
 
@@ -156,7 +184,16 @@ static inline u16 kvmbus_balloon_msg_type(const void *buf, u32 len,
 	type = le16_to_cpu(h->type);
 	switch (type) {
 	case KVMBUS_BALLOON_STATUS:
-		if (!to_host || len < sizeof(struct kvmbus_balloon_status))
+		if (!to_host || len < KVMBUS_BALLOON_STATUS_MIN_LEN)
+			return 0;
+		return type;
+	case KVMBUS_BALLOON_DEFLATE_RANGE_REQ:
+		if (to_host || len < sizeof(*rq) || !le64_to_cpu(rq->req_id))
+			return 0;
+		pfn = le64_to_cpu(rq->range.pfn);
+		pages = le64_to_cpu(rq->range.nr_pages);
+		if (!pages || pages > KVMBUS_BALLOON_MAX_REQ_PAGES ||
+		    pfn > ~(u64)0 - pages)
 			return 0;
 		return type;
 	case KVMBUS_BALLOON_INFLATE_REQ:

@@ -192,3 +192,69 @@ test_rmmod_inflated() {
 	modprobe kvmbus_balloon || fail "modprobe after rmmod"
 	wait_for 20 balloon_bound || fail "balloon driver not bound again"
 }
+
+# offline_pages PFN COUNT: pages of [PFN, PFN+COUNT) that are PageOffline
+# (KPF_OFFLINE, bit 23 of /proc/kpageflags): the balloon's pages.  PFN and
+# COUNT are multiples of 512 (read 512 entries at a time).
+offline_pages() {
+	dd if=/proc/kpageflags bs=4096 skip=$(($1 / 512)) count=$(($2 / 512)) 2>/dev/null |
+		od -A n -t x8 -v |
+		awk '{ for (i = 1; i <= NF; i++) if (substr($i, 11, 1) ~ /[89a-f]/) n++ }
+		     END { print n + 0 }'
+}
+
+range_state() {
+	host_json | tr ',{}' '\n\n\n' | sed -n 's/^ *"state": *"\([a-z-]*\)" *$/\1/p' | head -n 1
+}
+
+range_state_is() {
+	[ "$(range_state)" = "$1" ]
+}
+
+test_deflate_range() {
+	balloon_load free_page_reporting=0
+	dev=$(balloon_dev)
+	ram_pages=$((1024 * 256))
+	balloon_to 512M $((512 * MIB))
+	# Every ballooned page, and nothing else, is PageOffline.
+	assert_eq "$(offline_pages 0 $ram_pages)" $((512 * 256)) "PageOffline pages with 512 MiB ballooned"
+	# The range: GPA 384 MiB .. 512 MiB (frames 98304 .. 131071).
+	pfn=$((384 * 256)) n=$((128 * 256))
+	inside=$(offline_pages $pfn $n)
+	log "ballooned pages inside [384 MiB, 512 MiB): $inside"
+	[ "$inside" -gt 0 ] || fail "no ballooned page inside the range to deflate"
+	holes=$(hostcall holes $((pfn * 4096)) $((n * 4096)))
+	[ "$holes" -ge $((inside * 4096)) ] ||
+		fail "the host holds ballooned pages of the range: $holes bytes punched for $inside pages"
+	hostcall kvmbusctl balloon 1 deflate $((pfn * 4096)) 128M >/dev/null ||
+		fail "kvmbusctl balloon 1 deflate failed"
+	wait_for 60 range_state_is done || fail "range deflate not answered: $(hostcall kvmbusctl balloon 1)"
+	# Exactly the pages inside came back, the rest stays ballooned.
+	assert_eq "$(cat "$dev/range_deflated")" $((inside * 4096)) "bytes the guest returned by range"
+	assert_eq "$(offline_pages $pfn $n)" 0 "PageOffline pages left inside the range"
+	assert_eq "$(offline_pages 0 $ram_pages)" $((512 * 256 - inside)) "PageOffline pages outside the range"
+	assert_eq "$(guest_balloon)" $((512 * MIB - inside * 4096)) "guest balloon after the range deflate"
+	j=$(host_json)
+	assert_eq "$(host_field "$j" range_deflated_pages)" "$inside" "host's count of pages returned by range"
+	assert_eq "$(host_field "$j" balloon)" $((512 * MIB - inside * 4096)) "host's balloon size"
+	assert_eq "$(host_field "$j" rejected)" 0 "messages refused"
+	# The target followed: the host does not inflate them away again.
+	sleep 3
+	assert_eq "$(guest_balloon)" $((512 * MIB - inside * 4096)) "guest balloon 3 s later"
+	# A second time: nothing left in the range.
+	hostcall kvmbusctl balloon 1 deflate $((pfn * 4096)) 128M >/dev/null ||
+		fail "kvmbusctl balloon 1 deflate (again) failed"
+	wait_for 60 range_state_is done || fail "second range deflate not answered"
+	assert_eq "$(cat "$dev/range_deflated")" $((inside * 4096)) "bytes returned by range after a second deflate"
+	# A range that is not guest RAM (16 GiB up): refused, counted, no page moves.
+	hostcall kvmbusctl balloon 1 deflate 16G 64M >/dev/null ||
+		fail "kvmbusctl balloon 1 deflate 16G failed"
+	wait_for 60 range_state_is refused || fail "range outside RAM not refused: $(hostcall kvmbusctl balloon 1)"
+	assert_eq "$(cat "$dev/range_refused")" 1 "ranges the guest refused"
+	assert_eq "$(host_field "$(host_json)" range_refused)" 1 "host's count of refused ranges"
+	assert_eq "$(guest_balloon)" $((512 * MIB - inside * 4096)) "guest balloon after a refused range"
+	dmesg | grep -q 'range deflate refused' || fail "the guest did not log the refused range"
+	balloon_to 1G 0
+	assert_eq "$(offline_pages 0 $ram_pages)" 0 "PageOffline pages with the balloon empty"
+	no_oom
+}

@@ -271,11 +271,28 @@ _kt_run_case() {
 	_kt_say "$KT_MARK RESULT $_kt_id $_kt_status $(_kt_oneline "$_kt_reason")"
 }
 
+# _kt_worker: an extra guest of a multi-guest suite (tests/lib/guests,
+# kvmtest.worker=NAME on the kernel command line).  Runs no suite: reads
+# "ID BASE64" lines from the control channel, runs each command (base64:
+# it may span lines) with sh -c and answers with its output, then
+# "MARK WDONE ID STATUS".
+_kt_worker() {
+	_kt_say "$KT_MARK WORKER READY $1 $(uname -r)"
+	while IFS= read -r _kt_w_line <&7; do
+		_kt_w_id=${_kt_w_line%% *}
+		sh -c "$(echo "${_kt_w_line#* }" | base64 -d)" >"$KT_DIR/worker.out" 2>&1 </dev/null
+		_kt_w_rc=$?
+		cat "$KT_DIR/worker.out" >&7
+		printf '%s\n' "$KT_MARK WDONE $_kt_w_id $_kt_w_rc" >&7
+	done
+}
+
 # _kt_main: read the plan from the kernel command line and run it.
 #   kvmtest.suite=NAME kvmtest.cases=a,b kvmtest.timeout=N kvmtest.kver=KVER
 _kt_main() {
 	mkdir -p "$KT_DIR"
 	KVMTEST_SUITE='' KVMTEST_TIMEOUT=60 KVMTEST_KVER='' _kt_cases=
+	_kt_worker_name=
 	# shellcheck disable=SC2013
 	for _kt_w in $(cat /proc/cmdline); do
 		case $_kt_w in
@@ -283,6 +300,7 @@ _kt_main() {
 		kvmtest.cases=*) _kt_cases=${_kt_w#*=} ;;
 		kvmtest.timeout=*) KVMTEST_TIMEOUT=${_kt_w#*=} ;;
 		kvmtest.kver=*) KVMTEST_KVER=${_kt_w#*=} ;;
+		kvmtest.worker=*) _kt_worker_name=${_kt_w#*=} ;;
 		esac
 	done
 	export KVMTEST_SUITE KVMTEST_TIMEOUT KVMTEST_KVER
@@ -291,6 +309,10 @@ _kt_main() {
 	# PID 1 keeps the channel open so its settings stay put.
 	exec 7<>"$KT_CHAN"
 	stty -F "$KT_CHAN" 115200 raw -echo -echoe -echok -echoctl -echoke clocal -crtscts -hupcl
+	if [ -n "$_kt_worker_name" ]; then
+		_kt_worker "$_kt_worker_name"
+		return
+	fi
 	_kt_say "$KT_MARK READY $(uname -r) $(_kt_now)"
 
 	if [ -z "$KVMTEST_SUITE" ]; then
