@@ -98,10 +98,39 @@ static uint64_t balloon_want(const struct chan *ch)
 	return b->ram_pages - bd->target / PG;
 }
 
+struct pfn_span {
+	uint64_t pfn;
+	uint64_t n;
+};
+
+static int pfn_span_cmp(const void *a, const void *b)
+{
+	const struct pfn_span *x = a, *y = b;
+
+	return x->pfn < y->pfn ? -1 : x->pfn > y->pfn;
+}
+
+/*
+ * A page named twice in one message would be punched and counted twice,
+ * and the guest's count (checked against the sum) would hide it.
+ * Return: true if two of @nr spans share a page; sorts @s.
+ */
+static bool pfn_spans_overlap(struct pfn_span *s, uint32_t nr)
+{
+	uint32_t i;
+
+	qsort(s, nr, sizeof(*s), pfn_span_cmp);
+	for (i = 1; i < nr; i++)
+		if (s[i].pfn < s[i - 1].pfn + s[i - 1].n)
+			return true;
+	return false;
+}
+
 int balloon_parse(struct guestmem *gm, const uint8_t *buf, uint32_t len,
 		  struct balloon_msg *out)
 {
 	const struct kvmbus_balloon_ranges *rh = (const void *)buf;
+	struct pfn_span spans[KVMBUS_BALLOON_MAX_RANGES];
 	struct kvmbus_balloon_range r;
 	uint64_t pfn, n, off;
 	uint32_t i, nr;
@@ -140,6 +169,7 @@ int balloon_parse(struct guestmem *gm, const uint8_t *buf, uint32_t len,
 		if (pfn >= (GUESTMEM_MAX_RAM * 2) / PG ||
 		    guestmem_file_off(gm, pfn * PG, n * PG, &off))
 			return -EFAULT;
+		spans[i] = (struct pfn_span){ pfn, n };
 		out->pages += n;
 		if (pfn < out->lo_pfn)
 			out->lo_pfn = pfn;
@@ -156,6 +186,8 @@ int balloon_parse(struct guestmem *gm, const uint8_t *buf, uint32_t len,
 	/* The count must add up; without ranges it is 0, except in a
 	 * pressure deflate (checked by kvmbus_balloon_msg_type()). */
 	if (nr && out->pages != le64_to_cpu(rh->pages))
+		return -EINVAL;
+	if (pfn_spans_overlap(spans, nr))
 		return -EINVAL;
 	out->pages = le64_to_cpu(rh->pages);
 	return 0;

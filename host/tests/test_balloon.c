@@ -324,6 +324,8 @@ static void test_parse_refuses(void **state)
 	const uint64_t huge_pfn[][2] = { { UINT64_MAX / 2, 1 } };
 	const uint64_t no_pages[][2] = { { 16, 0 } };
 	const uint64_t too_long[][2] = { { 0, KVMBUS_BALLOON_MAX_RANGE_PAGES + 1 } };
+	const uint64_t twice[][2] = { { 16, 4 }, { 16, 4 } };
+	const uint64_t overlap[][2] = { { 100, 1 }, { 19, 8 }, { 16, 4 } };
 	struct kvmbus_balloon_ranges *h = (void *)e->msg;
 	struct kvmbus_balloon_req q = {
 		.hdr.type = cpu_to_le16(KVMBUS_BALLOON_INFLATE_REQ),
@@ -377,6 +379,11 @@ static void test_parse_refuses(void **state)
 	assert_int_equal(balloon_parse(&e->gm, e->msg, len, &e->m), -EFAULT);
 	len = ranges_msg(e, KVMBUS_BALLOON_REPORT, 0, 0, huge_pfn, 1);
 	assert_int_equal(balloon_parse(&e->gm, e->msg, len, &e->m), -EFAULT);
+	/* The same page twice, in any order, whole or in part. */
+	len = ranges_msg(e, KVMBUS_BALLOON_REPORT, 0, 0, twice, 2);
+	assert_int_equal(balloon_parse(&e->gm, e->msg, len, &e->m), -EINVAL);
+	len = ranges_msg(e, KVMBUS_BALLOON_INFLATED, 0, 1, overlap, 3);
+	assert_int_equal(balloon_parse(&e->gm, e->msg, len, &e->m), -EINVAL);
 }
 
 /* --- the provider ------------------------------------------------------ */
