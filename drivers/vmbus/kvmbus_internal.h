@@ -244,17 +244,17 @@ void kvmbus_ctl_destroy(struct kvmbus_bus *bus);
 void kvmbus_ctl_kick(struct kvmbus_bus *bus);
 bool kvmbus_ctl_host_gone(struct kvmbus_bus *bus);
 void kvmbus_ctl_watch(struct kvmbus_bus *bus);
-
-/* Has the host been lost?  Then nothing it held can be touched by it. */
-static inline bool kvmbus_bus_lost(struct kvmbus_bus *bus)
-{
-	return READ_ONCE(bus->host_lost);
-}
 int kvmbus_ctl_send(struct kvmbus_bus *bus, const void *msg, u32 len);
 unsigned long kvmbus_ctl_nr_devices(struct kvmbus_bus *bus);
 void kvmbus_ctl_wait_prepare(struct kvmbus_bus *bus,
 			     struct kvmbus_ctl_waiter *w, u32 type, u32 key);
 int kvmbus_ctl_wait_finish(struct kvmbus_bus *bus, struct kvmbus_ctl_waiter *w,
 			   int sent, const char *what);
+
+/* Has the host been lost?  Then nothing it held can be touched by it. */
+static inline bool kvmbus_bus_lost(struct kvmbus_bus *bus)
+{
+	return READ_ONCE(bus->host_lost);
+}
 
 #endif /* _KVMBUS_INTERNAL_H */
