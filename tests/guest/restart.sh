@@ -1,17 +1,19 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # kvmbusd dies under a running guest (issue 7, "Backend death"): the
-# companion (restart.host) runs kvmbusd --supervise with a NIC and a SCSI
-# disk; a case SIGKILLs the kvmbusd child during traffic, the supervisor
+# companion (restart.host) runs kvmbusd --supervise with a NIC, a SCSI
+# disk and a balloon; a case SIGKILLs the kvmbusd child during traffic, the supervisor
 # tells the guest (new host generation, vector 0) and starts a new child
 # 2 s later.  The guest must not oops or hang (the dmesg rule), remove
 # the devices, reconnect, and get them back: the NIC passes traffic
 # again, data written and fsync'd before the kill reads back intact.
-# Cases run in order and share the one supervisor (6 restarts at most).
+# Cases run in order and share the one supervisor (8 restarts at most).
 # timeout: 150
 
 PEER=10.99.0.1
 MAC=02:4b:56:00:00:07
+MIB=1048576
+NR_DEVICES=3
 
 nic() {
 	for n in /sys/class/net/*; do
@@ -67,8 +69,8 @@ kill_child() {
 	old=$(hostcall kill-child) || fail "kill-child: $old"
 	# The message comes after every device is removed.
 	wait_for 20 lost_since "$lost" || fail "the guest did not see kvmbusd go"
-	dmesg | grep 'kvmbusd is gone' | tail -n 1 | grep -q ': 2 device(s) removed' ||
-		fail "not both devices removed: $(dmesg | grep 'kvmbusd is gone' | tail -n 1)"
+	dmesg | grep 'kvmbusd is gone' | tail -n 1 | grep -q ": $NR_DEVICES device(s) removed" ||
+		fail "not every device removed: $(dmesg | grep 'kvmbusd is gone' | tail -n 1)"
 	hostcall supervisor || fail "the supervisor died"
 	new=$(hostcall wait-child "$old") || fail "no new kvmbusd child"
 	wait_for 60 has_nic || fail "the NIC did not come back"
@@ -161,6 +163,43 @@ test_kill_ext4() {
 	umount /mnt/r || fail "umount failed"
 }
 
+balloon_dev() {
+	for d in /sys/bus/kvmbus/devices/*; do
+		[ -e "$d/balloon" ] && { echo "$d"; return 0; }
+	done
+	return 1
+}
+
+balloon_bound() { balloon_dev >/dev/null; }
+guest_balloon() { cat "$(balloon_dev)/balloon"; }
+balloon_holds() { [ "$(guest_balloon)" -ge "$1" ]; }
+host_has_report() { hostcall kvmbusctl --json balloon 3 | grep -q '"guest"'; }
+mem_total() { sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo; }
+
+# The balloon holds memory when kvmbusd dies: every page goes back to
+# the guest's kernel; the new kvmbusd's balloon binds, gets reports, and
+# (no target set) leaves it empty.
+test_kill_balloon() {
+	setup
+	modprobe kvmbus_balloon || fail "modprobe kvmbus_balloon failed"
+	wait_for 20 balloon_bound || fail "balloon driver not bound"
+	wait_for 30 host_has_report || fail "no status report reached the host"
+	total0=$(mem_total)
+	ram=$(hostcall ram-size) || fail "ram-size: $ram"
+	hostcall kvmbusctl balloon 3 $((ram - 64 * MIB)) >/dev/null ||
+		fail "kvmbusctl balloon 3 failed"
+	wait_for 120 balloon_holds $((64 * MIB)) ||
+		fail "the balloon holds $(guest_balloon) bytes, not 64 MiB"
+	[ "$(mem_total)" -lt "$total0" ] || fail "MemTotal did not shrink"
+	kill_child
+	dmesg | grep -q 'balloon: 64 MiB returned to the kernel' ||
+		fail "the balloon's pages were not returned: $(dmesg | grep 'balloon:' | tail -n 2)"
+	assert_eq "$(mem_total)" "$total0" "MemTotal after the restart"
+	wait_for 30 balloon_bound || fail "balloon driver not bound again"
+	wait_for 30 host_has_report || fail "no report reached the new kvmbusd"
+	assert_eq "$(guest_balloon)" 0 "balloon after the restart"
+}
+
 # Several rounds: each time the devices come back and work.
 test_rounds() {
 	setup
@@ -171,7 +210,7 @@ test_rounds() {
 	done
 }
 
-# The supervisor's limit (6 restarts in 600 s): killing the child again
+# The supervisor's limit (8 restarts in 600 s): killing the child again
 # and again ends with the supervisor giving up; the guest survives with
 # its devices gone, and the modules unload.
 test_restart_limit() {
@@ -183,9 +222,10 @@ test_restart_limit() {
 		hostcall wait-child "$old" >/dev/null || break
 	done
 	n=$(hostcall gave-up) || fail "the supervisor did not give up: $n"
-	assert_eq "$n" 6 "restarts before giving up"
+	assert_eq "$n" 8 "restarts before giving up"
 	wait_for 20 no_nic || fail "the NIC stayed without kvmbusd"
 	wait_for 20 no_disk || fail "the disk stayed without kvmbusd"
+	rmmod kvmbus_balloon 2>/dev/null
 	rmmod kvmbus_netvsc kvmbus_storvsc || fail "class drivers did not unload"
 	rmmod kvmbus || fail "kvmbus did not unload"
 }
