@@ -750,6 +750,23 @@ unsigned long kvmbus_ctl_nr_devices(struct kvmbus_bus *bus)
 }
 
 /**
+ * kvmbus_ctl_quiesce() - stop watching the host and reconnecting
+ * @bus: the connection, about to go away (remove, shutdown)
+ *
+ * Offers and rescinds are ignored from now on; a reconnect in progress
+ * gives up.  After this, a mailbox that says IDLE (as it does once we
+ * withdraw the control rings) starts nothing.
+ */
+void kvmbus_ctl_quiesce(struct kvmbus_bus *bus)
+{
+	WRITE_ONCE(bus->dying, true);
+	wake_up(&bus->mbox_wait);
+	cancel_delayed_work_sync(&bus->watch_work);
+	cancel_work_sync(&bus->reset_work);
+	WRITE_ONCE(bus->online, false);
+}
+
+/**
  * kvmbus_ctl_stop() - remove every device and unload the connection
  * @bus: the connection
  *
@@ -765,12 +782,7 @@ void kvmbus_ctl_stop(struct kvmbus_bus *bus)
 	struct kvmbus_device *kdev;
 	unsigned long relid;
 
-	WRITE_ONCE(bus->dying, true);
-	/* A reconnect in progress gives up; the watch stops. */
-	wake_up(&bus->mbox_wait);
-	cancel_delayed_work_sync(&bus->watch_work);
-	cancel_work_sync(&bus->reset_work);
-	WRITE_ONCE(bus->online, false);
+	kvmbus_ctl_quiesce(bus);
 	/* No hot-plug event is queued or half-done after this. */
 	flush_workqueue(bus->ctl_wq);
 	flush_workqueue(bus->hp_wq);

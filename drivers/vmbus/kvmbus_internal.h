@@ -239,6 +239,7 @@ int kvmbus_pci_reconnect(struct kvmbus_bus *bus);
 
 int kvmbus_ctl_init(struct kvmbus_bus *bus);
 int kvmbus_ctl_start(struct kvmbus_bus *bus);
+void kvmbus_ctl_quiesce(struct kvmbus_bus *bus);
 void kvmbus_ctl_stop(struct kvmbus_bus *bus);
 void kvmbus_ctl_destroy(struct kvmbus_bus *bus);
 void kvmbus_ctl_kick(struct kvmbus_bus *bus);

@@ -364,6 +364,10 @@ static void kvmbus_pci_shutdown(struct pci_dev *pdev)
 {
 	struct kvmbus_bus *bus = pci_get_drvdata(pdev);
 
+	/* Withdrawing the rings makes the host answer IDLE: that must not
+	 * look like a lost host to be reconnected to.
+	 */
+	kvmbus_ctl_quiesce(bus);
 	if (!kvmbus_pci_disconnect(bus))
 		dev_warn(&pdev->dev, "kvmbusd may still use the control ring\n");
 }
