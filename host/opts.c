@@ -27,6 +27,7 @@ enum {
 	OPT_SUPERVISE,
 	OPT_RESTART_MAX,
 	OPT_RESTART_WINDOW,
+	OPT_RESTART_DELAY,
 };
 
 static const struct option long_opts[] = {
@@ -45,6 +46,7 @@ static const struct option long_opts[] = {
 	{ "supervise",		no_argument,	   NULL, OPT_SUPERVISE },
 	{ "restart-max",	required_argument, NULL, OPT_RESTART_MAX },
 	{ "restart-window",	required_argument, NULL, OPT_RESTART_WINDOW },
+	{ "restart-delay",	required_argument, NULL, OPT_RESTART_DELAY },
 	{ "foreground",		no_argument,	   NULL, 'f' },
 	{ "verbose",		no_argument,	   NULL, 'v' },
 	{ "help",		no_argument,	   NULL, 'h' },
@@ -83,6 +85,8 @@ void opts_usage(FILE *f, const char *prog)
 "      --restart-max N       supervised: give up after N restarts within\n"
 "                            --restart-window, 1..%u (default %u)\n"
 "      --restart-window SECS supervised: 1..86400 (default %u)\n"
+"      --restart-delay MS    supervised: the first restart's delay, doubling with\n"
+"                            each restart in the window, 1..60000 (default %u)\n"
 "  -f, --foreground          stay in the foreground, log to stderr\n"
 "  -v, --verbose             debug messages\n"
 "  -h, --help                this text\n"
@@ -92,7 +96,7 @@ void opts_usage(FILE *f, const char *prog)
 		BAR_MIN_SIZE >> 10, BAR_MAX_SIZE >> 20, BAR_DEFAULT_SIZE >> 10,
 		DEV_MAX, OPTS_WORKERS_MAX, CHAN_WORKERS_DEFAULT,
 		SUPERVISE_RESTART_MAX_LIMIT, SUPERVISE_RESTART_MAX,
-		SUPERVISE_RESTART_WINDOW);
+		SUPERVISE_RESTART_WINDOW, SUPERVISE_DELAY_MIN_MS);
 }
 
 static int opt_size(const char *name, const char *arg, uint64_t *out)
@@ -260,6 +264,14 @@ static int opts_one(struct opts *o, int c, const char *arg)
 		}
 		o->restart_window = (unsigned int)v;
 		return 0;
+	case OPT_RESTART_DELAY:
+		if (parse_uint(arg, 1, 60000, &v)) {
+			fprintf(stderr, "kvmbusd: --restart-delay '%s': must be 1..60000 ms\n",
+				arg);
+			return -EINVAL;
+		}
+		o->restart_delay = (unsigned int)v;
+		return 0;
 	case OPT_WORKERS:
 		if (parse_uint(arg, 0, OPTS_WORKERS_MAX, &v)) {
 			fprintf(stderr, "kvmbusd: --workers '%s': must be 0..%u\n",
@@ -295,6 +307,7 @@ int opts_parse(struct opts *o, int argc, char **argv)
 	o->workers = CHAN_WORKERS_DEFAULT;
 	o->restart_max = SUPERVISE_RESTART_MAX;
 	o->restart_window = SUPERVISE_RESTART_WINDOW;
+	o->restart_delay = SUPERVISE_DELAY_MIN_MS;
 
 	optind = 0;	/* GNU: a full re-initialisation, for repeated use */
 	while ((c = getopt_long(argc, argv, "s:r:n:c:fvh", long_opts,

@@ -36,6 +36,7 @@ struct opts {
 	bool supervise;			/* --supervise: supervise.h */
 	unsigned int restart_max;	/* --restart-max */
 	unsigned int restart_window;	/* --restart-window, seconds */
+	unsigned int restart_delay;	/* --restart-delay, ms */
 };
 
 /*

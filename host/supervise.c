@@ -102,19 +102,22 @@ int supervise_fds_parse(const char *s, unsigned int vectors, int *bar_fd,
 }
 
 void restart_limit_init(struct restart_limit *rl, unsigned int max,
-			uint64_t window_ms)
+			uint64_t window_ms, uint64_t delay_min_ms)
 {
 	memset(rl, 0, sizeof(*rl));
 	rl->max = max > SUPERVISE_RESTART_MAX_LIMIT ?
 		  SUPERVISE_RESTART_MAX_LIMIT : max;
 	rl->window_ms = window_ms;
+	rl->delay_min_ms = delay_min_ms;
 }
 
 bool restart_limit_take(struct restart_limit *rl, uint64_t now_ms,
 			uint64_t *delay_ms)
 {
+	uint64_t cap = rl->delay_min_ms > SUPERVISE_DELAY_MAX_MS ?
+		       rl->delay_min_ms : SUPERVISE_DELAY_MAX_MS;
+	uint64_t delay = rl->delay_min_ms;
 	unsigned int i, recent = 0;
-	uint64_t delay = SUPERVISE_DELAY_MIN_MS;
 
 	/* rl->when[] holds the last min(n, max) restarts. */
 	for (i = 0; i < rl->n && i < rl->max; i++)
@@ -122,10 +125,10 @@ bool restart_limit_take(struct restart_limit *rl, uint64_t now_ms,
 			recent++;
 	if (recent >= rl->max)
 		return false;
-	for (i = 0; i < recent && delay < SUPERVISE_DELAY_MAX_MS; i++)
+	for (i = 0; i < recent && delay < cap; i++)
 		delay *= 2;
-	if (delay > SUPERVISE_DELAY_MAX_MS)
-		delay = SUPERVISE_DELAY_MAX_MS;
+	if (delay > cap)
+		delay = cap;
 	rl->when[rl->n % rl->max] = now_ms;
 	rl->n++;
 	*delay_ms = delay;
@@ -429,7 +432,7 @@ int supervise_run(const struct opts *o, char **argv)
 	sv.loop.epfd = -1;
 	sv.bar.fd = -1;
 	restart_limit_init(&sv.rl, o->restart_max,
-			   (uint64_t)o->restart_window * 1000);
+			   (uint64_t)o->restart_window * 1000, o->restart_delay);
 
 	ret = sv_setup(&sv);
 	if (ret) {

@@ -55,17 +55,20 @@ int supervise_fds_parse(const char *s, unsigned int vectors, int *bar_fd,
 /*
  * The restart limit: at most @max restarts within @window_ms.  Each
  * restart is recorded; the delay before one doubles with every restart
- * still inside the window, from SUPERVISE_DELAY_MIN_MS up to _MAX_MS.
+ * still inside the window, from --restart-delay (default
+ * SUPERVISE_DELAY_MIN_MS) up to SUPERVISE_DELAY_MAX_MS (or --restart-delay
+ * if that is longer).
  */
 struct restart_limit {
 	unsigned int max;
 	uint64_t window_ms;
+	uint64_t delay_min_ms;	/* the first delay; doubles up to max(it, _MAX_MS) */
 	uint64_t when[SUPERVISE_RESTART_MAX_LIMIT];	/* ring of restarts */
 	unsigned int n;					/* recorded */
 };
 
 void restart_limit_init(struct restart_limit *rl, unsigned int max,
-			uint64_t window_ms);
+			uint64_t window_ms, uint64_t delay_min_ms);
 
 /*
  * restart_limit_take() - may the child be started again at @now_ms?

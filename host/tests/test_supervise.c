@@ -65,7 +65,7 @@ static void test_restart_limit(void **state)
 	uint64_t delay = 0;
 
 	(void)state;
-	restart_limit_init(&rl, 3, 60000);
+	restart_limit_init(&rl, 3, 60000, SUPERVISE_DELAY_MIN_MS);
 	assert_true(restart_limit_take(&rl, 1000, &delay));
 	assert_int_equal(delay, SUPERVISE_DELAY_MIN_MS);
 	assert_true(restart_limit_take(&rl, 2000, &delay));
@@ -89,18 +89,27 @@ static void test_restart_backoff_cap(void **state)
 	unsigned int i;
 
 	(void)state;
-	restart_limit_init(&rl, 1000, 3600000);	/* clamped to the limit */
+	restart_limit_init(&rl, 1000, 3600000, SUPERVISE_DELAY_MIN_MS);
+	/* max is clamped to the limit */
 	assert_int_equal(rl.max, SUPERVISE_RESTART_MAX_LIMIT);
 	for (i = 0; i < SUPERVISE_RESTART_MAX_LIMIT; i++)
 		assert_true(restart_limit_take(&rl, 1000 + i, &delay));
 	assert_int_equal(delay, SUPERVISE_DELAY_MAX_MS);
 	assert_false(restart_limit_take(&rl, 5000, &delay));
+
+	/* A first delay above the cap is kept, never doubled. */
+	restart_limit_init(&rl, 3, 60000, 8000);
+	assert_true(restart_limit_take(&rl, 0, &delay));
+	assert_int_equal(delay, 8000);
+	assert_true(restart_limit_take(&rl, 1, &delay));
+	assert_int_equal(delay, 8000);
 }
 
 static void test_opts_supervise(void **state)
 {
 	char *ok[] = { "kvmbusd", "-s", "s", "-r", "r", "--supervise",
-		       "--restart-max", "2", "--restart-window", "30", NULL };
+		       "--restart-max", "2", "--restart-window", "30",
+		       "--restart-delay", "3000", NULL };
 	char *def[] = { "kvmbusd", "-s", "s", "-r", "r", NULL };
 	char *bad0[] = { "kvmbusd", "-s", "s", "-r", "r",
 			 "--restart-max", "0", NULL };
@@ -109,7 +118,8 @@ static void test_opts_supervise(void **state)
 	struct opts o;
 
 	(void)state;
-	assert_int_equal(opts_parse(&o, 10, ok), 0);
+	assert_int_equal(opts_parse(&o, 12, ok), 0);
+	assert_int_equal(o.restart_delay, 3000);
 	assert_true(o.supervise);
 	assert_int_equal(o.restart_max, 2);
 	assert_int_equal(o.restart_window, 30);
@@ -117,6 +127,7 @@ static void test_opts_supervise(void **state)
 	assert_false(o.supervise);
 	assert_int_equal(o.restart_max, SUPERVISE_RESTART_MAX);
 	assert_int_equal(o.restart_window, SUPERVISE_RESTART_WINDOW);
+	assert_int_equal(o.restart_delay, SUPERVISE_DELAY_MIN_MS);
 	assert_int_equal(opts_parse(&o, 7, bad0), -EINVAL);
 	assert_int_equal(opts_parse(&o, 7, bad1), -EINVAL);
 }
