@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bar.h"
@@ -72,6 +73,54 @@ int bar_create(struct bar *bar, uint64_t size, uint32_t nr_vectors)
 err_close:
 	close(fd);
 	return -err;
+}
+
+int bar_adopt(struct bar *bar, int fd, uint32_t nr_vectors)
+{
+	struct stat st;
+	void *map;
+
+	memset(bar, 0, sizeof(*bar));
+	bar->fd = -1;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!bar_size_ok((uint64_t)st.st_size) || !nr_vectors ||
+	    nr_vectors > KVMBUS_MAX_VECTORS) {
+		log_err("inherited BAR2 fd %d: size %lld or %u vectors not valid",
+			fd, (long long)st.st_size, nr_vectors);
+		return -EINVAL;
+	}
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE,
+		   MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED) {
+		log_err("cannot map the inherited BAR2: %s", strerror(errno));
+		return -errno;
+	}
+	bar->fd = fd;
+	bar->hdr = map;
+	bar->size = (uint32_t)st.st_size;
+	bar->nr_vectors = nr_vectors;
+	bar->generation = le32_to_cpu(__atomic_load_n(&bar->hdr->host_generation,
+						      __ATOMIC_RELAXED));
+	return 0;
+}
+
+void bar_host_gone(struct bar *bar)
+{
+	struct kvmbus_bar_hdr *h = bar->hdr;
+
+	/*
+	 * The child that answered the guest is dead: a new host generation,
+	 * and IDLE, so the guest treats every channel as gone.  The guest's
+	 * half and acked_generation stay: the next child ignores a CONNECT
+	 * of the generation its predecessor already answered.
+	 */
+	bar->generation++;
+	__atomic_store_n(&h->host_generation, cpu_to_le32(bar->generation),
+			 __ATOMIC_RELAXED);
+	/* Pairs with the guest's read of host_state after host_generation. */
+	__atomic_store_n(&h->host_state, cpu_to_le32(KVMBUS_MBOX_IDLE),
+			 __ATOMIC_RELEASE);
 }
 
 void bar_destroy(struct bar *bar)

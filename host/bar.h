@@ -36,6 +36,24 @@ int bar_create(struct bar *bar, uint64_t size, uint32_t nr_vectors);
 void bar_destroy(struct bar *bar);
 
 /*
+ * bar_adopt() - map a BAR2 memfd a supervisor created (bar_create())
+ * @fd: becomes the bar's; closed by bar_destroy()
+ *
+ * Nothing is written: the mailbox keeps what the guest and the previous
+ * child left in it.
+ * Return: 0 or -errno (logged).
+ */
+int bar_adopt(struct bar *bar, int fd, uint32_t nr_vectors);
+
+/*
+ * bar_host_gone() - the supervisor's word that its child died
+ *
+ * Bumps host_generation and sets host_state IDLE; the caller then raises
+ * the control vector (docs/protocol.md section 3, "Backend restart").
+ */
+void bar_host_gone(struct bar *bar);
+
+/*
  * bar_reset() - zero the BAR and publish a fresh host header with the
  * next host_generation.  Called before every new QEMU gets the memfd.
  */

@@ -257,6 +257,20 @@ bool ctl_mailbox(struct ctl *c, const struct bar_mbox *m)
 	return false;
 }
 
+void ctl_adopt(struct ctl *c)
+{
+	uint32_t acked = le32_to_cpu(__atomic_load_n(&c->bar->hdr->acked_generation,
+						     __ATOMIC_RELAXED));
+
+	/* A dead predecessor's connection: its rings hold state we never
+	 * had.  The guest sees host_generation change and connects anew. */
+	if (acked) {
+		c->answered = true;
+		c->answered_state = KVMBUS_MBOX_ONLINE;
+		c->answered_gen = acked;
+	}
+}
+
 void ctl_fini(struct ctl *c)
 {
 	ctl_disconnect(c);

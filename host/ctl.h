@@ -185,6 +185,14 @@ bool ctl_mailbox(struct ctl *c, const struct bar_mbox *m);
  */
 bool ctl_poll(struct ctl *c, unsigned int budget);
 
+/*
+ * ctl_adopt() - start in a BAR a dead kvmbusd left behind (supervised)
+ *
+ * The CONNECT generation the predecessor acknowledged is treated as
+ * answered: only a newer one is taken.
+ */
+void ctl_adopt(struct ctl *c);
+
 /* At exit: forget the connection and free every device. */
 void ctl_fini(struct ctl *c);
 

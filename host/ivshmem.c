@@ -62,7 +62,8 @@ int ivshmem_setup_msg(const struct ivshmem *iv, unsigned int idx,
 static void ivshmem_vec_close(struct ivshmem *iv, struct ivshmem_vec *vec)
 {
 	if (vec->doorbell_fd >= 0) {
-		loop_del(iv->loop, vec->doorbell_fd);
+		if (!iv->held)
+			loop_del(iv->loop, vec->doorbell_fd);
 		close(vec->doorbell_fd);
 	}
 	pthread_mutex_lock(&iv->irq_lock);
@@ -73,9 +74,10 @@ static void ivshmem_vec_close(struct ivshmem *iv, struct ivshmem_vec *vec)
 	vec->doorbell_fd = -1;
 }
 
-static int ivshmem_vec_open(struct ivshmem *iv, struct ivshmem_vec *vec)
+static int ivshmem_vec_open(struct ivshmem *iv, struct ivshmem_vec *vec,
+			    bool watch)
 {
-	int ret, irq_fd;
+	int ret = 0, irq_fd;
 
 	vec->doorbell_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	irq_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -86,7 +88,9 @@ static int ivshmem_vec_open(struct ivshmem *iv, struct ivshmem_vec *vec)
 		ret = -errno;
 		goto err_close;
 	}
-	ret = loop_add(iv->loop, vec->doorbell_fd, EPOLLIN, &vec->src);
+	/* Held for a supervised child: the child reads the doorbells. */
+	if (watch)
+		ret = loop_add(iv->loop, vec->doorbell_fd, EPOLLIN, &vec->src);
 	if (ret)
 		goto err_close;
 	return 0;
@@ -113,7 +117,8 @@ void ivshmem_drop_client(struct ivshmem *iv, const char *why)
 	loop_del(iv->loop, c->fd);
 	close(c->fd);
 	c->fd = -1;
-	for (i = 0; i < iv->vectors; i++)
+	/* Held vectors outlive clients: the next QEMU gets the same ones. */
+	for (i = 0; !iv->held && i < iv->vectors; i++)
 		ivshmem_vec_close(iv, &iv->vec[i]);
 	iv->stats.disconnects++;
 	log_info("QEMU (pid %d) disconnected: %s", (int)c->pid, why);
@@ -215,8 +220,8 @@ static void ivshmem_client_start(struct ivshmem *iv, int fd)
 	c->events = EPOLLIN | EPOLLRDHUP;
 	unix_peer(fd, &c->pid, &c->uid);
 
-	for (i = 0; i < iv->vectors; i++) {
-		ret = ivshmem_vec_open(iv, &iv->vec[i]);
+	for (i = 0; !iv->held && i < iv->vectors; i++) {
+		ret = ivshmem_vec_open(iv, &iv->vec[i], true);
 		if (ret)
 			goto err_close;
 	}
@@ -238,7 +243,7 @@ static void ivshmem_client_start(struct ivshmem *iv, int fd)
 
 err_close:
 	log_err("cannot set up a client: %s", strerror(-ret));
-	while (i--)
+	while (!iv->held && i--)
 		ivshmem_vec_close(iv, &iv->vec[i]);
 	close(fd);
 	c->fd = -1;
@@ -355,12 +360,11 @@ int ivshmem_notify(struct ivshmem *iv, unsigned int vector)
 	return ret;
 }
 
-int ivshmem_init(struct ivshmem *iv, struct loop *loop, const char *path,
-		 unsigned int vectors, int shm_fd,
-		 const struct ivshmem_ops *ops, void *opaque)
+static void ivshmem_base_init(struct ivshmem *iv, struct loop *loop,
+			      int shm_fd, const struct ivshmem_ops *ops,
+			      void *opaque)
 {
 	unsigned int i;
-	int ret;
 
 	memset(iv, 0, sizeof(*iv));
 	pthread_mutex_init(&iv->irq_lock, NULL);
@@ -379,7 +383,15 @@ int ivshmem_init(struct ivshmem *iv, struct loop *loop, const char *path,
 	iv->shm_fd = shm_fd;
 	iv->ops = ops;
 	iv->opaque = opaque;
+}
 
+int ivshmem_init(struct ivshmem *iv, struct loop *loop, const char *path,
+		 unsigned int vectors, int shm_fd,
+		 const struct ivshmem_ops *ops, void *opaque)
+{
+	int ret;
+
+	ivshmem_base_init(iv, loop, shm_fd, ops, opaque);
 	if (!vectors || vectors > KVMBUS_MAX_VECTORS) {
 		log_err("%u vectors: must be 1..%u", vectors,
 			KVMBUS_MAX_VECTORS);
@@ -407,5 +419,57 @@ void ivshmem_fini(struct ivshmem *iv)
 	if (iv->listener.fd >= 0)
 		loop_del(iv->loop, iv->listener.fd);
 	unix_listener_close(&iv->listener);
+	if (iv->held || iv->adopted) {
+		unsigned int i;
+
+		for (i = 0; i < iv->vectors; i++)
+			ivshmem_vec_close(iv, &iv->vec[i]);
+	}
 	pthread_mutex_destroy(&iv->irq_lock);
+}
+
+int ivshmem_hold_vectors(struct ivshmem *iv)
+{
+	unsigned int i;
+	int ret;
+
+	iv->held = true;
+	for (i = 0; i < iv->vectors; i++) {
+		ret = ivshmem_vec_open(iv, &iv->vec[i], false);
+		if (ret) {
+			log_err("cannot create eventfds: %s", strerror(-ret));
+			while (i--)
+				ivshmem_vec_close(iv, &iv->vec[i]);
+			iv->held = false;
+			return ret;
+		}
+	}
+	return 0;
+}
+
+int ivshmem_adopt(struct ivshmem *iv, struct loop *loop, unsigned int vectors,
+		  const int *doorbell_fds, const int *irq_fds,
+		  const struct ivshmem_ops *ops, void *opaque)
+{
+	unsigned int i;
+	int ret;
+
+	ivshmem_base_init(iv, loop, -1, ops, opaque);
+	if (!vectors || vectors > KVMBUS_MAX_VECTORS)
+		return -EINVAL;
+	iv->vectors = vectors;
+	iv->adopted = true;
+	for (i = 0; i < vectors; i++) {
+		iv->vec[i].doorbell_fd = doorbell_fds[i];
+		iv->vec[i].irq_fd = irq_fds[i];
+	}
+	/* Counts the guest rang while no child ran are found at once. */
+	for (i = 0; i < vectors; i++) {
+		ret = loop_add(loop, doorbell_fds[i], EPOLLIN, &iv->vec[i].src);
+		if (ret) {
+			log_err("epoll: %s", strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
 }

@@ -100,6 +100,10 @@ struct ivshmem {
 	/* ivshmem_notify() runs on channel workers too: it guards each
 	 * vec[].irq_fd while it is written and while it is closed. */
 	pthread_mutex_t irq_lock;
+	/* Supervisor: the eventfds are made once and every QEMU gets them. */
+	bool held;
+	/* Supervised child: no socket, eventfds inherited from the parent. */
+	bool adopted;
 };
 
 /*
@@ -112,6 +116,29 @@ struct ivshmem {
 int ivshmem_init(struct ivshmem *iv, struct loop *loop, const char *path,
 		 unsigned int vectors, int shm_fd,
 		 const struct ivshmem_ops *ops, void *opaque);
+
+/*
+ * ivshmem_hold_vectors() - make the eventfds now, once, for every client
+ *
+ * For the supervisor (supervise.h): after ivshmem_init(), create both
+ * eventfds of every vector; each QEMU that connects is handed these, and
+ * they outlive the kvmbusd child that serves them.  The doorbells are not
+ * watched here: the child does that.
+ * Return: 0 or -errno (logged).
+ */
+int ivshmem_hold_vectors(struct ivshmem *iv);
+
+/*
+ * ivshmem_adopt() - serve eventfds a supervisor holds, without a socket
+ * @doorbell_fds: per vector, what the guest's doorbell writes; watched
+ * @irq_fds: per vector, what raises MSI-X in the guest
+ *
+ * The fds become the ivshmem's (closed by ivshmem_fini()).
+ * Return: 0 or -errno.
+ */
+int ivshmem_adopt(struct ivshmem *iv, struct loop *loop, unsigned int vectors,
+		  const int *doorbell_fds, const int *irq_fds,
+		  const struct ivshmem_ops *ops, void *opaque);
 
 /* Drop any client, close the listener and unlink the socket. */
 void ivshmem_fini(struct ivshmem *iv);

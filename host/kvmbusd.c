@@ -32,6 +32,7 @@
 #include "loop.h"
 #include "opts.h"
 #include "params.h"
+#include "supervise.h"
 
 #define EXIT_STARTUP	2	/* bad option, missing file, ... */
 
@@ -52,6 +53,7 @@ struct kvmbusd {
 	struct loop_src kick_src;
 	int kick_fd;
 	struct ratelimit rl_guest;	/* guest-triggered messages */
+	bool supervised;	/* a child of kvmbusd --supervise */
 };
 
 #define container_of(ptr, type, member) \
@@ -221,6 +223,8 @@ static int control_cmd(void *opaque, const char *cmd,
 	if (!strcmp(cmd, "status")) {
 		json_object_object_add(resp, "pid",
 				       json_object_new_int((int)getpid()));
+		json_object_object_add(resp, "supervised",
+				       json_object_new_boolean(d->supervised));
 		status_qemu(d, resp);
 		status_mem(d, resp);
 		ctl_status_json(&d->plane, resp);
@@ -357,30 +361,6 @@ static int ram_setup(struct kvmbusd *d)
 	return guestmem_open(&d->gm, o->ram_path, &layout);
 }
 
-static int daemonize(int log_level)
-{
-	pid_t pid;
-	int fd;
-
-	pid = fork();
-	if (pid < 0)
-		return -errno;
-	if (pid > 0)
-		_exit(0);	/* the sockets are listening: QEMU may start */
-	if (setsid() < 0 || chdir("/") < 0)
-		return -errno;
-	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	dup2(fd, STDIN_FILENO);
-	dup2(fd, STDOUT_FILENO);
-	dup2(fd, STDERR_FILENO);
-	if (fd > STDERR_FILENO)
-		close(fd);
-	log_init("kvmbusd", LOG_TO_SYSLOG, log_level);
-	return 0;
-}
-
 static void kvmbusd_init(struct kvmbusd *d)
 {
 	memset(d, 0, sizeof(*d));
@@ -440,11 +420,40 @@ static int devices_setup(struct kvmbusd *d)
 	return 0;
 }
 
+/*
+ * A supervised child: take the BAR2 memfd and the eventfds the parent
+ * holds (supervise.h) from the environment, checked before use.
+ */
+static int adopt_fds(struct kvmbusd *d, int *bar_fd, int *db, int *irq)
+{
+	const char *env = getenv(SUPERVISE_ENV);
+	const char *why = NULL;
+	unsigned int i;
+
+	if (supervise_fds_parse(env, d->opts.vectors, bar_fd, db, irq, &why)) {
+		log_err("%s: %s (does --vectors match the supervisor's?)",
+			SUPERVISE_ENV, why);
+		return -EINVAL;
+	}
+	for (i = 0; i < d->opts.vectors; i++) {
+		if (fcntl(db[i], F_SETFD, FD_CLOEXEC) < 0 ||
+		    fcntl(irq[i], F_SETFD, FD_CLOEXEC) < 0) {
+			log_err("%s: fd of vector %u not open", SUPERVISE_ENV, i);
+			return -EBADF;
+		}
+	}
+	if (fcntl(*bar_fd, F_SETFD, FD_CLOEXEC) < 0)
+		return -EBADF;
+	unsetenv(SUPERVISE_ENV);
+	return bar_adopt(&d->bar, *bar_fd, d->opts.vectors);
+}
+
 /* Return: 0, or the exit code to leave with. */
 static int kvmbusd_setup(struct kvmbusd *d)
 {
+	int db[KVMBUS_MAX_VECTORS], irq[KVMBUS_MAX_VECTORS];
 	const struct opts *o = &d->opts;
-	int ret;
+	int ret, bar_fd = -1;
 
 	d->socket_path = abs_path(o->socket_path);
 	d->control_path = o->control_path ? abs_path(o->control_path) : NULL;
@@ -454,8 +463,12 @@ static int kvmbusd_setup(struct kvmbusd *d)
 	}
 	if (ram_setup(d))
 		return EXIT_STARTUP;
-	if (bar_create(&d->bar, o->bar_size, o->vectors))
+	if (d->supervised) {
+		if (adopt_fds(d, &bar_fd, db, irq))
+			return EXIT_STARTUP;
+	} else if (bar_create(&d->bar, o->bar_size, o->vectors)) {
 		return EXIT_STARTUP;
+	}
 
 	ret = loop_init(&d->loop);
 	if (!ret)
@@ -468,9 +481,18 @@ static int kvmbusd_setup(struct kvmbusd *d)
 	}
 	if (devices_setup(d))
 		return EXIT_STARTUP;
-	if (ivshmem_init(&d->iv, &d->loop, d->socket_path, o->vectors,
-			 d->bar.fd, &kvmbusd_ivshmem_ops, d))
+	if (d->supervised) {
+		/* The guest may be connected already: answer only a CONNECT
+		 * newer than the one our predecessor took. */
+		ctl_adopt(&d->plane);
+		if (ivshmem_adopt(&d->iv, &d->loop, o->vectors, db, irq,
+				  &kvmbusd_ivshmem_ops, d))
+			return EXIT_STARTUP;
+		(void)bar_fd;
+	} else if (ivshmem_init(&d->iv, &d->loop, d->socket_path, o->vectors,
+				d->bar.fd, &kvmbusd_ivshmem_ops, d)) {
 		return EXIT_STARTUP;
+	}
 	if (control_init(&d->ctl, &d->loop, d->control_path, control_cmd, d))
 		return EXIT_STARTUP;
 
@@ -513,11 +535,16 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	level = d.opts.verbose ? LOG_DEBUG : LOG_INFO;
-	log_init("kvmbusd", LOG_TO_STDERR, level);
+	d.supervised = getenv(SUPERVISE_ENV) != NULL;
+	/* A daemonised supervisor's child has no terminal: syslog. */
+	log_init("kvmbusd", d.supervised && !d.opts.foreground ?
+		 LOG_TO_SYSLOG : LOG_TO_STDERR, level);
+	if (d.opts.supervise && !d.supervised)
+		return supervise_run(&d.opts, argv);
 
 	ret = kvmbusd_setup(&d);
-	if (!ret && !d.opts.foreground &&
-	    (daemonize(level) || signals_init(&d))) {
+	if (!ret && !d.opts.foreground && !d.supervised &&
+	    (kvmbusd_daemonize(level) || signals_init(&d))) {
 		log_err("cannot become a daemon: %s", strerror(errno));
 		ret = EXIT_FAILURE;
 	}

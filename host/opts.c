@@ -13,6 +13,7 @@
 #include "opts.h"
 #include "params.h"
 #include "parse.h"
+#include "supervise.h"
 
 enum {
 	OPT_RAM_SIZE = 0x100,
@@ -23,6 +24,10 @@ enum {
 	OPT_DEVICE,
 	OPT_WORKERS,
 	OPT_TEST,
+	OPT_SUPERVISE,
+	OPT_RESTART_MAX,
+	OPT_RESTART_WINDOW,
+	OPT_RESTART_DELAY,
 };
 
 static const struct option long_opts[] = {
@@ -38,6 +43,10 @@ static const struct option long_opts[] = {
 	{ "device",		required_argument, NULL, OPT_DEVICE },
 	{ "workers",		required_argument, NULL, OPT_WORKERS },
 	{ "test",		no_argument,	   NULL, OPT_TEST },
+	{ "supervise",		no_argument,	   NULL, OPT_SUPERVISE },
+	{ "restart-max",	required_argument, NULL, OPT_RESTART_MAX },
+	{ "restart-window",	required_argument, NULL, OPT_RESTART_WINDOW },
+	{ "restart-delay",	required_argument, NULL, OPT_RESTART_DELAY },
 	{ "foreground",		no_argument,	   NULL, 'f' },
 	{ "verbose",		no_argument,	   NULL, 'v' },
 	{ "help",		no_argument,	   NULL, 'h' },
@@ -70,6 +79,14 @@ void opts_usage(FILE *f, const char *prog)
 "                            (default %u; 0: every channel on the event loop)\n"
 "      --test                accept the hostile-host commands evil-offer and\n"
 "                            echo-evil (guest tests only: they break the guest)\n"
+"      --supervise           run kvmbusd as the child of a small parent that holds\n"
+"                            QEMU's socket, BAR2 and eventfds and restarts it\n"
+"                            when it dies; the guest reconnects (docs/usage.md)\n"
+"      --restart-max N       supervised: give up after N restarts within\n"
+"                            --restart-window, 1..%u (default %u)\n"
+"      --restart-window SECS supervised: 1..86400 (default %u)\n"
+"      --restart-delay MS    supervised: the first restart's delay, doubling with\n"
+"                            each restart in the window, 1..60000 (default %u)\n"
 "  -f, --foreground          stay in the foreground, log to stderr\n"
 "  -v, --verbose             debug messages\n"
 "  -h, --help                this text\n"
@@ -77,7 +94,9 @@ void opts_usage(FILE *f, const char *prog)
 "SIZE: bytes, decimal or 0x-hex, with an optional K, M, G or T suffix (1024-based).\n",
 		prog, KVMBUS_MAX_VECTORS, IVSHMEM_DEFAULT_VECTORS,
 		BAR_MIN_SIZE >> 10, BAR_MAX_SIZE >> 20, BAR_DEFAULT_SIZE >> 10,
-		DEV_MAX, OPTS_WORKERS_MAX, CHAN_WORKERS_DEFAULT);
+		DEV_MAX, OPTS_WORKERS_MAX, CHAN_WORKERS_DEFAULT,
+		SUPERVISE_RESTART_MAX_LIMIT, SUPERVISE_RESTART_MAX,
+		SUPERVISE_RESTART_WINDOW, SUPERVISE_DELAY_MIN_MS);
 }
 
 static int opt_size(const char *name, const char *arg, uint64_t *out)
@@ -226,6 +245,33 @@ static int opts_one(struct opts *o, int c, const char *arg)
 	case OPT_TEST:
 		o->test = true;
 		return 0;
+	case OPT_SUPERVISE:
+		o->supervise = true;
+		return 0;
+	case OPT_RESTART_MAX:
+		if (parse_uint(arg, 1, SUPERVISE_RESTART_MAX_LIMIT, &v)) {
+			fprintf(stderr, "kvmbusd: --restart-max '%s': must be 1..%u\n",
+				arg, SUPERVISE_RESTART_MAX_LIMIT);
+			return -EINVAL;
+		}
+		o->restart_max = (unsigned int)v;
+		return 0;
+	case OPT_RESTART_WINDOW:
+		if (parse_uint(arg, 1, 86400, &v)) {
+			fprintf(stderr, "kvmbusd: --restart-window '%s': must be 1..86400 seconds\n",
+				arg);
+			return -EINVAL;
+		}
+		o->restart_window = (unsigned int)v;
+		return 0;
+	case OPT_RESTART_DELAY:
+		if (parse_uint(arg, 1, 60000, &v)) {
+			fprintf(stderr, "kvmbusd: --restart-delay '%s': must be 1..60000 ms\n",
+				arg);
+			return -EINVAL;
+		}
+		o->restart_delay = (unsigned int)v;
+		return 0;
 	case OPT_WORKERS:
 		if (parse_uint(arg, 0, OPTS_WORKERS_MAX, &v)) {
 			fprintf(stderr, "kvmbusd: --workers '%s': must be 0..%u\n",
@@ -259,6 +305,9 @@ int opts_parse(struct opts *o, int argc, char **argv)
 	o->bar_size = BAR_DEFAULT_SIZE;
 	o->machine = GUESTMEM_Q35;
 	o->workers = CHAN_WORKERS_DEFAULT;
+	o->restart_max = SUPERVISE_RESTART_MAX;
+	o->restart_window = SUPERVISE_RESTART_WINDOW;
+	o->restart_delay = SUPERVISE_DELAY_MIN_MS;
 
 	optind = 0;	/* GNU: a full re-initialisation, for repeated use */
 	while ((c = getopt_long(argc, argv, "s:r:n:c:fvh", long_opts,

@@ -33,6 +33,10 @@ struct opts {
 	bool verbose;
 	bool test;			/* --test: the hostile host (evil.h) */
 	bool help;
+	bool supervise;			/* --supervise: supervise.h */
+	unsigned int restart_max;	/* --restart-max */
+	unsigned int restart_window;	/* --restart-window, seconds */
+	unsigned int restart_delay;	/* --restart-delay, ms */
 };
 
 /*

@@ -323,8 +323,11 @@ static int storvsc_queuecommand(struct Scsi_Host *shost, struct scsi_cmnd *cmd)
 	ret = storvsc_put(sd->q[sc->hwq], &p, cmd->flags & SCMD_LAST);
 	if (!ret)
 		return 0;
-	/* Not sent: the id is ours again (an answer cannot name it). */
-	kvmbus_reqtab_take(sd->reqs, sc->id);
+	/* Not sent: the id is ours again (an answer cannot name it),
+	 * unless storvsc_drain() of a rescinded device completed it.
+	 */
+	if (!kvmbus_reqtab_take(sd->reqs, sc->id))
+		return 0;
 	if (ret == -ENOSPC)
 		return SCSI_MLQUEUE_HOST_BUSY;
 	set_host_byte(cmd, DID_NO_CONNECT);
@@ -735,10 +738,12 @@ static void storvsc_remove(struct kvmbus_device *kdev)
 	 * A host that took the device back answers nothing: fail what is
 	 * in flight now rather than after every time-out.
 	 */
-	if (kvmbus_chan_rescinded(sd->q[0]->chan)) {
-		storvsc_close_queues(sd);
+	/* The queues stay until the host is removed: the commands it
+	 * still sends (SYNCHRONIZE CACHE) fail at once on the rescinded
+	 * channels.
+	 */
+	if (kvmbus_chan_rescinded(sd->q[0]->chan))
 		storvsc_drain(sd);
-	}
 	scsi_remove_host(shost);
 	storvsc_close_queues(sd);
 	storvsc_drain(sd);

@@ -101,6 +101,9 @@ static int kvmbus_gpadl_teardown_bus(struct kvmbus_bus *bus, u32 gpadl)
 	kvmbus_ctl_wait_prepare(bus, &w, KVMBUS_CTL_GPADL_TORNDOWN, gpadl);
 	ret = kvmbus_ctl_send(bus, &m, sizeof(m));
 	ret = kvmbus_ctl_wait_finish(bus, &w, ret, "GPADL torn down");
+	/* A lost host holds nothing: the pages and the id are ours. */
+	if (ret && kvmbus_bus_lost(bus))
+		ret = 0;
 	if (!ret)
 		ida_free(&bus->gpadl_ids, gpadl);
 	return ret;
@@ -399,7 +402,8 @@ void kvmbus_channel_close(struct kvmbus_channel *chan)
 	/* First: waits for sysfs readers, who look at the rings. */
 	kvmbus_chan_sysfs_del(chan);
 	kvmbus_chan_publish(kdev, chan->sub_index, NULL);
-	leak = kvmbus_chan_request(chan, KVMBUS_CTL_CLOSE) ||
+	leak = (kvmbus_chan_request(chan, KVMBUS_CTL_CLOSE) &&
+		!kvmbus_bus_lost(bus)) ||
 	       kvmbus_gpadl_teardown_bus(bus, chan->gpadl);
 	kvmbus_chan_unbind(chan);
 	free_irq(pci_irq_vector(bus->pdev, chan->vector), chan);

@@ -8,6 +8,7 @@
  * their drivers wait for.  Every message is copied out of the ring,
  * checked against its type's size, and its fields validated before use.
  */
+#include <linux/delay.h>
 #include <linux/module.h>
 #include <linux/slab.h>
 #include <linux/workqueue.h>
@@ -28,7 +29,8 @@ static void kvmbus_ctl_signal(struct kvmbus_bus *bus)
  *
  * Waits for room when the control ring is full, up to a time-out.
  *
- * Return: 0, -ETIMEDOUT, or -EIO when the ring is broken.
+ * Return: 0, -ETIMEDOUT, -EIO when the ring is broken, or -ENOTCONN
+ * when the host is gone.
  */
 int kvmbus_ctl_send(struct kvmbus_bus *bus, const void *msg, u32 len)
 {
@@ -41,9 +43,21 @@ int kvmbus_ctl_send(struct kvmbus_bus *bus, const void *msg, u32 len)
 	int ret;
 
 	mutex_lock(&bus->ctl_send_lock);
+	/*
+	 * Checked after the caller registered its waiter: either
+	 * kvmbus_ctl_lost() fails the waiter, or we see the flag here.
+	 */
+	if (kvmbus_bus_lost(bus)) {
+		mutex_unlock(&bus->ctl_send_lock);
+		return -ENOTCONN;
+	}
 	while ((ret = kvmbus_ring_put(&bus->ctl_out, &p)) == -ENOSPC) {
 		s64 irqs = atomic64_read(&bus->ctl_interrupts);
 
+		if (kvmbus_bus_lost(bus)) {
+			ret = -ENOTCONN;
+			break;
+		}
 		if (kvmbus_ring_commit(&bus->ctl_out))
 			kvmbus_ctl_signal(bus);
 		if (time_after(jiffies, end)) {
@@ -60,7 +74,7 @@ int kvmbus_ctl_send(struct kvmbus_bus *bus, const void *msg, u32 len)
 	if (!ret && kvmbus_ring_commit(&bus->ctl_out))
 		kvmbus_ctl_signal(bus);
 	mutex_unlock(&bus->ctl_send_lock);
-	if (ret)
+	if (ret && ret != -ENOTCONN)
 		dev_err_ratelimited(&bus->pdev->dev,
 				    "control message %u not sent: %d\n",
 				    le32_to_cpu(((struct kvmbus_ctl_hdr *)msg)->type),
@@ -97,8 +111,8 @@ void kvmbus_ctl_wait_prepare(struct kvmbus_bus *bus,
  * @sent: what sending the request returned; on failure nothing is awaited
  * @what: for the log when the host does not answer
  *
- * Return: 0; the host's error as a negative errno; @sent's error; or
- * -ETIMEDOUT.
+ * Return: 0; the host's error as a negative errno; @sent's error;
+ * -ENOTCONN when the host was lost meanwhile; or -ETIMEDOUT.
  */
 int kvmbus_ctl_wait_finish(struct kvmbus_bus *bus, struct kvmbus_ctl_waiter *w,
 			   int sent, const char *what)
@@ -318,6 +332,7 @@ struct kvmbus_hp_event {
 	struct work_struct work;
 	struct kvmbus_bus *bus;
 	u32 type;
+	unsigned int epoch;
 	union {
 		struct kvmbus_ctl_offer offer;
 		struct kvmbus_ctl_relid relid;
@@ -330,6 +345,11 @@ static void kvmbus_hp_work(struct work_struct *work)
 						  work);
 	struct kvmbus_bus *bus = ev->bus;
 
+	/* From a host that is gone since: its devices are removed. */
+	if (ev->epoch != READ_ONCE(bus->epoch)) {
+		kfree(ev);
+		return;
+	}
 	switch (ev->type) {
 	case KVMBUS_CTL_OFFER:
 		if (!READ_ONCE(bus->dying))
@@ -359,6 +379,7 @@ static void kvmbus_hp_queue(struct kvmbus_bus *bus, u32 type, const void *msg,
 	INIT_WORK(&ev->work, kvmbus_hp_work);
 	ev->bus = bus;
 	ev->type = type;
+	ev->epoch = READ_ONCE(bus->epoch);
 	memcpy(&ev->msg, msg, min(len, sizeof(ev->msg)));
 	queue_work(bus->hp_wq, &ev->work);
 }
@@ -446,7 +467,8 @@ static void kvmbus_ctl_work(struct work_struct *work)
  */
 void kvmbus_ctl_kick(struct kvmbus_bus *bus)
 {
-	queue_work(bus->ctl_wq, &bus->ctl_work);
+	if (!kvmbus_bus_lost(bus))
+		queue_work(bus->ctl_wq, &bus->ctl_work);
 }
 
 static int kvmbus_ctl_wait(struct kvmbus_bus *bus, struct completion *done,
@@ -487,6 +509,9 @@ static int kvmbus_ctl_negotiate(struct kvmbus_bus *bus)
 	return 0;
 }
 
+static void kvmbus_ctl_reset_work(struct work_struct *work);
+static void kvmbus_ctl_watch_work(struct work_struct *work);
+
 /**
  * kvmbus_ctl_init() - allocate what the control plane needs
  * @bus: the connection, before its control interrupt is requested
@@ -516,8 +541,16 @@ int kvmbus_ctl_init(struct kvmbus_bus *bus)
 					     dev_name(&bus->pdev->dev));
 	if (!bus->hp_wq)
 		goto err_destroy_ctl_wq;
+	bus->reset_wq = alloc_ordered_workqueue("kvmbus-reset-%s", 0,
+						dev_name(&bus->pdev->dev));
+	if (!bus->reset_wq)
+		goto err_destroy_hp_wq;
+	INIT_WORK(&bus->reset_work, kvmbus_ctl_reset_work);
+	INIT_DELAYED_WORK(&bus->watch_work, kvmbus_ctl_watch_work);
 	return 0;
 
+err_destroy_hp_wq:
+	destroy_workqueue(bus->hp_wq);
 err_destroy_ctl_wq:
 	destroy_workqueue(bus->ctl_wq);
 err_free_buf:
@@ -533,7 +566,8 @@ err_free_buf:
  *
  * Return: 0 or a negative errno.
  */
-int kvmbus_ctl_start(struct kvmbus_bus *bus)
+/* Negotiate and take the offer list; nothing to undo on failure. */
+static int kvmbus_ctl_handshake(struct kvmbus_bus *bus)
 {
 	struct kvmbus_ctl_hdr req = {
 		.type = cpu_to_le32(KVMBUS_CTL_REQUEST_OFFERS),
@@ -549,14 +583,154 @@ int kvmbus_ctl_start(struct kvmbus_bus *bus)
 	ret = kvmbus_ctl_send(bus, &req, sizeof(req));
 	if (!ret)
 		ret = kvmbus_ctl_wait(bus, &bus->offers_done, "offer list");
-	if (ret) {
-		kvmbus_ctl_stop(bus);
+	if (ret)
 		return ret;
-	}
 	dev_info(&bus->pdev->dev, "protocol %u.%u, %lu device(s) offered\n",
 		 bus->version >> 16, bus->version & 0xffff,
 		 kvmbus_ctl_nr_devices(bus));
 	return 0;
+}
+
+int kvmbus_ctl_start(struct kvmbus_bus *bus)
+{
+	int ret = kvmbus_ctl_handshake(bus);
+
+	if (ret)
+		kvmbus_ctl_stop(bus);
+	return ret;
+}
+
+/**
+ * kvmbus_ctl_host_gone() - does the mailbox say our kvmbusd is gone?
+ * @bus: the connection
+ *
+ * Any context.  host_state and host_generation are each read once; a
+ * host that is no longer ONLINE, or a new host generation (a supervisor
+ * restarted kvmbusd, docs/protocol.md section 3), means every channel
+ * is dead.
+ *
+ * Return: true when a connected bus lost its host.
+ */
+bool kvmbus_ctl_host_gone(struct kvmbus_bus *bus)
+{
+	u32 gen, state;
+
+	if (!READ_ONCE(bus->online) || kvmbus_bus_lost(bus))
+		return false;
+	gen = ioread32(&bus->mbox->host_generation);
+	/* The supervisor writes host_generation before host_state. */
+	rmb();
+	state = ioread32(&bus->mbox->host_state);
+	return state != KVMBUS_MBOX_ONLINE || gen != bus->host_gen;
+}
+
+static void kvmbus_ctl_watch_work(struct work_struct *work)
+{
+	struct kvmbus_bus *bus = container_of(to_delayed_work(work),
+					      struct kvmbus_bus, watch_work);
+
+	if (READ_ONCE(bus->dying))
+		return;
+	if (kvmbus_ctl_host_gone(bus))
+		queue_work(bus->reset_wq, &bus->reset_work);
+	schedule_delayed_work(&bus->watch_work, HZ);
+}
+
+/**
+ * kvmbus_ctl_watch() - the bus is up: watch its host from now on
+ * @bus: a connection kvmbus_ctl_start() brought up
+ */
+void kvmbus_ctl_watch(struct kvmbus_bus *bus)
+{
+	WRITE_ONCE(bus->online, true);
+	schedule_delayed_work(&bus->watch_work, HZ);
+}
+
+/* The host is gone: fail every waiter and every send from now on. */
+static void kvmbus_ctl_lost(struct kvmbus_bus *bus)
+{
+	struct kvmbus_ctl_waiter *w, *tmp;
+	struct kvmbus_device *kdev;
+	unsigned long relid;
+
+	WRITE_ONCE(bus->online, false);
+	WRITE_ONCE(bus->host_lost, true);
+	/* Pairs with the lock in kvmbus_ctl_send(): a sender that took it
+	 * after this sees the flag; one before has registered its waiter.
+	 */
+	mutex_lock(&bus->ctl_send_lock);
+	mutex_unlock(&bus->ctl_send_lock);
+	spin_lock(&bus->waiters_lock);
+	list_for_each_entry_safe(w, tmp, &bus->waiters, node) {
+		list_del_init(&w->node);
+		w->status = ENOTCONN;
+		complete(&w->done);
+	}
+	spin_unlock(&bus->waiters_lock);
+	/* Drivers waiting on their channels wake and see the rescind. */
+	xa_for_each(&bus->devices, relid, kdev)
+		kvmbus_device_mark_rescinded(kdev);
+	/* Nothing from the dead host's ring is read any more. */
+	cancel_work_sync(&bus->ctl_work);
+	WRITE_ONCE(bus->epoch, bus->epoch + 1);
+	flush_workqueue(bus->hp_wq);
+}
+
+/* Remove every device, as if the host had rescinded it. */
+static unsigned int kvmbus_ctl_remove_all(struct kvmbus_bus *bus)
+{
+	struct kvmbus_device *kdev;
+	unsigned long relid;
+	unsigned int n = 0;
+
+	xa_for_each(&bus->devices, relid, kdev) {
+		xa_erase(&bus->devices, relid);
+		kvmbus_device_mark_rescinded(kdev);
+		device_unregister(&kdev->dev);
+		n++;
+	}
+	return n;
+}
+
+/*
+ * The host died (kvmbusd --supervise restarts it): every device goes,
+ * its drivers' pending requests fail at once, the control rings are
+ * published afresh, and the new host's offers bring the devices back.
+ */
+static void kvmbus_ctl_reset_work(struct work_struct *work)
+{
+	struct kvmbus_bus *bus = container_of(work, struct kvmbus_bus,
+					      reset_work);
+	struct device *dev = &bus->pdev->dev;
+	unsigned int n;
+	int ret;
+
+	if (!READ_ONCE(bus->dying) && !kvmbus_ctl_host_gone(bus))
+		return;		/* a stale queueing */
+	for (;;) {
+		if (READ_ONCE(bus->dying))
+			return;
+		kvmbus_ctl_lost(bus);
+		n = kvmbus_ctl_remove_all(bus);
+		dev_warn(dev, "kvmbusd is gone (host generation %u now): %u device(s) removed; waiting for it to come back\n",
+			 ioread32(&bus->mbox->host_generation), n);
+		reinit_completion(&bus->version_done);
+		reinit_completion(&bus->offers_done);
+		reinit_completion(&bus->unload_done);
+		ret = kvmbus_pci_reconnect(bus);
+		if (ret == -ENODEV)
+			return;
+		if (!ret) {
+			WRITE_ONCE(bus->host_lost, false);
+			ret = kvmbus_ctl_handshake(bus);
+		}
+		if (!ret)
+			break;
+		/* Refused, or died again half-way: start over. */
+		msleep(1000);
+	}
+	atomic64_inc(&bus->resets);
+	kvmbus_ctl_watch(bus);
 }
 
 /**
@@ -576,6 +750,23 @@ unsigned long kvmbus_ctl_nr_devices(struct kvmbus_bus *bus)
 }
 
 /**
+ * kvmbus_ctl_quiesce() - stop watching the host and reconnecting
+ * @bus: the connection, about to go away (remove, shutdown)
+ *
+ * Offers and rescinds are ignored from now on; a reconnect in progress
+ * gives up.  After this, a mailbox that says IDLE (as it does once we
+ * withdraw the control rings) starts nothing.
+ */
+void kvmbus_ctl_quiesce(struct kvmbus_bus *bus)
+{
+	WRITE_ONCE(bus->dying, true);
+	wake_up(&bus->mbox_wait);
+	cancel_delayed_work_sync(&bus->watch_work);
+	cancel_work_sync(&bus->reset_work);
+	WRITE_ONCE(bus->online, false);
+}
+
+/**
  * kvmbus_ctl_stop() - remove every device and unload the connection
  * @bus: the connection
  *
@@ -591,7 +782,7 @@ void kvmbus_ctl_stop(struct kvmbus_bus *bus)
 	struct kvmbus_device *kdev;
 	unsigned long relid;
 
-	WRITE_ONCE(bus->dying, true);
+	kvmbus_ctl_quiesce(bus);
 	/* No hot-plug event is queued or half-done after this. */
 	flush_workqueue(bus->ctl_wq);
 	flush_workqueue(bus->hp_wq);
@@ -609,6 +800,7 @@ void kvmbus_ctl_stop(struct kvmbus_bus *bus)
  */
 void kvmbus_ctl_destroy(struct kvmbus_bus *bus)
 {
+	destroy_workqueue(bus->reset_wq);
 	destroy_workqueue(bus->hp_wq);
 	destroy_workqueue(bus->ctl_wq);
 	kfree(bus->ctl_buf);

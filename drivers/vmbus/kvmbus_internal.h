@@ -134,6 +134,17 @@ struct kvmbus_vec_bind {
  * @cpuhp_node: on kvmbus.ko's CPU hotplug state
  * @vec: per vector, the CPU its interrupt is bound to
  * @chan_dir_lock: the devices' channels/ sysfs directories
+ * @host_gen: the host_generation of the kvmbusd we are connected to
+ * @online: connected and negotiated: the host is watched for a restart
+ * @host_lost: the host is gone: every send fails with -ENOTCONN, and
+ *	whatever it held (rings, GPADLs) is ours again
+ * @epoch: bumped when the host is lost: hot-plug events queued before
+ *	are stale
+ * @reset_wq: runs @reset_work
+ * @reset_work: removes every device and reconnects, see kvmbus_ctl_lost()
+ * @watch_work: looks at the mailbox once a second, in case the signal
+ *	that the host is gone was lost
+ * @resets: reconnections after a lost host
  */
 struct kvmbus_bus {
 	struct pci_dev *pdev;
@@ -171,6 +182,14 @@ struct kvmbus_bus {
 	struct hlist_node cpuhp_node;
 	struct kvmbus_vec_bind vec[KVMBUS_MAX_VECTORS];
 	struct mutex chan_dir_lock;	/* kdev->chan_dir, chan_dir_users */
+	u32 host_gen;
+	bool online;
+	bool host_lost;
+	unsigned int epoch;
+	struct workqueue_struct *reset_wq;
+	struct work_struct reset_work;
+	struct delayed_work watch_work;
+	atomic64_t resets;
 };
 
 /*
@@ -216,17 +235,27 @@ void kvmbus_chan_unbind(struct kvmbus_channel *chan);
 int kvmbus_pci_init(void);
 void kvmbus_pci_exit(void);
 void kvmbus_signal(struct kvmbus_bus *bus, u16 vector);
+int kvmbus_pci_reconnect(struct kvmbus_bus *bus);
 
 int kvmbus_ctl_init(struct kvmbus_bus *bus);
 int kvmbus_ctl_start(struct kvmbus_bus *bus);
+void kvmbus_ctl_quiesce(struct kvmbus_bus *bus);
 void kvmbus_ctl_stop(struct kvmbus_bus *bus);
 void kvmbus_ctl_destroy(struct kvmbus_bus *bus);
 void kvmbus_ctl_kick(struct kvmbus_bus *bus);
+bool kvmbus_ctl_host_gone(struct kvmbus_bus *bus);
+void kvmbus_ctl_watch(struct kvmbus_bus *bus);
 int kvmbus_ctl_send(struct kvmbus_bus *bus, const void *msg, u32 len);
 unsigned long kvmbus_ctl_nr_devices(struct kvmbus_bus *bus);
 void kvmbus_ctl_wait_prepare(struct kvmbus_bus *bus,
 			     struct kvmbus_ctl_waiter *w, u32 type, u32 key);
 int kvmbus_ctl_wait_finish(struct kvmbus_bus *bus, struct kvmbus_ctl_waiter *w,
 			   int sent, const char *what);
+
+/* Has the host been lost?  Then nothing it held can be touched by it. */
+static inline bool kvmbus_bus_lost(struct kvmbus_bus *bus)
+{
+	return READ_ONCE(bus->host_lost);
+}
 
 #endif /* _KVMBUS_INTERNAL_H */

@@ -47,7 +47,11 @@ static irqreturn_t kvmbus_ctl_irq(int irq, void *data)
 
 	atomic64_inc(&bus->ctl_interrupts);
 	wake_up(&bus->mbox_wait);
-	kvmbus_ctl_kick(bus);
+	/* The supervisor raises this vector when kvmbusd died. */
+	if (kvmbus_ctl_host_gone(bus))
+		queue_work(bus->reset_wq, &bus->reset_work);
+	else
+		kvmbus_ctl_kick(bus);
 	return IRQ_HANDLED;
 }
 
@@ -175,8 +179,63 @@ static int kvmbus_pci_connect(struct kvmbus_bus *bus)
 			ioread32(&mbox->host_error));
 		return -ECONNREFUSED;
 	}
+	bus->host_gen = ioread32(&mbox->host_generation);
 	dev_info(dev, "connected to kvmbusd (host generation %u, %u vectors)\n",
-		 ioread32(&mbox->host_generation), bus->nr_vectors);
+		 bus->host_gen, bus->nr_vectors);
+	return 0;
+}
+
+/**
+ * kvmbus_pci_reconnect() - publish fresh control rings to a new kvmbusd
+ * @bus: a connection whose host was lost; nothing touches the rings
+ *
+ * Waits until the host answers, ringing its doorbell again every second
+ * (a restarted kvmbusd may not run yet), or until the device goes away.
+ *
+ * Return: 0, -ECONNREFUSED when the host refused the rings, or -ENODEV
+ * when the device is being removed.
+ */
+int kvmbus_pci_reconnect(struct kvmbus_bus *bus)
+{
+	struct kvmbus_bar_hdr __iomem *mbox = bus->mbox;
+	size_t ring = KVMBUS_CTL_RING_PAGES * PAGE_SIZE;
+	u32 state = KVMBUS_MBOX_ERROR;
+
+	/* The old host is dead: the rings start again from zero. */
+	memset(bus->ctl_mem, 0, 2 * ring);
+	kvmbus_ring_create(&bus->ctl_out, bus->ctl_mem,
+			   bus->ctl_mem + PAGE_SIZE, ring - PAGE_SIZE);
+	kvmbus_ring_create(&bus->ctl_in, bus->ctl_mem + ring,
+			   bus->ctl_mem + ring + PAGE_SIZE, ring - PAGE_SIZE);
+
+	bus->generation = ioread32(&mbox->guest_generation) + 1;
+	iowrite32(KVMBUS_CTL_RING_PAGES, &mbox->ctl_ring_pages);
+	lo_hi_writeq(virt_to_phys(bus->ctl_mem), &mbox->ctl_gpa);
+	iowrite32(bus->generation, &mbox->guest_generation);
+	/* The host reads the fields above only after it sees CONNECT. */
+	wmb();
+	iowrite32(KVMBUS_MBOX_CONNECT, &mbox->guest_state);
+
+	while (!READ_ONCE(bus->dying)) {
+		kvmbus_signal(bus, KVMBUS_CTL_VECTOR);
+		if (wait_event_timeout(bus->mbox_wait,
+				       kvmbus_host_answered(bus, bus->generation,
+							    BIT(KVMBUS_MBOX_ONLINE) |
+							    BIT(KVMBUS_MBOX_ERROR),
+							    &state) ||
+				       READ_ONCE(bus->dying), HZ))
+			break;
+	}
+	if (READ_ONCE(bus->dying))
+		return -ENODEV;
+	if (state != KVMBUS_MBOX_ONLINE) {
+		dev_err(&bus->pdev->dev, "the new kvmbusd refused the control ring: error %u\n",
+			ioread32(&mbox->host_error));
+		return -ECONNREFUSED;
+	}
+	bus->host_gen = ioread32(&mbox->host_generation);
+	dev_info(&bus->pdev->dev, "reconnected to kvmbusd (host generation %u)\n",
+		 bus->host_gen);
 	return 0;
 }
 
@@ -265,6 +324,7 @@ static int kvmbus_pci_probe(struct pci_dev *pdev,
 		goto err_disconnect;
 
 	pci_set_drvdata(pdev, bus);
+	kvmbus_ctl_watch(bus);
 	return 0;
 
 err_disconnect:
@@ -304,6 +364,10 @@ static void kvmbus_pci_shutdown(struct pci_dev *pdev)
 {
 	struct kvmbus_bus *bus = pci_get_drvdata(pdev);
 
+	/* Withdrawing the rings makes the host answer IDLE: that must not
+	 * look like a lost host to be reconnected to.
+	 */
+	kvmbus_ctl_quiesce(bus);
 	if (!kvmbus_pci_disconnect(bus))
 		dev_warn(&pdev->dev, "kvmbusd may still use the control ring\n");
 }
