@@ -16,7 +16,6 @@
  * pages.  LUN hot add / remove and resize arrive as LUNS_CHANGED events
  * and are picked up by a rescan.
  */
-#include <linux/blk-mq.h>
 #include <linux/module.h>
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
@@ -486,35 +485,12 @@ static void storvsc_scan_work(struct work_struct *work)
 			 SCSI_SCAN_RESCAN);
 }
 
-/*
- * Each CPU submits on the queue whose channel interrupts that CPU: a
- * request then completes where it was issued, with no IPI to complete it
- * on its CPU (costly under TCG) and warm caches.  The bus binds channels
- * to CPUs round robin in open order, which need not match blk-mq's
- * default spread; CPUs no channel interrupts keep that spread.
- */
-static void storvsc_map_queues(struct Scsi_Host *shost)
-{
-	struct storvsc_dev *sd = shost_priv(shost);
-	struct blk_mq_queue_map *map = &shost->tag_set.map[HCTX_TYPE_DEFAULT];
-	unsigned int i;
-	int cpu;
-
-	blk_mq_map_queues(map);
-	for (i = 0; i < map->nr_queues && i < sd->nr_queues; i++) {
-		cpu = kvmbus_chan_cpu(sd->q[i]->chan);
-		if (cpu >= 0 && cpu < nr_cpu_ids)
-			map->mq_map[cpu] = map->queue_offset + i;
-	}
-}
-
 static struct scsi_host_template storvsc_template = {
 	.module			= THIS_MODULE,
 	.name			= "kvmbus_storvsc",
 	.proc_name		= "kvmbus_storvsc",
 	.queuecommand		= storvsc_queuecommand,
 	.commit_rqs		= storvsc_commit_rqs,
-	.map_queues		= storvsc_map_queues,
 	.eh_abort_handler	= storvsc_eh_abort,
 	.eh_device_reset_handler = storvsc_eh_device_reset,
 	.eh_host_reset_handler	= storvsc_eh_host_reset,
