@@ -105,6 +105,9 @@ struct json_object;
  * @dev_set: a run-time change (`kvmbusctl set ID key=value ...`), @params
  *	as for dev_add.  Return: 0 or -errno with a message in @err.
  *	Optional: a class without it has no run-time settings.
+ * @test_params: dev_set keys that break the guest on purpose (fault
+ *	injection), NULL-terminated: refused unless kvmbusd runs with
+ *	--test (struct ctl's @test).  Optional.
  * @dev_to_json: the device's parameters and state for the device list.
  *	Optional.
  */
@@ -128,6 +131,7 @@ struct vsp_ops {
 	void (*dev_remove)(struct device *dev);
 	int (*dev_set)(struct device *dev, struct json_object *params,
 		       char *err, size_t errlen);
+	const char *const *test_params;
 	void (*dev_to_json)(const struct device *dev, struct json_object *o);
 };
 

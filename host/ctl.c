@@ -1005,6 +1005,7 @@ int ctl_device_set(struct ctl *c, uint32_t id, struct json_object *params,
 		   char *err, size_t errlen)
 {
 	struct device *dev = devices_by_id(&c->devs, id);
+	const char *const *t;
 
 	err[0] = '\0';
 	if (!dev) {
@@ -1024,6 +1025,14 @@ int ctl_device_set(struct ctl *c, uint32_t id, struct json_object *params,
 		snprintf(err, errlen, "class %s has no run-time settings",
 			 dev->cls->name);
 		return -EINVAL;
+	}
+	for (t = dev->cls->vsp->test_params; !c->test && t && *t; t++) {
+		if (json_object_object_get_ex(params, *t, NULL)) {
+			snprintf(err, errlen,
+				 "%s: %s is fault injection that breaks the guest: only with kvmbusd --test",
+				 dev->cls->name, *t);
+			return -EPERM;
+		}
 	}
 	return dev->cls->vsp->dev_set(dev, params, err, errlen);
 }

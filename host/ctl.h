@@ -110,6 +110,8 @@ struct ctl {
 
 	struct devices devs;
 	enum ctl_state state;
+	/* kvmbusd --test: the classes' test_params are accepted. */
+	bool test;
 
 	/* The last mailbox answer: a CONNECT is taken only for a new
 	 * generation, a RESET answered only once. */

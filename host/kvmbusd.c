@@ -398,6 +398,7 @@ static int devices_setup(struct kvmbusd *d)
 	d->plane.chan_env.loop = &d->loop;
 	d->plane.chan_env.kick = kick_any_thread;
 	d->plane.chan_env.max_workers = o->workers;
+	d->plane.test = o->test;	/* fault injection (scsi stall=1) */
 	for (i = 0; i < o->nr_devices; i++) {
 		struct json_object *params;
 		char err[256];

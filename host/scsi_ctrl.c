@@ -734,15 +734,40 @@ static void drop_stalled(struct scsi_queue *q, struct scsi_slot *s)
 	complete(q, (uint64_t)slot_idx(q, s), -ECANCELED);
 }
 
+/*
+ * Where the data of [@off, @off + @len) starts: @off + @len if the range
+ * is all hole.  A hole (an unwritten extent too) reads back as zeroes,
+ * so punching or zeroing it is work for nothing: mkfs.ext4 discards a
+ * whole, mostly sparse disk, one UNMAP per max_unmap_blocks.  A block
+ * device, or a file system without SEEK_DATA, is all data.  lseek()
+ * moves the fd's position, which nothing uses: all I/O is positional.
+ */
+static off_t data_start(int fd, off_t off, off_t len)
+{
+	off_t data = lseek(fd, off, SEEK_DATA);
+
+	if (data < 0)
+		return errno == ENXIO ? off + len : off;  /* ENXIO: no data */
+	return data < off ? off : data < off + len ? data : off + len;
+}
+
 /* Deallocate (or zero) blocks; KEEP_SIZE, so the disk's size stays. */
 static int punch(struct scsi_lun *l, uint64_t lba, uint64_t n, bool unmap)
 {
 	int mode = unmap ? FALLOC_FL_PUNCH_HOLE : FALLOC_FL_ZERO_RANGE;
 	off_t off = (off_t)(lba << l->disk.block_shift);
 	off_t len = (off_t)(n << l->disk.block_shift);
+	off_t data;
 
 	if (!n)
 		return 0;
+	if (!l->blockdev) {
+		data = data_start(l->fd_buffered, off, len);
+		len -= data - off;
+		off = data;
+		if (!len)
+			return 0;
+	}
 	if (fallocate(l->fd_buffered, mode | FALLOC_FL_KEEP_SIZE, off, len)) {
 		/* A file system without ZERO_RANGE: punching reads back
 		 * as zeroes too. */

@@ -29,6 +29,7 @@ enum {
 	OP_READ_10		= 0x28,
 	OP_WRITE_10		= 0x2a,
 	OP_SYNC_CACHE_10	= 0x35,
+	OP_WRITE_SAME_10	= 0x41,
 	OP_UNMAP		= 0x42,
 	OP_MODE_SENSE_10	= 0x5a,
 	OP_READ_16		= 0x88,
@@ -315,8 +316,9 @@ static uint32_t vpd_b1(uint8_t *p)
 static uint32_t vpd_b2(const struct sd_disk *d, uint8_t *p)
 {
 	if (d->discard) {
-		/* LBPU, LBPWS, LBPRZ = 1 (holes read back as zeroes). */
-		p[5] = 0x80 | 0x40 | 0x04;
+		/* LBPU, LBPWS, LBPWS10, LBPRZ = 1 (holes read back as
+		 * zeroes). */
+		p[5] = 0x80 | 0x40 | 0x20 | 0x04;
 		p[6] = 0x02;			/* thin provisioned */
 	}
 	return 8;
@@ -657,15 +659,23 @@ int sd_unmap_parse(const struct sd_disk *d, const uint8_t *buf, size_t len,
 	return (int)n;
 }
 
-static void cmd_write_same_16(const struct sd_disk *d, const uint8_t *cdb,
-			      uint32_t data_len, struct sd_cmd *c)
+/*
+ * WRITE SAME(16), or (10) when @ten: the same but for 32-bit LBAs,
+ * 16-bit block counts and no NDOB.  Linux sends (10) for small write
+ * zeroes without unmap (fallocate ZERO_RANGE on the disk, as mkfs.ext4
+ * does); refusing it makes sd turn write zeroes off for good, and every
+ * later zeroing is written out as data.
+ */
+static void cmd_write_same(const struct sd_disk *d, const uint8_t *cdb,
+			   bool ten, uint32_t data_len, struct sd_cmd *c)
 {
-	bool unmap = cdb[1] & 0x08, ndob = cdb[1] & 0x01;
-	uint64_t lba = get64(&cdb[2]);
-	uint32_t n = get32(&cdb[10]);
+	bool unmap = cdb[1] & 0x08, ndob = !ten && cdb[1] & 0x01;
+	uint64_t lba = ten ? get32(&cdb[2]) : get64(&cdb[2]);
+	uint32_t n = ten ? get16(&cdb[7]) : get32(&cdb[10]);
 
-	/* WRPROTECT, ANCHOR, PBDATA, LBDATA; UNMAP only on a thin disk. */
-	if (cdb[1] & 0xf6 || (unmap && !d->discard)) {
+	/* WRPROTECT, ANCHOR, PBDATA, LBDATA (and (10)'s reserved bit 0);
+	 * UNMAP only on a thin disk. */
+	if (cdb[1] & (ten ? 0xf7 : 0xf6) || (unmap && !d->discard)) {
 		invalid_cdb(c, 1);
 		return;
 	}
@@ -674,7 +684,7 @@ static void cmd_write_same_16(const struct sd_disk *d, const uint8_t *cdb,
 		return;
 	}
 	if (!n || n > d->max_ws_blocks) {	/* WSNZ: 0 is invalid */
-		invalid_cdb(c, 10);
+		invalid_cdb(c, ten ? 7 : 10);
 		return;
 	}
 	if (!range_ok(d, lba, n)) {
@@ -780,8 +790,9 @@ void sd_execute(struct sd_disk *d, const uint8_t *cdb, size_t cdb_len,
 	case OP_UNMAP:
 		cmd_unmap(d, cdb, data_len, c);
 		break;
+	case OP_WRITE_SAME_10:
 	case OP_WRITE_SAME_16:
-		cmd_write_same_16(d, cdb, data_len, c);
+		cmd_write_same(d, cdb, cdb[0] == OP_WRITE_SAME_10, data_len, c);
 		break;
 	default:
 		sd_check(c, SD_KEY_ILLEGAL_REQUEST, SD_ASC_INVALID_OPCODE);

@@ -517,6 +517,9 @@ static void scsi_dev_to_json(const struct device *dev, struct json_object *o)
 	json_object_object_add(o, "scsi", st);
 }
 
+/* A hung LUN makes the guest's error handler run: tests only. */
+static const char *const scsi_test_params[] = { "stall", NULL };
+
 const struct vsp_ops vsp_scsi_ops = {
 	.name = "scsi",
 	.max_pkt = SCSI_MAX_PKT,
@@ -532,5 +535,6 @@ const struct vsp_ops vsp_scsi_ops = {
 	.dev_add = scsi_dev_add,
 	.dev_remove = scsi_dev_remove,
 	.dev_set = scsi_dev_set,
+	.test_params = scsi_test_params,
 	.dev_to_json = scsi_dev_to_json,
 };

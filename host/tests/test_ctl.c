@@ -1244,6 +1244,51 @@ static const struct dev_class fake_class = {
 	.vsp = &fake_vsp,
 };
 
+static const char *const fake_test_params[] = { "link", NULL };
+
+static const struct vsp_ops fake_test_vsp = {
+	.name = "fake",
+	.max_pkt = 256,
+	.dev_priv_size = sizeof(int),
+	.dev_add = fake_dev_add,
+	.dev_set = fake_dev_set,
+	.test_params = fake_test_params,
+};
+
+static const struct dev_class fake_test_class = {
+	.name = "fake",
+	.class_id = KVMBUS_CLASS_ECHO_BYTES,
+	.vsp = &fake_test_vsp,
+};
+
+/* A class's test_params (scsi stall=1) are refused without --test. */
+static void test_device_test_params(void **state)
+{
+	struct env *e = env_new(8);
+	struct json_object *r;
+	struct device *dev;
+	char err[128];
+
+	(void)state;
+	fake_set_calls = 0;
+	assert_int_equal(ctl_device_add_params(&e->c, &fake_test_class, NULL,
+					       err, sizeof(err), &dev), 0);
+	r = run(e, "{\"cmd\":\"device-set\",\"id\":1,\"params\":{\"link\":\"down\"}}", -EPERM);
+	assert_string_equal(str(r, "error", NULL),
+			    "fake: link is fault injection that breaks the guest: only with kvmbusd --test");
+	json_object_put(r);
+	assert_int_equal(fake_set_calls, 0);
+	/* Other keys still reach the class. */
+	r = run(e, "{\"cmd\":\"device-set\",\"id\":1,\"params\":{\"mtu\":\"1\"}}", -EINVAL);
+	assert_string_equal(str(r, "error", NULL), "fake: only link");
+	json_object_put(r);
+	e->c.test = true;
+	json_object_put(run(e, "{\"cmd\":\"device-set\",\"id\":1,\"params\":{\"link\":\"down\"}}", 0));
+	assert_int_equal(fake_set_calls, 1);
+	fake_set_calls = 0;
+	env_free(e);
+}
+
 static void test_device_params(void **state)
 {
 	struct env *e = env_new(8);
@@ -1313,6 +1358,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_connect),
+		cmocka_unit_test(test_device_test_params),
 		cmocka_unit_test(test_connect_refused),
 		cmocka_unit_test(test_reconnect_and_reset),
 		cmocka_unit_test(test_qemu_disconnect),

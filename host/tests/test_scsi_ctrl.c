@@ -347,6 +347,43 @@ static void test_unmap_punches(void **state)
 	assert_true(f->ram[0x100000] == 0x42 && f->ram[0x100fff] == 0x42);
 }
 
+/*
+ * UNMAP over holes: a range that is all hole succeeds (nothing to punch),
+ * one that starts in a hole still frees the data after it.
+ */
+static void test_unmap_holes(void **state)
+{
+	struct fx *f = *state;
+	struct kvmbus_scsi_resp r;
+	uint8_t *list = f->ram + 0x3000;
+	uint64_t before;
+
+	/* 64 KiB of data at LBA 8192 (4 MiB); the rest is hole. */
+	memset(f->ram + 0x100000, 0xee, 64 << 10);
+	r = EXEC(f, 0, OUT, 0x100000, 64 << 10, 0x2a, 0, 0, 0, 0x20, 0, 0,
+		 0, 0x80, 0);
+	expect_ok(&r, 0);
+	before = allocated(f->img);
+	assert_true(before >= (64 << 10));
+	/* LBA 0..4095: all hole. */
+	memset(list, 0, 24);
+	list[1] = 22;
+	list[3] = 16;
+	list[8 + 10] = 0x10;		/* 4096 blocks */
+	r = EXEC(f, 0, OUT, 0x3000, 24, 0x42, 0, 0, 0, 0, 0, 0, 0, 24, 0);
+	expect_ok(&r, 0);
+	assert_int_equal(allocated(f->img), before);
+	/* LBA 4096..12287: a hole, then the data. */
+	list[8 + 6] = 0x10;		/* LBA 4096 */
+	list[8 + 10] = 0x20;		/* 8192 blocks */
+	r = EXEC(f, 0, OUT, 0x3000, 24, 0x42, 0, 0, 0, 0, 0, 0, 0, 24, 0);
+	expect_ok(&r, 0);
+	assert_true(allocated(f->img) <= before - (64 << 10));
+	r = EXEC(f, 0, IN, 0x100000, 4096, 0x28, 0, 0, 0, 0x20, 0, 0, 0, 8, 0);
+	expect_ok(&r, 0);
+	assert_true(f->ram[0x100000] == 0 && f->ram[0x100fff] == 0);
+}
+
 static void test_bad_requests(void **state)
 {
 	struct fx *f = *state;
@@ -671,6 +708,7 @@ int main(void)
 		T(test_write_read),
 		T(test_scatter),
 		T(test_unmap_punches),
+		T(test_unmap_holes),
 		T(test_bad_requests),
 		T(test_luns),
 		T(test_readonly_lun),

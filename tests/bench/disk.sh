@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # make bench-disk: the same guest measures every disk of the comparison in
-# one boot.  Each disk is a raw 40 GiB sparse image (cache=none, or
-# O_DIRECT in kvmbusd) whose size tells the disks apart: 40 GiB + N MiB.
+# one boot.  Each disk is a raw 40 GiB sparse image (cache=none and
+# discard=unmap, or O_DIRECT and discard=1 in kvmbusd: every disk frees
+# what mkfs discards) whose size tells the disks apart: 40 GiB + N MiB.
 # fio runs on the first 512 MiB (128 MiB quick), which the host filled with
 # data; mkfs.ext4 formats the whole disk last.  The host companion
 # (disk.host -> companion) sets the disks up from the plug-ins in disk.d/

@@ -156,6 +156,31 @@ test_ext4() {
 	out=$(e2fsck -fn "$E0" 2>&1) || fail "e2fsck: $out"
 }
 
+# The limits the guest's block layer took from the host: max_transfer
+# (1 MiB, the offer) and 256 GPA ranges per request; VPD b0's 1 GiB per
+# UNMAP and per WRITE SAME, so discarding a 40 GiB disk is 40 commands,
+# not thousands; VPD b2's LBPWS + LBPRZ, so write zeroes is WRITE SAME(16)
+# with UNMAP (a hole punch on the host).
+test_limits() {
+	setup
+	q=/sys/block/$(disk 2 0)/queue
+	assert_eq "$(cat $q/max_hw_sectors_kb)" 1024 "max_hw_sectors_kb"
+	assert_eq "$(cat $q/max_segments)" 256 "max_segments"
+	assert_eq "$(cat $q/discard_max_hw_bytes)" $((1 << 30)) "discard_max_hw_bytes"
+	assert_eq "$(cat $q/discard_granularity)" 4096 "discard_granularity"
+	# Still on after test_ext4's mkfs.ext4, which zeroes small ranges
+	# without unmap: WRITE SAME(10), and sd turns write zeroes off for
+	# good when the host refuses it (every later zeroing is then data).
+	assert_eq "$(cat $q/write_zeroes_max_bytes)" $((1 << 30)) "write_zeroes_max_bytes"
+	sd=$(ls -d /sys/block/$(disk 2 0)/device/scsi_disk/*)
+	assert_eq "$(cat "$sd/provisioning_mode")" unmap "provisioning_mode"
+	assert_eq "$(cat "$sd/zeroing_mode")" writesame_16_unmap "zeroing_mode"
+	# blkdiscard of the whole 32 MiB LUN: one UNMAP.
+	u0=$(hostcall scsi-stat 2 unmaps)
+	blkdiscard "$E0" || fail "blkdiscard failed"
+	assert_eq "$(hostcall scsi-stat 2 unmaps)" $((u0 + 1)) "UNMAPs for one blkdiscard"
+}
+
 # Two hardware queues (the guest has two CPUs, controller 1 allows two):
 # fio verify, one job per CPU, so both sub-channels carry traffic.
 test_fio_verify_multiqueue() {
