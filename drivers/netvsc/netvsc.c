@@ -17,6 +17,10 @@
  *   announces it; NAPI copies it into an skb (page fragments for large
  *   segments), applies the metadata, hands it to GRO, and returns the
  *   section with a completion; completions go out in one batch per poll.
+ *   With RX_PAGES the sections are small (NETVSC_RECV_SECTION_SMALL) and
+ *   NAPI keeps pages posted to the host (POST): a larger frame continues
+ *   in the oldest posted pages, which become the skb's fragments as they
+ *   are, without a copy.
  *
  * Every transaction id comes from a request table (never a pointer on the
  * wire); a completion the table does not know is dropped and counted.
@@ -40,6 +44,12 @@
 #define NETVSC_SEND_SECTION	4096
 #define NETVSC_RECV_SECTION	round_up(KVMBUS_NET_MAX_FRAME, 8)
 #define NETVSC_RECV_SECTIONS	128
+/* RX_PAGES: frames up to a small section are copied, the rest lands in pages. */
+#define NETVSC_RECV_SECTION_SMALL	2048
+#define NETVSC_RECV_SECTIONS_SMALL	512
+/* RX_PAGES: pages posted per queue, and per POST message. */
+#define NETVSC_POST_PAGES	512
+#define NETVSC_POST_BATCH	KVMBUS_NET_MAX_RANGES
 #define NETVSC_REQS		1024
 #define NETVSC_MAX_QUEUES	KVMBUS_NET_MAX_QUEUES
 #define NETVSC_CTL_TIMEOUT	(10 * HZ)
@@ -51,7 +61,11 @@
 				 KVMBUS_NET_OFF_TX_TSO4 | \
 				 KVMBUS_NET_OFF_TX_TSO6 | \
 				 KVMBUS_NET_OFF_RX_CSUM | \
-				 KVMBUS_NET_OFF_RX_GSO | KVMBUS_NET_OFF_VLAN)
+				 KVMBUS_NET_OFF_RX_GSO | KVMBUS_NET_OFF_VLAN | \
+				 KVMBUS_NET_OFF_RX_PAGES)
+
+static_assert(NETVSC_POST_PAGES <= KVMBUS_NET_POST_MAX);
+static_assert(NETVSC_POST_BATCH <= NETVSC_POST_PAGES);
 
 /*
  * The request table: transaction id = generation << 16 | slot + 1.
@@ -88,6 +102,7 @@ struct netvsc_qstats {
 	u64_stats_t errors;		/* TX: host completed with an error */
 	u64_stats_t csum;		/* RX: checksum offloaded */
 	u64_stats_t gso;		/* RX: segments larger than the MTU */
+	u64_stats_t posted;		/* RX: frames that landed in posted pages */
 };
 
 struct netvsc_queue {
@@ -111,9 +126,24 @@ struct netvsc_queue {
 	struct page **recv_pages;
 	u32 recv_gpadl;
 	u32 recv_size;
+	u32 recv_section;
+	unsigned int nr_recv;
 	/* Completions for received frames that found the ring full. */
 	u64 *comp_pending;
 	unsigned int nr_comp_pending;
+
+	/*
+	 * RX_PAGES: pages posted to the host, oldest first, in a ring of
+	 * NETVSC_POST_PAGES.  Only NAPI touches them once @post_ready is set.
+	 */
+	bool post_ready;
+	struct page **post;
+	unsigned int post_head;
+	unsigned int post_nr;
+	struct {
+		struct kvmbus_gpa_list l;
+		struct kvmbus_gpa_range r[NETVSC_POST_BATCH];
+	} post_gpa;
 
 	u8 pktbuf[NETVSC_PKTBUF] ____cacheline_aligned;
 	/* The GPA list being built by xmit (serialised by the queue lock). */
@@ -558,7 +588,7 @@ static void netvsc_rx_complete(struct netvsc_queue *q, u64 id)
 
 	if (q->nr_comp_pending || kvmbus_chan_put(q->chan, &p) == -ENOSPC) {
 		/* At most one per receive section can be outstanding. */
-		if (q->nr_comp_pending < NETVSC_RECV_SECTIONS)
+		if (q->nr_comp_pending < q->nr_recv)
 			q->comp_pending[q->nr_comp_pending++] = id;
 	}
 }
@@ -645,13 +675,56 @@ static void netvsc_rx_meta(struct sk_buff *skb,
 				       le16_to_cpu(m->vlan_tci));
 }
 
+/* Take the oldest @n posted pages back from the host. */
+static void netvsc_post_take(struct netvsc_queue *q, struct page **pages,
+			     unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		pages[i] = q->post[q->post_head];
+		q->post_head = (q->post_head + 1) % NETVSC_POST_PAGES;
+	}
+	q->post_nr -= n;
+}
+
+/*
+ * A frame of @head bytes copied from the section and @posted bytes in the
+ * posted pages @pages, which become its fragments as they are.  The pages
+ * are the skb's, or freed, whatever happens.
+ */
+static struct sk_buff *netvsc_rx_skb_pages(struct netvsc_queue *q,
+					   const u8 *data, u32 head,
+					   struct page **pages, u32 posted)
+{
+	unsigned int n = DIV_ROUND_UP(posted, PAGE_SIZE), i;
+	struct sk_buff *skb;
+	u32 chunk;
+
+	skb = napi_alloc_skb(&q->napi, head);
+	if (!skb) {
+		for (i = 0; i < n; i++)
+			put_page(pages[i]);
+		return NULL;
+	}
+	skb_put_data(skb, data, head);
+	for (i = 0; i < n; i++) {
+		chunk = min_t(u32, posted, PAGE_SIZE);
+		skb_add_rx_frag(skb, i, pages[i], 0, chunk, PAGE_SIZE);
+		posted -= chunk;
+	}
+	return skb;
+}
+
 /* A frame from the host; the section goes back whatever happens. */
 static void netvsc_rx(struct netvsc_queue *q, const struct kvmbus_pkt_info *pi)
 {
 	struct net_device *ndev = q->nv->ndev;
+	struct page *pages[MAX_SKB_FRAGS];
 	struct kvmbus_net_pkt np;
+	u32 off, len, head, posted;
+	unsigned int npages = 0;
 	struct sk_buff *skb;
-	u32 off, len;
 
 	if (pi->data_len < sizeof(np)) {
 		atomic64_inc(&q->nv->bad_pkt);
@@ -660,13 +733,27 @@ static void netvsc_rx(struct netvsc_queue *q, const struct kvmbus_pkt_info *pi)
 	memcpy(&np, q->pktbuf + pi->data_offset, sizeof(np));
 	off = le32_to_cpu(np.offset);
 	len = le32_to_cpu(np.len);
+	posted = le32_to_cpu(np.posted);
+	head = len - posted;
 	if (le32_to_cpu(np.hdr.type) != KVMBUS_NET_PKT ||
-	    len < ETH_HLEN || len > KVMBUS_NET_MAX_FRAME ||
-	    off > q->recv_size || len > q->recv_size - off) {
+	    len > KVMBUS_NET_MAX_FRAME || posted > len || head < ETH_HLEN ||
+	    off > q->recv_size || head > q->recv_size - off) {
 		atomic64_inc(&q->nv->bad_pkt);
 		goto complete;
 	}
+	if (posted) {
+		npages = DIV_ROUND_UP(posted, PAGE_SIZE);
+		/* Only what we posted, and no more than an skb can hold. */
+		if (!q->post_ready || npages > q->post_nr ||
+		    npages > MAX_SKB_FRAGS) {
+			atomic64_inc(&q->nv->bad_pkt);
+			goto complete;
+		}
+		netvsc_post_take(q, pages, npages);
+	}
 	if (!netif_running(ndev)) {
+		while (npages)
+			put_page(pages[--npages]);
 		netvsc_stats_add(&q->rx, &q->rx.dropped, 1);
 		goto complete;
 	}
@@ -674,7 +761,11 @@ static void netvsc_rx(struct netvsc_queue *q, const struct kvmbus_pkt_info *pi)
 	 * The host may scribble over the section meanwhile: that only
 	 * corrupts this frame, which the checksums then catch.
 	 */
-	skb = netvsc_rx_skb(q, q->recv_buf + off, len);
+	if (posted)
+		skb = netvsc_rx_skb_pages(q, q->recv_buf + off, head, pages,
+					  posted);
+	else
+		skb = netvsc_rx_skb(q, q->recv_buf + off, len);
 	if (!skb) {
 		netvsc_stats_add(&q->rx, &q->rx.dropped, 1);
 		goto complete;
@@ -689,6 +780,8 @@ static void netvsc_rx(struct netvsc_queue *q, const struct kvmbus_pkt_info *pi)
 		u64_stats_inc(&q->rx.csum);
 	if (skb_is_gso(skb))
 		u64_stats_inc(&q->rx.gso);
+	if (posted)
+		u64_stats_inc(&q->rx.posted);
 	u64_stats_update_end(&q->rx.syncp);
 	napi_gro_receive(&q->napi, skb);
 complete:
@@ -709,6 +802,55 @@ static void netvsc_link(struct netvsc_queue *q,
 		netif_carrier_on(q->nv->ndev);
 	else
 		netif_carrier_off(q->nv->ndev);
+}
+
+/*
+ * RX_PAGES: post fresh pages until NETVSC_POST_PAGES are with the host,
+ * a batch per POST.  NAPI only: the posted ring is NAPI's.
+ */
+static void netvsc_post_refill(struct netvsc_queue *q)
+{
+	struct kvmbus_net_post m = {
+		.hdr.type = cpu_to_le32(KVMBUS_NET_POST),
+	};
+	struct kvmbus_ring_pkt p = {
+		.type = KVMBUS_PKT_GPA,
+		.data = &m,
+		.data_len = sizeof(m),
+		.hdr = &q->post_gpa,
+	};
+	unsigned int n, at;
+	struct page *page;
+
+	while (NETVSC_POST_PAGES - q->post_nr >= NETVSC_POST_BATCH) {
+		for (n = 0; n < NETVSC_POST_BATCH; n++) {
+			page = dev_alloc_page();
+			if (!page)
+				break;
+			at = (q->post_head + q->post_nr + n) % NETVSC_POST_PAGES;
+			q->post[at] = page;
+			q->post_gpa.r[n].gpa = cpu_to_le64(page_to_phys(page));
+			q->post_gpa.r[n].len = cpu_to_le32(PAGE_SIZE);
+		}
+		if (!n)
+			return;
+		q->post_gpa.l.nr_ranges = cpu_to_le32(n);
+		q->post_gpa.l.reserved = 0;
+		m.nr = cpu_to_le32(n);
+		p.hdr_len = sizeof(q->post_gpa.l) + n * sizeof(q->post_gpa.r[0]);
+		if (kvmbus_chan_put(q->chan, &p)) {
+			/* The ring is full: try again next poll. */
+			while (n--) {
+				at = (q->post_head + q->post_nr + n) %
+				     NETVSC_POST_PAGES;
+				put_page(q->post[at]);
+			}
+			return;
+		}
+		q->post_nr += n;
+		if (n < NETVSC_POST_BATCH)
+			return;
+	}
 }
 
 static int netvsc_poll(struct napi_struct *napi, int budget)
@@ -746,6 +888,9 @@ static int netvsc_poll(struct napi_struct *napi, int budget)
 			break;
 		}
 	}
+	/* Pairs with smp_store_release() in netvsc_queue_open(). */
+	if (smp_load_acquire(&q->post_ready))
+		netvsc_post_refill(q);
 	/* One publish, at most one signal, for every completion above. */
 	kvmbus_chan_flush(q->chan);
 	if (kvmbus_chan_recv_done(q->chan) && work < budget)
@@ -887,6 +1032,16 @@ static void netvsc_queue_free_bufs(struct netvsc_queue *q)
 	q->send_map = NULL;
 	kfree(q->comp_pending);
 	q->comp_pending = NULL;
+	/* The channel is closed: the host has let go of the posted pages. */
+	q->post_ready = false;
+	while (q->post_nr) {
+		put_page(q->post[q->post_head]);
+		q->post_head = (q->post_head + 1) % NETVSC_POST_PAGES;
+		q->post_nr--;
+	}
+	kfree(q->post);
+	q->post = NULL;
+	q->post_head = 0;
 }
 
 static void netvsc_drain_reqs(struct netvsc_queue *q);
@@ -909,6 +1064,46 @@ static void netvsc_queue_close(struct netvsc_queue *q)
 	netvsc_queue_free_bufs(q);
 }
 
+/*
+ * The receive buffer, sized for what INIT granted: with RX_PAGES small
+ * sections and pages posted from NAPI, else sections for the largest frame.
+ */
+static int netvsc_recv_open(struct netvsc_queue *q, bool pages)
+{
+	int ret;
+
+	q->recv_section = pages ? NETVSC_RECV_SECTION_SMALL :
+				  NETVSC_RECV_SECTION;
+	q->nr_recv = pages ? NETVSC_RECV_SECTIONS_SMALL : NETVSC_RECV_SECTIONS;
+	q->recv_size = q->recv_section * q->nr_recv;
+	q->recv_buf = netvsc_buf_alloc(PAGE_ALIGN(q->recv_size),
+				       &q->recv_pages);
+	q->comp_pending = kcalloc(q->nr_recv, sizeof(*q->comp_pending),
+				  GFP_KERNEL);
+	if (pages)
+		q->post = kcalloc(NETVSC_POST_PAGES, sizeof(*q->post),
+				  GFP_KERNEL);
+	if (!q->recv_buf || !q->comp_pending || (pages && !q->post))
+		return -ENOMEM;
+	ret = kvmbus_gpadl_create(q->nv->kdev, q->recv_buf,
+				  PAGE_ALIGN(q->recv_size), &q->recv_gpadl);
+	if (ret)
+		return ret;
+	ret = netvsc_buf_register(q, KVMBUS_NET_BUF_RECV, q->recv_gpadl,
+				  q->recv_size, q->recv_section);
+	if (ret || !pages)
+		return ret;
+	/* From here NAPI owns the posted ring; pairs with netvsc_poll(). */
+	smp_store_release(&q->post_ready, true);
+	local_bh_disable();
+	if (napi_schedule_prep(&q->napi)) {
+		kvmbus_chan_mask(q->chan);
+		__napi_schedule(&q->napi);
+	}
+	local_bh_enable();
+	return 0;
+}
+
 static int netvsc_queue_open(struct netvsc_queue *q, u32 *offloads, u32 *link)
 {
 	struct kvmbus_chan_config cfg = {
@@ -927,24 +1122,15 @@ static int netvsc_queue_open(struct netvsc_queue *q, u32 *offloads, u32 *link)
 	q->open = true;
 	u64_stats_init(&q->tx.syncp);
 	u64_stats_init(&q->rx.syncp);
-	q->recv_size = NETVSC_RECV_SECTION * NETVSC_RECV_SECTIONS;
 	q->nr_send = NETVSC_SEND_BUF / NETVSC_SEND_SECTION;
 	q->send_buf = netvsc_buf_alloc(NETVSC_SEND_BUF, &q->send_pages);
-	q->recv_buf = netvsc_buf_alloc(PAGE_ALIGN(q->recv_size),
-				       &q->recv_pages);
 	q->send_map = bitmap_zalloc(q->nr_send, GFP_KERNEL);
-	q->comp_pending = kcalloc(NETVSC_RECV_SECTIONS,
-				  sizeof(*q->comp_pending), GFP_KERNEL);
-	if (!q->send_buf || !q->recv_buf || !q->send_map || !q->comp_pending) {
+	if (!q->send_buf || !q->send_map) {
 		ret = -ENOMEM;
 		goto err_free_bufs;
 	}
 	ret = kvmbus_gpadl_create(kdev, q->send_buf, NETVSC_SEND_BUF,
 				  &q->send_gpadl);
-	if (ret)
-		goto err_free_bufs;
-	ret = kvmbus_gpadl_create(kdev, q->recv_buf, PAGE_ALIGN(q->recv_size),
-				  &q->recv_gpadl);
 	if (ret)
 		goto err_free_bufs;
 
@@ -963,8 +1149,7 @@ static int netvsc_queue_open(struct netvsc_queue *q, u32 *offloads, u32 *link)
 				  NETVSC_SEND_BUF, NETVSC_SEND_SECTION);
 	if (ret)
 		goto err_close;
-	ret = netvsc_buf_register(q, KVMBUS_NET_BUF_RECV, q->recv_gpadl,
-				  q->recv_size, NETVSC_RECV_SECTION);
+	ret = netvsc_recv_open(q, *offloads & KVMBUS_NET_OFF_RX_PAGES);
 	if (ret)
 		goto err_close;
 	return 0;
@@ -1149,6 +1334,7 @@ static const struct net_device_ops netvsc_netdev_ops = {
 
 static const char netvsc_qstat_names[][ETH_GSTRING_LEN] = {
 	"packets", "bytes", "dropped", "stops", "gpa", "errors", "csum", "gso",
+	"posted",
 };
 
 #define NETVSC_QSTATS	ARRAY_SIZE(netvsc_qstat_names)
@@ -1285,6 +1471,7 @@ static void netvsc_qstats_read(struct netvsc_qstats *s, u64 *out)
 		out[5] = u64_stats_read(&s->errors);
 		out[6] = u64_stats_read(&s->csum);
 		out[7] = u64_stats_read(&s->gso);
+		out[8] = u64_stats_read(&s->posted);
 	} while (u64_stats_fetch_retry(&s->syncp, start));
 }
 
