@@ -113,6 +113,22 @@ test_tcp_both_ways() {
 	[ "$(stat_sum rx gso)" -gt 0 ] || fail "no segment larger than the MTU arrived"
 }
 
+# Host->guest TCP lands large segments in pages the guest posted
+# (RX_PAGES, docs/protocol.md 7.3): the bytes arrive exactly.
+test_rx_pages_exact() {
+	up
+	want=$(hostcall send-file 24) || fail "the host's file server did not start"
+	posted0=$(stat_sum rx posted)
+	timeout 90 nc "$PEER" 5301 >/tmp/rx.bin || fail "nc from the host failed"
+	got=$(sha256sum /tmp/rx.bin | cut -d' ' -f1)
+	size=$(wc -c </tmp/rx.bin)
+	rm -f /tmp/rx.bin
+	assert_eq "$size" $((24 * 1048576)) "bytes received"
+	assert_eq "$got" "$want" "sha256 of the received file"
+	[ "$(stat_sum rx posted)" -gt "$posted0" ] ||
+		fail "no frame landed in posted pages"
+}
+
 test_udp() {
 	up
 	hostcall iperf3-server || fail "iperf3 server did not start"
