@@ -395,7 +395,8 @@ test_rx_filter() {
 # traffic with kvmbus_netvsc bound to it afterwards.
 EVIL_MAC=02:4b:56:00:00:88
 EVIL_CASES="pre_init init section len_past gso_zero gso_huge gso_type
-	csum_past flags short gpa_outside gpa_many gpa_sum good"
+	csum_past flags short gpa_outside gpa_many gpa_sum good
+	post_outside post_huge post_count"
 
 evil_net_dev() {
 	for d in /sys/bus/kvmbus/devices/*; do
@@ -425,15 +426,20 @@ test_hostile_meta() {
 	# refuses writes, and the good frame needs it up.
 	hostcall ns ip link set kvmbus8 up || fail "host side of the new NIC"
 	d=$(evil_net_dev)
-	bad=0
+	bad=0 post=0
 	for c in $EVIL_CASES; do
 		echo "$c" >"$d/evil" 2>/dev/null ||
 			fail "evil_net $c: $(cat "$d/evil")"
-		case $c in init|good) ;; *) bad=$((bad + 1)) ;; esac
+		case $c in
+		init|good) ;;
+		post_*) post=$((post + 1)) ;;
+		*) bad=$((bad + 1)) ;;
+		esac
 	done
 	assert_eq "$(evil_nic state)" open "the hostile channel's state"
 	assert_eq "$(evil_nic bad_meta)" "$bad" "PKTs counted as bad_meta"
-	assert_eq "$(evil_nic malformed)" "$bad" "packets counted as malformed"
+	assert_eq "$(evil_nic bad_post)" "$post" "POSTs counted as bad_post"
+	assert_eq "$(evil_nic malformed)" "$((bad + post))" "packets counted as malformed"
 	assert_eq "$(evil_nic bad_msg)" 0 "other bad messages"
 	assert_eq "$(evil_nic tx_packets)" 1 "frames written to the TAP"
 	# The first NIC, with the real driver, while the hostile one stays.
