@@ -40,8 +40,8 @@
 
 #define NETVSC_G2H_RING		(128 * 1024)
 #define NETVSC_H2G_RING		(128 * 1024)
-#define NETVSC_SEND_BUF		(1024 * 1024)
 #define NETVSC_SEND_SECTION	4096
+#define NETVSC_SEND_SECTIONS	256
 #define NETVSC_RECV_SECTION	round_up(KVMBUS_NET_MAX_FRAME, 8)
 #define NETVSC_RECV_SECTIONS	128
 /* RX_PAGES: frames up to a small section are copied, the rest lands in pages. */
@@ -51,6 +51,10 @@
 #define NETVSC_POST_PAGES	512
 #define NETVSC_POST_BATCH	KVMBUS_NET_MAX_RANGES
 #define NETVSC_REQS		1024
+/* ethtool -G: sections per queue, each way (TX: no more than requests). */
+#define NETVSC_RING_MIN		16
+#define NETVSC_RING_MAX		4096
+#define NETVSC_SEND_SECTIONS_MAX	NETVSC_REQS
 #define NETVSC_MAX_QUEUES	KVMBUS_NET_MAX_QUEUES
 #define NETVSC_CTL_TIMEOUT	(10 * HZ)
 /* Host->guest packets are small: a PKT or a completion. */
@@ -160,10 +164,14 @@ struct netvsc {
 	struct kvmbus_device *kdev;
 	struct net_device *ndev;
 	struct work_struct rx_mode_work;
+	/* Held by the receive-mode work and while ethtool -G reopens. */
+	struct mutex reopen_lock;
 	u32 offloads;			/* granted by the host */
 	u32 nr_queues;			/* open now */
 	u32 max_queues;			/* the host's limit (offer) */
 	u32 link;			/* KVMBUS_NET_LINK_* from the offer */
+	u32 rx_sections;		/* ethtool -G; 0: the default */
+	u32 tx_sections;
 	atomic64_t bad_comp;		/* completions for no request */
 	atomic64_t bad_pkt;		/* malformed packets from the host */
 	struct netvsc_queue queues[];
@@ -1025,7 +1033,8 @@ static void netvsc_queue_free_bufs(struct netvsc_queue *q)
 	q->recv_gpadl = 0;
 	q->send_gpadl = 0;
 	netvsc_buf_free(q->recv_buf, q->recv_pages, PAGE_ALIGN(q->recv_size));
-	netvsc_buf_free(q->send_buf, q->send_pages, NETVSC_SEND_BUF);
+	netvsc_buf_free(q->send_buf, q->send_pages,
+			q->nr_send * NETVSC_SEND_SECTION);
 	q->recv_buf = NULL;
 	q->send_buf = NULL;
 	bitmap_free(q->send_map);
@@ -1075,6 +1084,9 @@ static int netvsc_recv_open(struct netvsc_queue *q, bool pages)
 	q->recv_section = pages ? NETVSC_RECV_SECTION_SMALL :
 				  NETVSC_RECV_SECTION;
 	q->nr_recv = pages ? NETVSC_RECV_SECTIONS_SMALL : NETVSC_RECV_SECTIONS;
+	if (q->nv->rx_sections)
+		q->nr_recv = min(q->nv->rx_sections,
+				 KVMBUS_NET_RECV_BUF_MAX / q->recv_section);
 	q->recv_size = q->recv_section * q->nr_recv;
 	q->recv_buf = netvsc_buf_alloc(PAGE_ALIGN(q->recv_size),
 				       &q->recv_pages);
@@ -1122,14 +1134,16 @@ static int netvsc_queue_open(struct netvsc_queue *q, u32 *offloads, u32 *link)
 	q->open = true;
 	u64_stats_init(&q->tx.syncp);
 	u64_stats_init(&q->rx.syncp);
-	q->nr_send = NETVSC_SEND_BUF / NETVSC_SEND_SECTION;
-	q->send_buf = netvsc_buf_alloc(NETVSC_SEND_BUF, &q->send_pages);
+	q->nr_send = q->nv->tx_sections ?: NETVSC_SEND_SECTIONS;
+	q->send_buf = netvsc_buf_alloc(q->nr_send * NETVSC_SEND_SECTION,
+				       &q->send_pages);
 	q->send_map = bitmap_zalloc(q->nr_send, GFP_KERNEL);
 	if (!q->send_buf || !q->send_map) {
 		ret = -ENOMEM;
 		goto err_free_bufs;
 	}
-	ret = kvmbus_gpadl_create(kdev, q->send_buf, NETVSC_SEND_BUF,
+	ret = kvmbus_gpadl_create(kdev, q->send_buf,
+				  q->nr_send * NETVSC_SEND_SECTION,
 				  &q->send_gpadl);
 	if (ret)
 		goto err_free_bufs;
@@ -1146,7 +1160,8 @@ static int netvsc_queue_open(struct netvsc_queue *q, u32 *offloads, u32 *link)
 	if (ret)
 		goto err_close;
 	ret = netvsc_buf_register(q, KVMBUS_NET_BUF_SEND, q->send_gpadl,
-				  NETVSC_SEND_BUF, NETVSC_SEND_SECTION);
+				  q->nr_send * NETVSC_SEND_SECTION,
+				  NETVSC_SEND_SECTION);
 	if (ret)
 		goto err_close;
 	ret = netvsc_recv_open(q, *offloads & KVMBUS_NET_OFF_RX_PAGES);
@@ -1285,9 +1300,8 @@ static u32 netvsc_mc_list(struct net_device *ndev,
  * The host enforces the filter (docs/protocol.md 7.3): send the groups
  * we joined, or ALLMULTI when they do not fit or the host refuses lists.
  */
-static void netvsc_rx_mode_work(struct work_struct *w)
+static void netvsc_rx_mode_sync(struct netvsc *nv)
 {
-	struct netvsc *nv = container_of(w, struct netvsc, rx_mode_work);
 	u32 filter = KVMBUS_NET_FILTER_UNICAST | KVMBUS_NET_FILTER_BROADCAST;
 	struct net_device *ndev = nv->ndev;
 	unsigned int flags = READ_ONCE(ndev->flags);
@@ -1310,6 +1324,17 @@ static void netvsc_rx_mode_work(struct work_struct *w)
 	}
 	netvsc_set(nv, KVMBUS_NET_SET_FILTER, 0,
 		   filter | KVMBUS_NET_FILTER_ALLMULTI, NULL);
+}
+
+static void netvsc_rx_mode_work(struct work_struct *w)
+{
+	struct netvsc *nv = container_of(w, struct netvsc, rx_mode_work);
+
+	/* Not while ethtool -G has the primary closed: it syncs after. */
+	mutex_lock(&nv->reopen_lock);
+	if (nv->queues[0].open)
+		netvsc_rx_mode_sync(nv);
+	mutex_unlock(&nv->reopen_lock);
 }
 
 static void netvsc_set_rx_mode(struct net_device *ndev)
@@ -1418,15 +1443,99 @@ static int netvsc_set_channels(struct net_device *ndev,
 	return ret;
 }
 
+/* Receive sections a queue may have: what the largest buffer holds. */
+static u32 netvsc_rx_max(struct netvsc *nv)
+{
+	u32 section = nv->offloads & KVMBUS_NET_OFF_RX_PAGES ?
+		      NETVSC_RECV_SECTION_SMALL : NETVSC_RECV_SECTION;
+
+	return min_t(u32, NETVSC_RING_MAX, KVMBUS_NET_RECV_BUF_MAX / section);
+}
+
 static void netvsc_get_ringparam(struct net_device *ndev,
 				 struct ethtool_ringparam *ring,
 				 struct kernel_ethtool_ringparam *kring,
 				 struct netlink_ext_ack *extack)
 {
-	ring->rx_max_pending = NETVSC_RECV_SECTIONS;
-	ring->rx_pending = NETVSC_RECV_SECTIONS;
-	ring->tx_max_pending = NETVSC_SEND_BUF / NETVSC_SEND_SECTION;
-	ring->tx_pending = NETVSC_SEND_BUF / NETVSC_SEND_SECTION;
+	struct netvsc *nv = netdev_priv(ndev);
+
+	ring->rx_max_pending = netvsc_rx_max(nv);
+	ring->rx_pending = nv->queues[0].nr_recv;
+	ring->tx_max_pending = NETVSC_SEND_SECTIONS_MAX;
+	ring->tx_pending = nv->queues[0].nr_send;
+}
+
+/*
+ * Close every queue and open as many again with the ring sizes now in
+ * @nv, then give the host back what the primary's reopening made it
+ * forget (MAC, MTU, receive filter).  Under RTNL, transmit stopped.
+ */
+static int netvsc_reopen(struct netvsc *nv)
+{
+	struct net_device *ndev = nv->ndev;
+	u32 count = nv->nr_queues, off, link, i;
+	int ret;
+
+	for (i = count; i-- > 0;)
+		netvsc_queue_close(&nv->queues[i]);
+	nv->nr_queues = 0;
+	ret = netvsc_queue_open(&nv->queues[0], &off, &link);
+	if (ret)
+		return ret;
+	nv->nr_queues = 1;
+	netvsc_set_queues(nv, count);
+	netvsc_set(nv, KVMBUS_NET_SET_MAC | KVMBUS_NET_SET_MTU, ndev->mtu, 0,
+		   ndev->dev_addr);
+	netvsc_rx_mode_sync(nv);
+	if (link & KVMBUS_NET_LINK_UP)
+		netif_carrier_on(ndev);
+	else
+		netif_carrier_off(ndev);
+	return 0;
+}
+
+static int netvsc_set_ringparam(struct net_device *ndev,
+				struct ethtool_ringparam *ring,
+				struct kernel_ethtool_ringparam *kring,
+				struct netlink_ext_ack *extack)
+{
+	struct netvsc *nv = netdev_priv(ndev);
+	u32 old_rx = nv->rx_sections, old_tx = nv->tx_sections;
+	bool running = netif_running(ndev);
+	int ret;
+
+	if (ring->rx_mini_pending || ring->rx_jumbo_pending ||
+	    ring->rx_pending < NETVSC_RING_MIN ||
+	    ring->rx_pending > netvsc_rx_max(nv) ||
+	    ring->tx_pending < NETVSC_RING_MIN ||
+	    ring->tx_pending > NETVSC_SEND_SECTIONS_MAX)
+		return -EINVAL;
+	if (ring->rx_pending == nv->queues[0].nr_recv &&
+	    ring->tx_pending == nv->queues[0].nr_send)
+		return 0;
+	nv->rx_sections = ring->rx_pending;
+	nv->tx_sections = ring->tx_pending;
+	if (running)
+		netif_tx_disable(ndev);
+	mutex_lock(&nv->reopen_lock);
+	ret = netvsc_reopen(nv);
+	if (ret) {
+		/* Try the sizes that worked; failing that, the NIC is gone. */
+		netdev_warn(ndev, "ring sizes %u/%u: %d; back to the old ones\n",
+			    ring->rx_pending, ring->tx_pending, ret);
+		nv->rx_sections = old_rx;
+		nv->tx_sections = old_tx;
+		if (netvsc_reopen(nv)) {
+			mutex_unlock(&nv->reopen_lock);
+			netif_carrier_off(ndev);
+			netif_device_detach(ndev);
+			return ret;
+		}
+	}
+	mutex_unlock(&nv->reopen_lock);
+	if (running)
+		netif_tx_wake_all_queues(ndev);
+	return ret;
 }
 
 static int netvsc_get_sset_count(struct net_device *ndev, int sset)
@@ -1498,6 +1607,7 @@ static const struct ethtool_ops netvsc_ethtool_ops = {
 	.get_channels		= netvsc_get_channels,
 	.set_channels		= netvsc_set_channels,
 	.get_ringparam		= netvsc_get_ringparam,
+	.set_ringparam		= netvsc_set_ringparam,
 	.get_sset_count		= netvsc_get_sset_count,
 	.get_strings		= netvsc_get_strings,
 	.get_ethtool_stats	= netvsc_get_ethtool_stats,
@@ -1568,6 +1678,7 @@ static int netvsc_probe(struct kvmbus_device *kdev,
 		nv->queues[i].index = i;
 	}
 	INIT_WORK(&nv->rx_mode_work, netvsc_rx_mode_work);
+	mutex_init(&nv->reopen_lock);
 	netvsc_read_offer(nv, mac);
 
 	ret = netvsc_queue_open(&nv->queues[0], &off, &link);

@@ -160,6 +160,36 @@ test_ethtool() {
 	[ "$(stat_sum tx packets)" -gt 0 ] || fail "no per-queue TX count"
 }
 
+# ethtool -g's current value of RX or TX
+ring_now() {
+	ethtool -g "$(nic)" | awk -v k="$1:" '/^Current/ { c = 1 } c && $1 == k { print $2; exit }'
+}
+
+# ethtool -G reopens the queues with new buffer sizes; traffic flows both
+# ways after it and after going back; sizes out of range are refused.
+test_ethtool_ring() {
+	up
+	dev=$(nic)
+	rx0=$(ring_now RX) tx0=$(ring_now TX)
+	[ -n "$rx0" ] && [ -n "$tx0" ] || fail "ethtool -g: $(ethtool -g "$dev")"
+	for bad in "rx 8" "tx 8" "tx 100000" "rx 100000"; do
+		# shellcheck disable=SC2086
+		ethtool -G "$dev" $bad 2>/dev/null && fail "ethtool -G $bad accepted"
+	done
+	assert_eq "$(ring_now RX)/$(ring_now TX)" "$rx0/$tx0" "rings after refusals"
+	ethtool -G "$dev" rx 64 tx 32 || fail "ethtool -G rx 64 tx 32"
+	assert_eq "$(ring_now RX)/$(ring_now TX)" 64/32 "rings after ethtool -G"
+	ping -c 2 -W 5 "$PEER" >/dev/null 2>&1 || fail "ping after ethtool -G"
+	hostcall iperf3-server || fail "iperf3 server did not start"
+	iperf3 -c "$PEER" -t 2 -R >/tmp/rx.out 2>&1 ||
+		fail "iperf3 host->guest after ethtool -G: $(tail -n 3 /tmp/rx.out)"
+	iperf3 -c "$PEER" -t 2 >/tmp/tx.out 2>&1 ||
+		fail "iperf3 guest->host after ethtool -G: $(tail -n 3 /tmp/tx.out)"
+	ethtool -G "$dev" rx "$rx0" tx "$tx0" || fail "ethtool -G back"
+	assert_eq "$(ring_now RX)/$(ring_now TX)" "$rx0/$tx0" "rings restored"
+	ping -c 1 -W 5 "$PEER" >/dev/null 2>&1 || fail "ping after restoring"
+}
+
 test_rmmod_under_load() {
 	up
 	hostcall iperf3-server || fail "iperf3 server did not start"
