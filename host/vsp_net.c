@@ -207,10 +207,14 @@ static uint64_t net_rx_need(const struct net_chan *n)
 static unsigned int net_rx_post_iov(const struct net_chan *n,
 				    struct iovec *iov, unsigned int max)
 {
-	uint64_t need = KVMBUS_NET_MAX_FRAME - n->rb.section_size, got = 0;
+	uint64_t need, got = 0;
 	unsigned int i = 0;
 	uint32_t at;
 
+	/* Sections that hold any frame: the posted buffers stay unused. */
+	if (n->rb.section_size >= KVMBUS_NET_MAX_FRAME)
+		return 0;
+	need = KVMBUS_NET_MAX_FRAME - n->rb.section_size;
 	while (got < need && i < n->post_nr && i < max) {
 		at = (n->post_head + i) % KVMBUS_NET_POST_MAX;
 		iov[i] = (struct iovec){ n->posts[at].addr, n->posts[at].len };
