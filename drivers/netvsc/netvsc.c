@@ -47,9 +47,14 @@
 /* RX_PAGES: frames up to a small section are copied, the rest lands in pages. */
 #define NETVSC_RECV_SECTION_SMALL	2048
 #define NETVSC_RECV_SECTIONS_SMALL	512
-/* RX_PAGES: pages posted per queue, and per POST message. */
-#define NETVSC_POST_PAGES	512
+/*
+ * RX_PAGES: pages posted per queue, per POST message, and how many may be
+ * consumed before a poll refills them without waiting for its end (the
+ * host stops reading the TAP when fewer than a frame's worth are posted).
+ */
+#define NETVSC_POST_PAGES	1024
 #define NETVSC_POST_BATCH	KVMBUS_NET_MAX_RANGES
+#define NETVSC_POST_REFILL	(4 * NETVSC_POST_BATCH)
 #define NETVSC_REQS		1024
 /* ethtool -G: sections per queue, each way (TX: no more than requests). */
 #define NETVSC_RING_MIN		16
@@ -752,7 +757,8 @@ static void netvsc_rx(struct netvsc_queue *q, const struct kvmbus_pkt_info *pi)
 	if (posted) {
 		npages = DIV_ROUND_UP(posted, PAGE_SIZE);
 		/* Only what we posted, and no more than an skb can hold. */
-		if (!q->post_ready || npages > q->post_nr ||
+		/* Pairs with smp_store_release() in netvsc_recv_open(). */
+		if (!smp_load_acquire(&q->post_ready) || npages > q->post_nr ||
 		    npages > MAX_SKB_FRAGS) {
 			atomic64_inc(&q->nv->bad_pkt);
 			goto complete;
@@ -885,6 +891,13 @@ static int netvsc_poll(struct napi_struct *napi, int budget)
 		case KVMBUS_NET_PKT:
 			netvsc_rx(q, &pi);
 			work++;
+			/* Keep the host reading while this poll goes on. */
+			/* Pairs with smp_store_release() in netvsc_recv_open(). */
+			if (NETVSC_POST_PAGES - q->post_nr >= NETVSC_POST_REFILL &&
+			    smp_load_acquire(&q->post_ready)) {
+				netvsc_post_refill(q);
+				kvmbus_chan_flush(q->chan);
+			}
 			break;
 		case KVMBUS_NET_LINK:
 			netvsc_link(q, &pi);
@@ -896,7 +909,7 @@ static int netvsc_poll(struct napi_struct *napi, int budget)
 			break;
 		}
 	}
-	/* Pairs with smp_store_release() in netvsc_queue_open(). */
+	/* Pairs with smp_store_release() in netvsc_recv_open(). */
 	if (smp_load_acquire(&q->post_ready))
 		netvsc_post_refill(q);
 	/* One publish, at most one signal, for every completion above. */
