@@ -867,6 +867,16 @@ static void netvsc_post_refill(struct netvsc_queue *q)
 	}
 }
 
+/* Mid-poll: refill, and tell a host that may be waiting for pages. */
+static void netvsc_post_more(struct netvsc_queue *q)
+{
+	/* Pairs with smp_store_release() in netvsc_recv_open(). */
+	if (!smp_load_acquire(&q->post_ready))
+		return;
+	netvsc_post_refill(q);
+	kvmbus_chan_flush(q->chan);
+}
+
 static int netvsc_poll(struct napi_struct *napi, int budget)
 {
 	struct netvsc_queue *q = container_of(napi, struct netvsc_queue, napi);
@@ -892,12 +902,8 @@ static int netvsc_poll(struct napi_struct *napi, int budget)
 			netvsc_rx(q, &pi);
 			work++;
 			/* Keep the host reading while this poll goes on. */
-			/* Pairs with smp_store_release() in netvsc_recv_open(). */
-			if (NETVSC_POST_PAGES - q->post_nr >= NETVSC_POST_REFILL &&
-			    smp_load_acquire(&q->post_ready)) {
-				netvsc_post_refill(q);
-				kvmbus_chan_flush(q->chan);
-			}
+			if (NETVSC_POST_PAGES - q->post_nr >= NETVSC_POST_REFILL)
+				netvsc_post_more(q);
 			break;
 		case KVMBUS_NET_LINK:
 			netvsc_link(q, &pi);
