@@ -299,6 +299,47 @@ int net_rx_meta(const struct virtio_net_hdr_v1 *vh, uint32_t len,
 	return 0;
 }
 
+int net_post_parse(struct guestmem *gm, const struct kvmbus_pkt_info *pi,
+		   const uint8_t *pkt, struct net_post_buf *out, uint32_t *nr,
+		   const char **why)
+{
+	const uint8_t *ranges = pkt + sizeof(struct kvmbus_pkt_desc) +
+				sizeof(struct kvmbus_gpa_list);
+	struct kvmbus_net_post m;
+	struct kvmbus_gpa_range r;
+	struct kvmbus_gpa_list l;
+	uint32_t i, n, rlen;
+
+	if (pi->type != KVMBUS_PKT_GPA || pi->data_len < sizeof(m)) {
+		*why = "POST is not a GPA packet with a POST message";
+		return -EINVAL;
+	}
+	memcpy(&m, pkt + pi->data_offset, sizeof(m));
+	/* Inside the copied packet: data_offset >= 32 (kvmbus_pkt_decode). */
+	memcpy(&l, pkt + sizeof(struct kvmbus_pkt_desc), sizeof(l));
+	if (kvmbus_gpa_list_decode(&l, pi, &n) || !n ||
+	    n > KVMBUS_NET_MAX_RANGES || n != le32_to_cpu(m.nr)) {
+		*why = "invalid POST range list";
+		return -EINVAL;
+	}
+	for (i = 0; i < n; i++) {
+		memcpy(&r, ranges + (size_t)i * sizeof(r), sizeof(r));
+		rlen = le32_to_cpu(r.len);
+		if (!rlen || rlen > KVMBUS_NET_POST_BUF_MAX) {
+			*why = "POST buffer length out of range";
+			return -EINVAL;
+		}
+		out[i].addr = guestmem_range(gm, le64_to_cpu(r.gpa), rlen);
+		if (!out[i].addr) {
+			*why = "POST buffer is not guest RAM";
+			return -EFAULT;
+		}
+		out[i].len = rlen;
+	}
+	*nr = n;
+	return 0;
+}
+
 uint32_t net_rx_vlan_strip(uint8_t *frame, uint32_t len,
 			   struct kvmbus_net_meta *m)
 {

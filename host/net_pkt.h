@@ -84,6 +84,30 @@ int net_tx_parse(struct guestmem *gm, const struct net_buf *sb,
 		 uint32_t granted, const struct kvmbus_pkt_info *pi,
 		 const uint8_t *pkt, struct net_tx *tx, const char **why);
 
+/* One posted receive buffer (RX_PAGES), checked against guest RAM. */
+struct net_post_buf {
+	uint8_t *addr;
+	uint32_t len;
+};
+
+/*
+ * net_post_parse() - the buffers of one POST (a GPA packet)
+ * @gm: guest RAM
+ * @pi, @pkt: the packet as chan.c hands it to on_packet
+ * @out: filled with up to KVMBUS_NET_MAX_RANGES buffers on success
+ * @nr: set to how many
+ * @why: set to the reason on failure
+ *
+ * Every range must lie inside guest RAM (guestmem_range()) and hold 1 to
+ * KVMBUS_NET_POST_BUF_MAX bytes, and the message's @nr must repeat the
+ * range count.  Nothing is taken from a POST that fails.
+ * Return: 0; -EINVAL for a malformed packet; -EFAULT for a range that is
+ * not guest RAM.
+ */
+int net_post_parse(struct guestmem *gm, const struct kvmbus_pkt_info *pi,
+		   const uint8_t *pkt, struct net_post_buf *out, uint32_t *nr,
+		   const char **why);
+
 /*
  * net_rx_meta() - the TAP's header of a received frame as guest metadata
  * @vh: as read from the TAP (the host kernel wrote it)

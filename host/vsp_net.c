@@ -32,6 +32,8 @@
 #define NET_QUEUES_DEFAULT	4u
 /* Frames read from the TAP in one pass of the fd callback. */
 #define NET_RX_BUDGET	64u
+/* The vnet header, a receive section, then posted buffers (RX_PAGES). */
+#define NET_RX_MAX_IOV	(2u + KVMBUS_NET_MAX_FRAME / 4096u + 1u)
 
 struct net_stats {
 	uint64_t tx_packets;	/* written to the TAP */
@@ -42,7 +44,9 @@ struct net_stats {
 	uint64_t rx_packets;	/* handed to the guest */
 	uint64_t rx_bytes;
 	uint64_t rx_dropped;	/* a TAP frame the guest cannot take */
-	uint64_t rx_stalls;	/* no free receive section */
+	uint64_t rx_stalls;	/* no free section, or too few posted bytes */
+	uint64_t rx_posted;	/* frames that continued in posted buffers */
+	uint64_t bad_post;	/* POSTs dropped as malformed */
 	uint64_t rx_filtered;	/* refused by the guest's receive filter */
 	uint64_t bad_comp;	/* completions for nothing outstanding */
 };
@@ -80,6 +84,14 @@ struct net_chan {
 	uint32_t *rx_seq;		/* bumped per use: stale COMPs miss */
 	uint8_t *rx_busy;
 	bool rx_watched;
+
+	/*
+	 * RX_PAGES: the guest's posted buffers, oldest first, in a ring of
+	 * KVMBUS_NET_POST_MAX; each checked against guest RAM when posted.
+	 */
+	struct net_post_buf *posts;
+	uint32_t post_head, post_nr;
+	uint64_t post_bytes;
 
 	/* A reply, or a received frame, waiting for ring room. */
 	bool held;
@@ -175,6 +187,57 @@ static void net_status(struct chan *ch, struct net_chan *n,
 
 static void net_tap_readable(struct chan *ch, int fd, uint32_t events);
 
+/*
+ * RX_PAGES: the bytes of the largest frame that would not fit a section,
+ * less what is posted (0: enough).  A frame longer than what readv() is
+ * given is lost in the TAP, so nothing is read until the guest posts more.
+ */
+static uint64_t net_rx_need(const struct net_chan *n)
+{
+	uint64_t need;
+
+	if (!(n->granted & KVMBUS_NET_OFF_RX_PAGES) || !n->rb.base ||
+	    n->rb.section_size >= KVMBUS_NET_MAX_FRAME)
+		return 0;
+	need = KVMBUS_NET_MAX_FRAME - n->rb.section_size;
+	return n->post_bytes >= need ? 0 : need - n->post_bytes;
+}
+
+/* The posted buffers after the section, enough for any frame. */
+static unsigned int net_rx_post_iov(const struct net_chan *n,
+				    struct iovec *iov, unsigned int max)
+{
+	uint64_t need, got = 0;
+	unsigned int i = 0;
+	uint32_t at;
+
+	/* Sections that hold any frame: the posted buffers stay unused. */
+	if (n->rb.section_size >= KVMBUS_NET_MAX_FRAME)
+		return 0;
+	need = KVMBUS_NET_MAX_FRAME - n->rb.section_size;
+	while (got < need && i < n->post_nr && i < max) {
+		at = (n->post_head + i) % KVMBUS_NET_POST_MAX;
+		iov[i] = (struct iovec){ n->posts[at].addr, n->posts[at].len };
+		got += n->posts[at].len;
+		i++;
+	}
+	return i;
+}
+
+/* @bytes of a frame went to posted buffers: give those back, oldest first. */
+static void net_rx_post_take(struct net_chan *n, uint32_t bytes)
+{
+	uint32_t used;
+
+	while (bytes && n->post_nr) {
+		used = n->posts[n->post_head].len;
+		bytes -= used < bytes ? used : bytes;
+		n->post_bytes -= used;
+		n->post_head = (n->post_head + 1) % KVMBUS_NET_POST_MAX;
+		n->post_nr--;
+	}
+}
+
 static void net_rx_pause(struct chan *ch, struct net_chan *n)
 {
 	if (n->rx_watched)
@@ -185,7 +248,7 @@ static void net_rx_pause(struct chan *ch, struct net_chan *n)
 static void net_rx_resume(struct chan *ch, struct net_chan *n)
 {
 	if (n->rx_watched || !n->rb.base || !n->nr_free || n->rx_held ||
-	    n->held || net_dev_of(ch)->link_down)
+	    n->held || net_dev_of(ch)->link_down || net_rx_need(n))
 		return;
 	n->rx_watched = !chan_watch_fd(ch, n->tap, EPOLLIN, net_tap_readable);
 }
@@ -221,12 +284,13 @@ static bool net_rx_one(struct chan *ch, struct net_chan *n)
 	const struct net_dev *nd = net_dev_of(ch);
 	struct virtio_net_hdr_v1 vh;
 	struct kvmbus_net_meta m;
-	struct iovec iov[2];
-	uint32_t sec, len, shift = 0;
+	struct iovec iov[NET_RX_MAX_IOV];
+	uint32_t sec, len, head, posted = 0, shift = 0;
+	unsigned int niov = 2;
 	uint8_t *base;
 	ssize_t r;
 
-	if (!n->nr_free) {
+	if (!n->nr_free || net_rx_need(n)) {
 		n->st.rx_stalls++;
 		net_rx_pause(ch, n);
 		return false;
@@ -235,7 +299,9 @@ static bool net_rx_one(struct chan *ch, struct net_chan *n)
 	base = n->rb.base + (size_t)sec * n->rb.section_size;
 	iov[0] = (struct iovec){ &vh, sizeof(vh) };
 	iov[1] = (struct iovec){ base, n->rb.section_size };
-	r = readv(n->tap, iov, 2);
+	if (n->post_nr)
+		niov += net_rx_post_iov(n, iov + 2, NET_RX_MAX_IOV - 2);
+	r = readv(n->tap, iov, (int)niov);
 	if (r < 0)
 		return false;	/* EAGAIN: drained */
 	if ((size_t)r < sizeof(vh) + NET_ETH_HLEN) {
@@ -243,16 +309,28 @@ static bool net_rx_one(struct chan *ch, struct net_chan *n)
 		return true;
 	}
 	len = (uint32_t)((size_t)r - sizeof(vh));
+	head = len;
+	if (len > n->rb.section_size) {
+		/* The TAP filled the section, then posted buffers in order. */
+		head = n->rb.section_size;
+		posted = len - head;
+	}
+	/* A frame dropped here leaves the section and the posted buffers
+	 * as they were: the next frame overwrites them. */
 	if (net_rx_meta(&vh, len, n->granted, &m)) {
 		n->st.rx_dropped++;
 		return true;
 	}
-	if (nd->filter_set && !net_rx_filter(&nd->filter, base, len)) {
+	if (nd->filter_set && !net_rx_filter(&nd->filter, base, head)) {
 		n->st.rx_filtered++;
-		return true;	/* the section stays free */
+		return true;
 	}
 	if (n->granted & KVMBUS_NET_OFF_VLAN)
-		shift = net_rx_vlan_strip(base, len, &m);
+		shift = net_rx_vlan_strip(base, head, &m);
+	if (posted) {
+		net_rx_post_take(n, posted);
+		n->st.rx_posted++;
+	}
 	n->nr_free--;
 	n->rx_busy[sec] = 1;
 	n->rx_seq[sec]++;
@@ -263,6 +341,7 @@ static bool net_rx_one(struct chan *ch, struct net_chan *n)
 		.section = cpu_to_le32(sec),
 		.offset = cpu_to_le32(sec * n->rb.section_size + shift),
 		.len = cpu_to_le32(len - shift),
+		.posted = cpu_to_le32(posted),
 	};
 	return net_rx_send(ch, n);
 }
@@ -318,6 +397,11 @@ static void net_init(struct chan *ch, struct net_chan *n,
 	/* Segments the guest receives need checksums it completes. */
 	if (!(off & KVMBUS_NET_OFF_RX_CSUM))
 		off &= ~(uint32_t)KVMBUS_NET_OFF_RX_GSO;
+	/* No memory for the list of posted buffers: receive by copy. */
+	if ((off & KVMBUS_NET_OFF_RX_PAGES) && !n->inited && !n->posts)
+		n->posts = calloc(KVMBUS_NET_POST_MAX, sizeof(*n->posts));
+	if (!n->posts)
+		off &= ~(uint32_t)KVMBUS_NET_OFF_RX_PAGES;
 	if (off & KVMBUS_NET_OFF_RX_CSUM)
 		tun |= TUN_F_CSUM;
 	if (off & KVMBUS_NET_OFF_RX_GSO)
@@ -453,6 +537,33 @@ static void net_set(struct chan *ch, struct net_chan *n,
 	net_status(ch, n, pi->trans_id, status);
 }
 
+/* POST: more receive buffers, appended to the posted list in order. */
+static void net_post(struct chan *ch, struct net_chan *n,
+		     const struct kvmbus_pkt_info *pi, const uint8_t *pkt)
+{
+	struct net_post_buf b[KVMBUS_NET_MAX_RANGES];
+	const char *why = "RX_PAGES not granted";
+	uint32_t i, nr = 0;
+
+	if (!(n->granted & KVMBUS_NET_OFF_RX_PAGES) ||
+	    net_post_parse(ch->env->gm, pi, pkt, b, &nr, &why)) {
+		n->st.bad_post++;
+		chan_malformed(ch, pi, why);
+		return;
+	}
+	if (nr > KVMBUS_NET_POST_MAX - n->post_nr) {
+		n->st.bad_post++;
+		chan_malformed(ch, pi, "more than KVMBUS_NET_POST_MAX posted");
+		return;
+	}
+	for (i = 0; i < nr; i++) {
+		n->posts[(n->post_head + n->post_nr) % KVMBUS_NET_POST_MAX] = b[i];
+		n->post_nr++;
+		n->post_bytes += b[i].len;
+	}
+	net_rx_resume(ch, n);
+}
+
 /* --- transmit: guest -> TAP ----------------------------------------------- */
 
 static void net_tx(struct chan *ch, struct net_chan *n,
@@ -493,6 +604,7 @@ static unsigned int net_on_packet(struct chan *ch,
 		[KVMBUS_NET_BUF] = sizeof(struct kvmbus_net_buf),
 		[KVMBUS_NET_SET] = sizeof(struct kvmbus_net_set),
 		[KVMBUS_NET_PKT] = sizeof(struct kvmbus_net_pkt),
+		[KVMBUS_NET_POST] = sizeof(struct kvmbus_net_post),
 	};
 	const uint8_t *msg = pkt + pi->data_offset;
 	struct net_chan *n = net_of(ch);
@@ -513,8 +625,9 @@ static unsigned int net_on_packet(struct chan *ch,
 	type = le32_to_cpu(h.type);
 	if (type >= sizeof(min_len) / sizeof(min_len[0]) || !min_len[type] ||
 	    pi->data_len < min_len[type] ||
-	    (pi->type == KVMBUS_PKT_GPA && type != KVMBUS_NET_PKT) ||
-	    (type != KVMBUS_NET_PKT &&
+	    (pi->type == KVMBUS_PKT_GPA && type != KVMBUS_NET_PKT &&
+	     type != KVMBUS_NET_POST) ||
+	    (type != KVMBUS_NET_PKT && type != KVMBUS_NET_POST &&
 	     !(pi->flags & KVMBUS_PKT_F_COMP_REQUESTED))) {
 		n->st.bad_msg++;
 		chan_malformed(ch, pi, "unknown or short net message");
@@ -531,6 +644,9 @@ static unsigned int net_on_packet(struct chan *ch,
 		break;
 	case KVMBUS_NET_SET:
 		net_set(ch, n, pi, msg);
+		break;
+	case KVMBUS_NET_POST:
+		net_post(ch, n, pi, pkt);
 		break;
 	default:
 		net_tx(ch, n, pi, pkt);
@@ -616,6 +732,10 @@ static void net_close(struct chan *ch)
 	free(n->rx_free);
 	free(n->rx_seq);
 	free(n->rx_busy);
+	free(n->posts);
+	n->posts = NULL;
+	n->post_nr = 0;
+	n->post_bytes = 0;
 	n->rx_free = NULL;
 	n->rx_seq = NULL;
 	n->rx_busy = NULL;
@@ -646,6 +766,9 @@ static void net_to_json(const struct chan *ch, struct json_object *o)
 	add_u64(j, "rx_dropped", n->st.rx_dropped);
 	add_u64(j, "rx_stalls", n->st.rx_stalls);
 	add_u64(j, "rx_filtered", n->st.rx_filtered);
+	add_u64(j, "rx_posted", n->st.rx_posted);
+	add_u64(j, "bad_post", n->st.bad_post);
+	add_u64(j, "posted_bufs", n->post_nr);
 	add_u64(j, "bad_comp", n->st.bad_comp);
 	add_u64(j, "rx_sections_free", n->nr_free);
 	json_object_object_add(o, "net", j);

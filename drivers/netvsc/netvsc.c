@@ -17,6 +17,10 @@
  *   announces it; NAPI copies it into an skb (page fragments for large
  *   segments), applies the metadata, hands it to GRO, and returns the
  *   section with a completion; completions go out in one batch per poll.
+ *   With RX_PAGES the sections are small (NETVSC_RECV_SECTION_SMALL) and
+ *   NAPI keeps pages posted to the host (POST): a larger frame continues
+ *   in the oldest posted pages, which become the skb's fragments as they
+ *   are, without a copy.
  *
  * Every transaction id comes from a request table (never a pointer on the
  * wire); a completion the table does not know is dropped and counted.
@@ -36,11 +40,26 @@
 
 #define NETVSC_G2H_RING		(128 * 1024)
 #define NETVSC_H2G_RING		(128 * 1024)
-#define NETVSC_SEND_BUF		(1024 * 1024)
 #define NETVSC_SEND_SECTION	4096
+#define NETVSC_SEND_SECTIONS	256
 #define NETVSC_RECV_SECTION	round_up(KVMBUS_NET_MAX_FRAME, 8)
 #define NETVSC_RECV_SECTIONS	128
+/* RX_PAGES: frames up to a small section are copied, the rest lands in pages. */
+#define NETVSC_RECV_SECTION_SMALL	2048
+#define NETVSC_RECV_SECTIONS_SMALL	512
+/*
+ * RX_PAGES: pages posted per queue, per POST message, and how many may be
+ * consumed before a poll refills them without waiting for its end (the
+ * host stops reading the TAP when fewer than a frame's worth are posted).
+ */
+#define NETVSC_POST_PAGES	1024
+#define NETVSC_POST_BATCH	KVMBUS_NET_MAX_RANGES
+#define NETVSC_POST_REFILL	(4 * NETVSC_POST_BATCH)
 #define NETVSC_REQS		1024
+/* ethtool -G: sections per queue, each way (TX: no more than requests). */
+#define NETVSC_RING_MIN		16
+#define NETVSC_RING_MAX		4096
+#define NETVSC_SEND_SECTIONS_MAX	NETVSC_REQS
 #define NETVSC_MAX_QUEUES	KVMBUS_NET_MAX_QUEUES
 #define NETVSC_CTL_TIMEOUT	(10 * HZ)
 /* Host->guest packets are small: a PKT or a completion. */
@@ -51,7 +70,11 @@
 				 KVMBUS_NET_OFF_TX_TSO4 | \
 				 KVMBUS_NET_OFF_TX_TSO6 | \
 				 KVMBUS_NET_OFF_RX_CSUM | \
-				 KVMBUS_NET_OFF_RX_GSO | KVMBUS_NET_OFF_VLAN)
+				 KVMBUS_NET_OFF_RX_GSO | KVMBUS_NET_OFF_VLAN | \
+				 KVMBUS_NET_OFF_RX_PAGES)
+
+static_assert(NETVSC_POST_PAGES <= KVMBUS_NET_POST_MAX);
+static_assert(NETVSC_POST_BATCH <= NETVSC_POST_PAGES);
 
 /*
  * The request table: transaction id = generation << 16 | slot + 1.
@@ -88,6 +111,7 @@ struct netvsc_qstats {
 	u64_stats_t errors;		/* TX: host completed with an error */
 	u64_stats_t csum;		/* RX: checksum offloaded */
 	u64_stats_t gso;		/* RX: segments larger than the MTU */
+	u64_stats_t posted;		/* RX: frames that landed in posted pages */
 };
 
 struct netvsc_queue {
@@ -111,9 +135,24 @@ struct netvsc_queue {
 	struct page **recv_pages;
 	u32 recv_gpadl;
 	u32 recv_size;
+	u32 recv_section;
+	unsigned int nr_recv;
 	/* Completions for received frames that found the ring full. */
 	u64 *comp_pending;
 	unsigned int nr_comp_pending;
+
+	/*
+	 * RX_PAGES: pages posted to the host, oldest first, in a ring of
+	 * NETVSC_POST_PAGES.  Only NAPI touches them once @post_ready is set.
+	 */
+	bool post_ready;
+	struct page **post;
+	unsigned int post_head;
+	unsigned int post_nr;
+	struct {
+		struct kvmbus_gpa_list l;
+		struct kvmbus_gpa_range r[NETVSC_POST_BATCH];
+	} post_gpa;
 
 	u8 pktbuf[NETVSC_PKTBUF] ____cacheline_aligned;
 	/* The GPA list being built by xmit (serialised by the queue lock). */
@@ -130,10 +169,14 @@ struct netvsc {
 	struct kvmbus_device *kdev;
 	struct net_device *ndev;
 	struct work_struct rx_mode_work;
+	/* Held by the receive-mode work and while ethtool -G reopens. */
+	struct mutex reopen_lock;
 	u32 offloads;			/* granted by the host */
 	u32 nr_queues;			/* open now */
 	u32 max_queues;			/* the host's limit (offer) */
 	u32 link;			/* KVMBUS_NET_LINK_* from the offer */
+	u32 rx_sections;		/* ethtool -G; 0: the default */
+	u32 tx_sections;
 	atomic64_t bad_comp;		/* completions for no request */
 	atomic64_t bad_pkt;		/* malformed packets from the host */
 	struct netvsc_queue queues[];
@@ -558,7 +601,7 @@ static void netvsc_rx_complete(struct netvsc_queue *q, u64 id)
 
 	if (q->nr_comp_pending || kvmbus_chan_put(q->chan, &p) == -ENOSPC) {
 		/* At most one per receive section can be outstanding. */
-		if (q->nr_comp_pending < NETVSC_RECV_SECTIONS)
+		if (q->nr_comp_pending < q->nr_recv)
 			q->comp_pending[q->nr_comp_pending++] = id;
 	}
 }
@@ -645,13 +688,56 @@ static void netvsc_rx_meta(struct sk_buff *skb,
 				       le16_to_cpu(m->vlan_tci));
 }
 
+/* Take the oldest @n posted pages back from the host. */
+static void netvsc_post_take(struct netvsc_queue *q, struct page **pages,
+			     unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		pages[i] = q->post[q->post_head];
+		q->post_head = (q->post_head + 1) % NETVSC_POST_PAGES;
+	}
+	q->post_nr -= n;
+}
+
+/*
+ * A frame of @head bytes copied from the section and @posted bytes in the
+ * posted pages @pages, which become its fragments as they are.  The pages
+ * are the skb's, or freed, whatever happens.
+ */
+static struct sk_buff *netvsc_rx_skb_pages(struct netvsc_queue *q,
+					   const u8 *data, u32 head,
+					   struct page **pages, u32 posted)
+{
+	unsigned int n = DIV_ROUND_UP(posted, PAGE_SIZE), i;
+	struct sk_buff *skb;
+	u32 chunk;
+
+	skb = napi_alloc_skb(&q->napi, head);
+	if (!skb) {
+		for (i = 0; i < n; i++)
+			put_page(pages[i]);
+		return NULL;
+	}
+	skb_put_data(skb, data, head);
+	for (i = 0; i < n; i++) {
+		chunk = min_t(u32, posted, PAGE_SIZE);
+		skb_add_rx_frag(skb, i, pages[i], 0, chunk, PAGE_SIZE);
+		posted -= chunk;
+	}
+	return skb;
+}
+
 /* A frame from the host; the section goes back whatever happens. */
 static void netvsc_rx(struct netvsc_queue *q, const struct kvmbus_pkt_info *pi)
 {
 	struct net_device *ndev = q->nv->ndev;
+	struct page *pages[MAX_SKB_FRAGS];
 	struct kvmbus_net_pkt np;
+	u32 off, len, head, posted;
+	unsigned int npages = 0;
 	struct sk_buff *skb;
-	u32 off, len;
 
 	if (pi->data_len < sizeof(np)) {
 		atomic64_inc(&q->nv->bad_pkt);
@@ -660,13 +746,28 @@ static void netvsc_rx(struct netvsc_queue *q, const struct kvmbus_pkt_info *pi)
 	memcpy(&np, q->pktbuf + pi->data_offset, sizeof(np));
 	off = le32_to_cpu(np.offset);
 	len = le32_to_cpu(np.len);
+	posted = le32_to_cpu(np.posted);
+	head = len - posted;
 	if (le32_to_cpu(np.hdr.type) != KVMBUS_NET_PKT ||
-	    len < ETH_HLEN || len > KVMBUS_NET_MAX_FRAME ||
-	    off > q->recv_size || len > q->recv_size - off) {
+	    len > KVMBUS_NET_MAX_FRAME || posted > len || head < ETH_HLEN ||
+	    off > q->recv_size || head > q->recv_size - off) {
 		atomic64_inc(&q->nv->bad_pkt);
 		goto complete;
 	}
+	if (posted) {
+		npages = DIV_ROUND_UP(posted, PAGE_SIZE);
+		/* Only what we posted, and no more than an skb can hold. */
+		/* Pairs with smp_store_release() in netvsc_recv_open(). */
+		if (!smp_load_acquire(&q->post_ready) || npages > q->post_nr ||
+		    npages > MAX_SKB_FRAGS) {
+			atomic64_inc(&q->nv->bad_pkt);
+			goto complete;
+		}
+		netvsc_post_take(q, pages, npages);
+	}
 	if (!netif_running(ndev)) {
+		while (npages)
+			put_page(pages[--npages]);
 		netvsc_stats_add(&q->rx, &q->rx.dropped, 1);
 		goto complete;
 	}
@@ -674,7 +775,11 @@ static void netvsc_rx(struct netvsc_queue *q, const struct kvmbus_pkt_info *pi)
 	 * The host may scribble over the section meanwhile: that only
 	 * corrupts this frame, which the checksums then catch.
 	 */
-	skb = netvsc_rx_skb(q, q->recv_buf + off, len);
+	if (posted)
+		skb = netvsc_rx_skb_pages(q, q->recv_buf + off, head, pages,
+					  posted);
+	else
+		skb = netvsc_rx_skb(q, q->recv_buf + off, len);
 	if (!skb) {
 		netvsc_stats_add(&q->rx, &q->rx.dropped, 1);
 		goto complete;
@@ -689,6 +794,8 @@ static void netvsc_rx(struct netvsc_queue *q, const struct kvmbus_pkt_info *pi)
 		u64_stats_inc(&q->rx.csum);
 	if (skb_is_gso(skb))
 		u64_stats_inc(&q->rx.gso);
+	if (posted)
+		u64_stats_inc(&q->rx.posted);
 	u64_stats_update_end(&q->rx.syncp);
 	napi_gro_receive(&q->napi, skb);
 complete:
@@ -709,6 +816,65 @@ static void netvsc_link(struct netvsc_queue *q,
 		netif_carrier_on(q->nv->ndev);
 	else
 		netif_carrier_off(q->nv->ndev);
+}
+
+/*
+ * RX_PAGES: post fresh pages until NETVSC_POST_PAGES are with the host,
+ * a batch per POST.  NAPI only: the posted ring is NAPI's.
+ */
+static void netvsc_post_refill(struct netvsc_queue *q)
+{
+	struct kvmbus_net_post m = {
+		.hdr.type = cpu_to_le32(KVMBUS_NET_POST),
+	};
+	struct kvmbus_ring_pkt p = {
+		.type = KVMBUS_PKT_GPA,
+		.data = &m,
+		.data_len = sizeof(m),
+		.hdr = &q->post_gpa,
+	};
+	unsigned int n, at;
+	struct page *page;
+
+	while (NETVSC_POST_PAGES - q->post_nr >= NETVSC_POST_BATCH) {
+		for (n = 0; n < NETVSC_POST_BATCH; n++) {
+			page = dev_alloc_page();
+			if (!page)
+				break;
+			at = (q->post_head + q->post_nr + n) % NETVSC_POST_PAGES;
+			q->post[at] = page;
+			q->post_gpa.r[n].gpa = cpu_to_le64(page_to_phys(page));
+			q->post_gpa.r[n].len = cpu_to_le32(PAGE_SIZE);
+		}
+		if (!n)
+			return;
+		q->post_gpa.l.nr_ranges = cpu_to_le32(n);
+		q->post_gpa.l.reserved = 0;
+		m.nr = cpu_to_le32(n);
+		p.hdr_len = sizeof(q->post_gpa.l) + n * sizeof(q->post_gpa.r[0]);
+		if (kvmbus_chan_put(q->chan, &p)) {
+			/* The ring is full: try again next poll. */
+			while (n--) {
+				at = (q->post_head + q->post_nr + n) %
+				     NETVSC_POST_PAGES;
+				put_page(q->post[at]);
+			}
+			return;
+		}
+		q->post_nr += n;
+		if (n < NETVSC_POST_BATCH)
+			return;
+	}
+}
+
+/* Mid-poll: refill, and tell a host that may be waiting for pages. */
+static void netvsc_post_more(struct netvsc_queue *q)
+{
+	/* Pairs with smp_store_release() in netvsc_recv_open(). */
+	if (!smp_load_acquire(&q->post_ready))
+		return;
+	netvsc_post_refill(q);
+	kvmbus_chan_flush(q->chan);
 }
 
 static int netvsc_poll(struct napi_struct *napi, int budget)
@@ -735,6 +901,9 @@ static int netvsc_poll(struct napi_struct *napi, int budget)
 		case KVMBUS_NET_PKT:
 			netvsc_rx(q, &pi);
 			work++;
+			/* Keep the host reading while this poll goes on. */
+			if (NETVSC_POST_PAGES - q->post_nr >= NETVSC_POST_REFILL)
+				netvsc_post_more(q);
 			break;
 		case KVMBUS_NET_LINK:
 			netvsc_link(q, &pi);
@@ -746,6 +915,9 @@ static int netvsc_poll(struct napi_struct *napi, int budget)
 			break;
 		}
 	}
+	/* Pairs with smp_store_release() in netvsc_recv_open(). */
+	if (smp_load_acquire(&q->post_ready))
+		netvsc_post_refill(q);
 	/* One publish, at most one signal, for every completion above. */
 	kvmbus_chan_flush(q->chan);
 	if (kvmbus_chan_recv_done(q->chan) && work < budget)
@@ -880,13 +1052,24 @@ static void netvsc_queue_free_bufs(struct netvsc_queue *q)
 	q->recv_gpadl = 0;
 	q->send_gpadl = 0;
 	netvsc_buf_free(q->recv_buf, q->recv_pages, PAGE_ALIGN(q->recv_size));
-	netvsc_buf_free(q->send_buf, q->send_pages, NETVSC_SEND_BUF);
+	netvsc_buf_free(q->send_buf, q->send_pages,
+			q->nr_send * NETVSC_SEND_SECTION);
 	q->recv_buf = NULL;
 	q->send_buf = NULL;
 	bitmap_free(q->send_map);
 	q->send_map = NULL;
 	kfree(q->comp_pending);
 	q->comp_pending = NULL;
+	/* The channel is closed: the host has let go of the posted pages. */
+	q->post_ready = false;
+	while (q->post_nr) {
+		put_page(q->post[q->post_head]);
+		q->post_head = (q->post_head + 1) % NETVSC_POST_PAGES;
+		q->post_nr--;
+	}
+	kfree(q->post);
+	q->post = NULL;
+	q->post_head = 0;
 }
 
 static void netvsc_drain_reqs(struct netvsc_queue *q);
@@ -909,6 +1092,49 @@ static void netvsc_queue_close(struct netvsc_queue *q)
 	netvsc_queue_free_bufs(q);
 }
 
+/*
+ * The receive buffer, sized for what INIT granted: with RX_PAGES small
+ * sections and pages posted from NAPI, else sections for the largest frame.
+ */
+static int netvsc_recv_open(struct netvsc_queue *q, bool pages)
+{
+	int ret;
+
+	q->recv_section = pages ? NETVSC_RECV_SECTION_SMALL :
+				  NETVSC_RECV_SECTION;
+	q->nr_recv = pages ? NETVSC_RECV_SECTIONS_SMALL : NETVSC_RECV_SECTIONS;
+	if (q->nv->rx_sections)
+		q->nr_recv = min(q->nv->rx_sections,
+				 KVMBUS_NET_RECV_BUF_MAX / q->recv_section);
+	q->recv_size = q->recv_section * q->nr_recv;
+	q->recv_buf = netvsc_buf_alloc(PAGE_ALIGN(q->recv_size),
+				       &q->recv_pages);
+	q->comp_pending = kcalloc(q->nr_recv, sizeof(*q->comp_pending),
+				  GFP_KERNEL);
+	if (pages)
+		q->post = kcalloc(NETVSC_POST_PAGES, sizeof(*q->post),
+				  GFP_KERNEL);
+	if (!q->recv_buf || !q->comp_pending || (pages && !q->post))
+		return -ENOMEM;
+	ret = kvmbus_gpadl_create(q->nv->kdev, q->recv_buf,
+				  PAGE_ALIGN(q->recv_size), &q->recv_gpadl);
+	if (ret)
+		return ret;
+	ret = netvsc_buf_register(q, KVMBUS_NET_BUF_RECV, q->recv_gpadl,
+				  q->recv_size, q->recv_section);
+	if (ret || !pages)
+		return ret;
+	/* From here NAPI owns the posted ring; pairs with netvsc_poll(). */
+	smp_store_release(&q->post_ready, true);
+	local_bh_disable();
+	if (napi_schedule_prep(&q->napi)) {
+		kvmbus_chan_mask(q->chan);
+		__napi_schedule(&q->napi);
+	}
+	local_bh_enable();
+	return 0;
+}
+
 static int netvsc_queue_open(struct netvsc_queue *q, u32 *offloads, u32 *link)
 {
 	struct kvmbus_chan_config cfg = {
@@ -927,24 +1153,17 @@ static int netvsc_queue_open(struct netvsc_queue *q, u32 *offloads, u32 *link)
 	q->open = true;
 	u64_stats_init(&q->tx.syncp);
 	u64_stats_init(&q->rx.syncp);
-	q->recv_size = NETVSC_RECV_SECTION * NETVSC_RECV_SECTIONS;
-	q->nr_send = NETVSC_SEND_BUF / NETVSC_SEND_SECTION;
-	q->send_buf = netvsc_buf_alloc(NETVSC_SEND_BUF, &q->send_pages);
-	q->recv_buf = netvsc_buf_alloc(PAGE_ALIGN(q->recv_size),
-				       &q->recv_pages);
+	q->nr_send = q->nv->tx_sections ?: NETVSC_SEND_SECTIONS;
+	q->send_buf = netvsc_buf_alloc(q->nr_send * NETVSC_SEND_SECTION,
+				       &q->send_pages);
 	q->send_map = bitmap_zalloc(q->nr_send, GFP_KERNEL);
-	q->comp_pending = kcalloc(NETVSC_RECV_SECTIONS,
-				  sizeof(*q->comp_pending), GFP_KERNEL);
-	if (!q->send_buf || !q->recv_buf || !q->send_map || !q->comp_pending) {
+	if (!q->send_buf || !q->send_map) {
 		ret = -ENOMEM;
 		goto err_free_bufs;
 	}
-	ret = kvmbus_gpadl_create(kdev, q->send_buf, NETVSC_SEND_BUF,
+	ret = kvmbus_gpadl_create(kdev, q->send_buf,
+				  q->nr_send * NETVSC_SEND_SECTION,
 				  &q->send_gpadl);
-	if (ret)
-		goto err_free_bufs;
-	ret = kvmbus_gpadl_create(kdev, q->recv_buf, PAGE_ALIGN(q->recv_size),
-				  &q->recv_gpadl);
 	if (ret)
 		goto err_free_bufs;
 
@@ -960,11 +1179,11 @@ static int netvsc_queue_open(struct netvsc_queue *q, u32 *offloads, u32 *link)
 	if (ret)
 		goto err_close;
 	ret = netvsc_buf_register(q, KVMBUS_NET_BUF_SEND, q->send_gpadl,
-				  NETVSC_SEND_BUF, NETVSC_SEND_SECTION);
+				  q->nr_send * NETVSC_SEND_SECTION,
+				  NETVSC_SEND_SECTION);
 	if (ret)
 		goto err_close;
-	ret = netvsc_buf_register(q, KVMBUS_NET_BUF_RECV, q->recv_gpadl,
-				  q->recv_size, NETVSC_RECV_SECTION);
+	ret = netvsc_recv_open(q, *offloads & KVMBUS_NET_OFF_RX_PAGES);
 	if (ret)
 		goto err_close;
 	return 0;
@@ -1100,9 +1319,8 @@ static u32 netvsc_mc_list(struct net_device *ndev,
  * The host enforces the filter (docs/protocol.md 7.3): send the groups
  * we joined, or ALLMULTI when they do not fit or the host refuses lists.
  */
-static void netvsc_rx_mode_work(struct work_struct *w)
+static void netvsc_rx_mode_sync(struct netvsc *nv)
 {
-	struct netvsc *nv = container_of(w, struct netvsc, rx_mode_work);
 	u32 filter = KVMBUS_NET_FILTER_UNICAST | KVMBUS_NET_FILTER_BROADCAST;
 	struct net_device *ndev = nv->ndev;
 	unsigned int flags = READ_ONCE(ndev->flags);
@@ -1127,6 +1345,17 @@ static void netvsc_rx_mode_work(struct work_struct *w)
 		   filter | KVMBUS_NET_FILTER_ALLMULTI, NULL);
 }
 
+static void netvsc_rx_mode_work(struct work_struct *w)
+{
+	struct netvsc *nv = container_of(w, struct netvsc, rx_mode_work);
+
+	/* Not while ethtool -G has the primary closed: it syncs after. */
+	mutex_lock(&nv->reopen_lock);
+	if (nv->queues[0].open)
+		netvsc_rx_mode_sync(nv);
+	mutex_unlock(&nv->reopen_lock);
+}
+
 static void netvsc_set_rx_mode(struct net_device *ndev)
 {
 	struct netvsc *nv = netdev_priv(ndev);
@@ -1149,6 +1378,7 @@ static const struct net_device_ops netvsc_netdev_ops = {
 
 static const char netvsc_qstat_names[][ETH_GSTRING_LEN] = {
 	"packets", "bytes", "dropped", "stops", "gpa", "errors", "csum", "gso",
+	"posted",
 };
 
 #define NETVSC_QSTATS	ARRAY_SIZE(netvsc_qstat_names)
@@ -1232,15 +1462,99 @@ static int netvsc_set_channels(struct net_device *ndev,
 	return ret;
 }
 
+/* Receive sections a queue may have: what the largest buffer holds. */
+static u32 netvsc_rx_max(struct netvsc *nv)
+{
+	u32 section = nv->offloads & KVMBUS_NET_OFF_RX_PAGES ?
+		      NETVSC_RECV_SECTION_SMALL : NETVSC_RECV_SECTION;
+
+	return min_t(u32, NETVSC_RING_MAX, KVMBUS_NET_RECV_BUF_MAX / section);
+}
+
 static void netvsc_get_ringparam(struct net_device *ndev,
 				 struct ethtool_ringparam *ring,
 				 struct kernel_ethtool_ringparam *kring,
 				 struct netlink_ext_ack *extack)
 {
-	ring->rx_max_pending = NETVSC_RECV_SECTIONS;
-	ring->rx_pending = NETVSC_RECV_SECTIONS;
-	ring->tx_max_pending = NETVSC_SEND_BUF / NETVSC_SEND_SECTION;
-	ring->tx_pending = NETVSC_SEND_BUF / NETVSC_SEND_SECTION;
+	struct netvsc *nv = netdev_priv(ndev);
+
+	ring->rx_max_pending = netvsc_rx_max(nv);
+	ring->rx_pending = nv->queues[0].nr_recv;
+	ring->tx_max_pending = NETVSC_SEND_SECTIONS_MAX;
+	ring->tx_pending = nv->queues[0].nr_send;
+}
+
+/*
+ * Close every queue and open as many again with the ring sizes now in
+ * @nv, then give the host back what the primary's reopening made it
+ * forget (MAC, MTU, receive filter).  Under RTNL, transmit stopped.
+ */
+static int netvsc_reopen(struct netvsc *nv)
+{
+	struct net_device *ndev = nv->ndev;
+	u32 count = nv->nr_queues, off, link, i;
+	int ret;
+
+	for (i = count; i-- > 0;)
+		netvsc_queue_close(&nv->queues[i]);
+	nv->nr_queues = 0;
+	ret = netvsc_queue_open(&nv->queues[0], &off, &link);
+	if (ret)
+		return ret;
+	nv->nr_queues = 1;
+	netvsc_set_queues(nv, count);
+	netvsc_set(nv, KVMBUS_NET_SET_MAC | KVMBUS_NET_SET_MTU, ndev->mtu, 0,
+		   ndev->dev_addr);
+	netvsc_rx_mode_sync(nv);
+	if (link & KVMBUS_NET_LINK_UP)
+		netif_carrier_on(ndev);
+	else
+		netif_carrier_off(ndev);
+	return 0;
+}
+
+static int netvsc_set_ringparam(struct net_device *ndev,
+				struct ethtool_ringparam *ring,
+				struct kernel_ethtool_ringparam *kring,
+				struct netlink_ext_ack *extack)
+{
+	struct netvsc *nv = netdev_priv(ndev);
+	u32 old_rx = nv->rx_sections, old_tx = nv->tx_sections;
+	bool running = netif_running(ndev);
+	int ret;
+
+	if (ring->rx_mini_pending || ring->rx_jumbo_pending ||
+	    ring->rx_pending < NETVSC_RING_MIN ||
+	    ring->rx_pending > netvsc_rx_max(nv) ||
+	    ring->tx_pending < NETVSC_RING_MIN ||
+	    ring->tx_pending > NETVSC_SEND_SECTIONS_MAX)
+		return -EINVAL;
+	if (ring->rx_pending == nv->queues[0].nr_recv &&
+	    ring->tx_pending == nv->queues[0].nr_send)
+		return 0;
+	nv->rx_sections = ring->rx_pending;
+	nv->tx_sections = ring->tx_pending;
+	if (running)
+		netif_tx_disable(ndev);
+	mutex_lock(&nv->reopen_lock);
+	ret = netvsc_reopen(nv);
+	if (ret) {
+		/* Try the sizes that worked; failing that, the NIC is gone. */
+		netdev_warn(ndev, "ring sizes %u/%u: %d; back to the old ones\n",
+			    ring->rx_pending, ring->tx_pending, ret);
+		nv->rx_sections = old_rx;
+		nv->tx_sections = old_tx;
+		if (netvsc_reopen(nv)) {
+			mutex_unlock(&nv->reopen_lock);
+			netif_carrier_off(ndev);
+			netif_device_detach(ndev);
+			return ret;
+		}
+	}
+	mutex_unlock(&nv->reopen_lock);
+	if (running)
+		netif_tx_wake_all_queues(ndev);
+	return ret;
 }
 
 static int netvsc_get_sset_count(struct net_device *ndev, int sset)
@@ -1285,6 +1599,7 @@ static void netvsc_qstats_read(struct netvsc_qstats *s, u64 *out)
 		out[5] = u64_stats_read(&s->errors);
 		out[6] = u64_stats_read(&s->csum);
 		out[7] = u64_stats_read(&s->gso);
+		out[8] = u64_stats_read(&s->posted);
 	} while (u64_stats_fetch_retry(&s->syncp, start));
 }
 
@@ -1311,6 +1626,7 @@ static const struct ethtool_ops netvsc_ethtool_ops = {
 	.get_channels		= netvsc_get_channels,
 	.set_channels		= netvsc_set_channels,
 	.get_ringparam		= netvsc_get_ringparam,
+	.set_ringparam		= netvsc_set_ringparam,
 	.get_sset_count		= netvsc_get_sset_count,
 	.get_strings		= netvsc_get_strings,
 	.get_ethtool_stats	= netvsc_get_ethtool_stats,
@@ -1381,6 +1697,7 @@ static int netvsc_probe(struct kvmbus_device *kdev,
 		nv->queues[i].index = i;
 	}
 	INIT_WORK(&nv->rx_mode_work, netvsc_rx_mode_work);
+	mutex_init(&nv->reopen_lock);
 	netvsc_read_offer(nv, mac);
 
 	ret = netvsc_queue_open(&nv->queues[0], &off, &link);

@@ -46,6 +46,19 @@ static void fuzz_init(void)
 	guestmem_attach(&gm, ram, &l);
 }
 
+/* Every accepted receive buffer lies inside guest RAM. */
+static void check_post(const struct net_post_buf *b, uint32_t nr)
+{
+	uint32_t i;
+
+	if (!nr || nr > KVMBUS_NET_MAX_RANGES)
+		abort();
+	for (i = 0; i < nr; i++)
+		if (!b[i].len || b[i].len > KVMBUS_NET_POST_BUF_MAX ||
+		    b[i].addr < ram || b[i].addr + b[i].len > ram + RAM_SIZE)
+			abort();
+}
+
 static void check_tx(const struct net_tx *tx, uint32_t granted)
 {
 	uint64_t total = 0;
@@ -90,8 +103,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct virtio_net_hdr_v1 vh;
 	struct net_filter f;
 	struct net_buf sb;
+	struct net_post_buf post[KVMBUS_NET_MAX_RANGES];
 	struct net_tx tx;
 	const char *why;
+	uint32_t nr;
 	uint32_t granted, len, shift;
 	uint8_t kind;
 
@@ -119,6 +134,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		sb.base = (kind & 8) ? NULL : ram + RAM_SIZE - sb.size;
 		if (!net_tx_parse(&gm, &sb, granted, &pi, pkt, &tx, &why))
 			check_tx(&tx, granted);
+		/* The same packet as a POST of receive buffers (RX_PAGES). */
+		if (!net_post_parse(&gm, &pi, pkt, post, &nr, &why))
+			check_post(post, nr);
 		break;
 	case 1:	/* the TAP's header and a frame, received */
 		if (size < sizeof(vh) + 4)

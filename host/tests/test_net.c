@@ -221,6 +221,71 @@ static void test_gpa_too_many(void **state)
 				      &why), -EINVAL);
 }
 
+/* Build a POST of @nr ranges claiming @claim buffers in e->pkt. */
+static void mkpost(struct env *e, const uint64_t *gpa, const uint32_t *rlen,
+		   uint32_t nr, uint32_t claim)
+{
+	struct kvmbus_net_post m = {
+		.hdr.type = cpu_to_le32(KVMBUS_NET_POST),
+		.nr = cpu_to_le32(claim),
+	};
+
+	mkpkt(e, KVMBUS_PKT_GPA, 0, 0, gpa, rlen, nr);
+	memcpy(e->pkt + e->pi.data_offset, &m, sizeof(m));
+	e->pi.data_len = sizeof(m);
+}
+
+static void test_post(void **state)
+{
+	uint64_t gpa[2] = { 4096, 3 * 4096 };
+	uint32_t len[2] = { 4096, 4096 };
+	struct net_post_buf b[KVMBUS_NET_MAX_RANGES];
+	struct env *e = *state;
+	const char *why = NULL;
+	uint32_t nr = 0;
+
+	mkpost(e, gpa, len, 2, 2);
+	assert_int_equal(net_post_parse(&e->gm, &e->pi, e->pkt, b, &nr, &why),
+			 0);
+	assert_int_equal(nr, 2);
+	assert_ptr_equal(b[1].addr, e->ram + 3 * 4096);
+	assert_int_equal(b[1].len, 4096);
+
+	/* nr must repeat the range count. */
+	mkpost(e, gpa, len, 2, 1);
+	assert_int_equal(net_post_parse(&e->gm, &e->pi, e->pkt, b, &nr, &why),
+			 -EINVAL);
+	assert_non_null(why);
+	/* A buffer outside guest RAM, or running past its end. */
+	gpa[1] = UINT64_MAX - 10;
+	mkpost(e, gpa, len, 2, 2);
+	assert_int_equal(net_post_parse(&e->gm, &e->pi, e->pkt, b, &nr, &why),
+			 -EFAULT);
+	gpa[1] = RAM_SIZE - 4095;
+	mkpost(e, gpa, len, 2, 2);
+	assert_int_equal(net_post_parse(&e->gm, &e->pi, e->pkt, b, &nr, &why),
+			 -EFAULT);
+	/* Empty and oversized buffers. */
+	gpa[1] = 8192;
+	len[1] = 0;
+	mkpost(e, gpa, len, 2, 2);
+	assert_int_equal(net_post_parse(&e->gm, &e->pi, e->pkt, b, &nr, &why),
+			 -EINVAL);
+	len[1] = KVMBUS_NET_POST_BUF_MAX + 1;
+	mkpost(e, gpa, len, 2, 2);
+	assert_int_equal(net_post_parse(&e->gm, &e->pi, e->pkt, b, &nr, &why),
+			 -EINVAL);
+	/* No ranges at all, and an INBAND packet. */
+	mkpost(e, gpa, len, 0, 0);
+	assert_int_equal(net_post_parse(&e->gm, &e->pi, e->pkt, b, &nr, &why),
+			 -EINVAL);
+	len[1] = 4096;
+	mkpost(e, gpa, len, 2, 2);
+	e->pi.type = KVMBUS_PKT_INBAND;
+	assert_int_equal(net_post_parse(&e->gm, &e->pi, e->pkt, b, &nr, &why),
+			 -EINVAL);
+}
+
 static void test_meta(void **state)
 {
 	struct env *e = *state;
@@ -529,6 +594,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_gpa, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gpa_too_many, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_post, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vlan_tx, setup, teardown),
 		cmocka_unit_test(test_rx_meta),

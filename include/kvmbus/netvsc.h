@@ -19,11 +19,16 @@
  *   send-buffer section (INBAND) or described by the GPA list of a GPA
  *   packet (section KVMBUS_NET_NO_SECTION).  COMP: kvmbus_net_status,
  *   after which the guest may reuse the section or the pages.
+ * - POST (GPA packet, no completion; offload RX_PAGES only): receive
+ *   buffers (usually pages) the host fills, in the order posted, with the
+ *   part of a large received frame that does not fit its section.
  *
  * Host to guest:
  * - PKT (INBAND, completion requested): one received frame in the
  *   receive buffer at @offset; the guest's COMP (no payload) gives the
  *   space back.  Completions may be sent in batches: one signal per batch.
+ *   With RX_PAGES, @posted bytes of the frame continue in the oldest
+ *   posted buffers, which the guest then owns again.
  * - LINK (INBAND, primary channel): carrier up or down.
  */
 #ifndef _KVMBUS_NETVSC_H
@@ -54,7 +59,15 @@
 #define KVMBUS_NET_OFF_RX_CSUM		BIT(3)	/* host may send partial/valid csum */
 #define KVMBUS_NET_OFF_RX_GSO		BIT(4)	/* host may send TCP GSO segments */
 #define KVMBUS_NET_OFF_VLAN		BIT(5)	/* VLAN tag in the metadata */
-#define KVMBUS_NET_OFF_ALL		0x3fu
+#define KVMBUS_NET_OFF_RX_PAGES		BIT(6)	/* guest POSTs receive pages */
+#define KVMBUS_NET_OFF_ALL		0x7fu
+
+/*
+ * RX_PAGES: buffers posted and not yet filled, per channel, at most; the
+ * largest one posted buffer (one GPA range) may be.
+ */
+#define KVMBUS_NET_POST_MAX		1024u
+#define KVMBUS_NET_POST_BUF_MAX		65536u
 
 #define KVMBUS_NET_LINK_UP		BIT(0)
 
@@ -82,6 +95,7 @@ enum kvmbus_net_msg_type {
 	KVMBUS_NET_STATUS	= 5,	/* COMP payload, both ways */
 	KVMBUS_NET_PKT		= 6,	/* both ways */
 	KVMBUS_NET_LINK		= 7,	/* h->g */
+	KVMBUS_NET_POST		= 8,	/* g->h, GPA packet (RX_PAGES) */
 };
 
 struct kvmbus_net_hdr {
@@ -186,6 +200,21 @@ struct kvmbus_net_link {
 static_assert(sizeof(struct kvmbus_net_link) == 16);
 
 /*
+ * POST: the payload of a GPA packet whose ranges (1..KVMBUS_NET_MAX_RANGES,
+ * each 1..KVMBUS_NET_POST_BUF_MAX bytes inside guest RAM) are receive
+ * buffers, appended in order to the channel's list of posted buffers.
+ * @nr repeats the number of ranges.  No completion: a buffer comes back
+ * when a received PKT's @posted bytes reach it, or when the channel closes.
+ */
+struct kvmbus_net_post {
+	struct kvmbus_net_hdr hdr;
+	__le32 nr;
+	__le32 reserved;
+};
+
+static_assert(sizeof(struct kvmbus_net_post) == 16);
+
+/*
  * Per-packet metadata, in the spirit of virtio_net_hdr.
  *
  * NEEDS_CSUM: the checksum at csum_start + csum_offset is a pseudo-header
@@ -224,7 +253,10 @@ static_assert(sizeof(struct kvmbus_net_meta) == 16);
  * One frame.  Guest to host: in send-buffer section @section (bytes 0..@len
  * of it, @offset 0), or, with @section == KVMBUS_NET_NO_SECTION, in the
  * GPA packet's ranges, whose lengths add up to @len.  Host to guest: at
- * byte @offset of the receive buffer (a section start), @len bytes.
+ * byte @offset of the receive buffer (a section start), @len - @posted
+ * bytes; the last @posted bytes (0 unless RX_PAGES was granted) fill the
+ * oldest posted buffers, each completely but the last.  Guest to host
+ * @posted is 0.
  */
 struct kvmbus_net_pkt {
 	struct kvmbus_net_hdr hdr;
@@ -232,7 +264,7 @@ struct kvmbus_net_pkt {
 	__le32 section;
 	__le32 offset;
 	__le32 len;
-	__le32 reserved;
+	__le32 posted;
 };
 
 static_assert(sizeof(struct kvmbus_net_pkt) == 40);

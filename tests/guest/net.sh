@@ -113,6 +113,22 @@ test_tcp_both_ways() {
 	[ "$(stat_sum rx gso)" -gt 0 ] || fail "no segment larger than the MTU arrived"
 }
 
+# Host->guest TCP lands large segments in pages the guest posted
+# (RX_PAGES, docs/protocol.md 7.3): the bytes arrive exactly.
+test_rx_pages_exact() {
+	up
+	want=$(hostcall send-file 24) || fail "the host's file server did not start"
+	posted0=$(stat_sum rx posted)
+	timeout 90 nc "$PEER" 5301 >/tmp/rx.bin || fail "nc from the host failed"
+	got=$(sha256sum /tmp/rx.bin | cut -d' ' -f1)
+	size=$(wc -c </tmp/rx.bin)
+	rm -f /tmp/rx.bin
+	assert_eq "$size" $((24 * 1048576)) "bytes received"
+	assert_eq "$got" "$want" "sha256 of the received file"
+	[ "$(stat_sum rx posted)" -gt "$posted0" ] ||
+		fail "no frame landed in posted pages"
+}
+
 test_udp() {
 	up
 	hostcall iperf3-server || fail "iperf3 server did not start"
@@ -142,6 +158,36 @@ test_ethtool() {
 	ethtool "$dev" | grep -q 'Link detected: yes' || fail "ethtool link"
 	[ "$(stat_sum rx packets)" -gt 0 ] || fail "no per-queue RX count"
 	[ "$(stat_sum tx packets)" -gt 0 ] || fail "no per-queue TX count"
+}
+
+# ethtool -g's current value of RX or TX
+ring_now() {
+	ethtool -g "$(nic)" | awk -v k="$1:" '/^Current/ { c = 1 } c && $1 == k { print $2; exit }'
+}
+
+# ethtool -G reopens the queues with new buffer sizes; traffic flows both
+# ways after it and after going back; sizes out of range are refused.
+test_ethtool_ring() {
+	up
+	dev=$(nic)
+	rx0=$(ring_now RX) tx0=$(ring_now TX)
+	[ -n "$rx0" ] && [ -n "$tx0" ] || fail "ethtool -g: $(ethtool -g "$dev")"
+	for bad in "rx 8" "tx 8" "tx 100000" "rx 100000"; do
+		# shellcheck disable=SC2086
+		ethtool -G "$dev" $bad 2>/dev/null && fail "ethtool -G $bad accepted"
+	done
+	assert_eq "$(ring_now RX)/$(ring_now TX)" "$rx0/$tx0" "rings after refusals"
+	ethtool -G "$dev" rx 64 tx 32 || fail "ethtool -G rx 64 tx 32"
+	assert_eq "$(ring_now RX)/$(ring_now TX)" 64/32 "rings after ethtool -G"
+	ping -c 2 -W 5 "$PEER" >/dev/null 2>&1 || fail "ping after ethtool -G"
+	hostcall iperf3-server || fail "iperf3 server did not start"
+	iperf3 -c "$PEER" -t 2 -R >/tmp/rx.out 2>&1 ||
+		fail "iperf3 host->guest after ethtool -G: $(tail -n 3 /tmp/rx.out)"
+	iperf3 -c "$PEER" -t 2 >/tmp/tx.out 2>&1 ||
+		fail "iperf3 guest->host after ethtool -G: $(tail -n 3 /tmp/tx.out)"
+	ethtool -G "$dev" rx "$rx0" tx "$tx0" || fail "ethtool -G back"
+	assert_eq "$(ring_now RX)/$(ring_now TX)" "$rx0/$tx0" "rings restored"
+	ping -c 1 -W 5 "$PEER" >/dev/null 2>&1 || fail "ping after restoring"
 }
 
 test_rmmod_under_load() {
@@ -379,7 +425,8 @@ test_rx_filter() {
 # traffic with kvmbus_netvsc bound to it afterwards.
 EVIL_MAC=02:4b:56:00:00:88
 EVIL_CASES="pre_init init section len_past gso_zero gso_huge gso_type
-	csum_past flags short gpa_outside gpa_many gpa_sum good"
+	csum_past flags short gpa_outside gpa_many gpa_sum good
+	post_outside post_huge post_count"
 
 evil_net_dev() {
 	for d in /sys/bus/kvmbus/devices/*; do
@@ -409,15 +456,20 @@ test_hostile_meta() {
 	# refuses writes, and the good frame needs it up.
 	hostcall ns ip link set kvmbus8 up || fail "host side of the new NIC"
 	d=$(evil_net_dev)
-	bad=0
+	bad=0 post=0
 	for c in $EVIL_CASES; do
 		echo "$c" >"$d/evil" 2>/dev/null ||
 			fail "evil_net $c: $(cat "$d/evil")"
-		case $c in init|good) ;; *) bad=$((bad + 1)) ;; esac
+		case $c in
+		init|good) ;;
+		post_*) post=$((post + 1)) ;;
+		*) bad=$((bad + 1)) ;;
+		esac
 	done
 	assert_eq "$(evil_nic state)" open "the hostile channel's state"
 	assert_eq "$(evil_nic bad_meta)" "$bad" "PKTs counted as bad_meta"
-	assert_eq "$(evil_nic malformed)" "$bad" "packets counted as malformed"
+	assert_eq "$(evil_nic bad_post)" "$post" "POSTs counted as bad_post"
+	assert_eq "$(evil_nic malformed)" "$((bad + post))" "packets counted as malformed"
 	assert_eq "$(evil_nic bad_msg)" 0 "other bad messages"
 	assert_eq "$(evil_nic tx_packets)" 1 "frames written to the TAP"
 	# The first NIC, with the real driver, while the hostile one stays.

@@ -25,6 +25,12 @@
  *   gpa_sum      GPA ranges that do not add up to the frame (EINVAL)
  *   good         a well-formed 60-byte frame in section 0 (answered 0:
  *                the channel still works)
+ *   post_outside a POST (RX_PAGES) of a buffer far beyond guest RAM
+ *   post_huge    a POST of one buffer longer than KVMBUS_NET_POST_BUF_MAX
+ *   post_count   a POST whose nr does not match its range count
+ *                (POSTs are never answered: each is followed by an empty
+ *                SET, answered 0, so the case knows kvmbusd has read it;
+ *                kvmbusd counts the POST as bad_post)
  */
 #include <linux/delay.h>
 #include <linux/etherdevice.h>
@@ -144,6 +150,48 @@ static int evil_net_gpa(struct evil_net *ev, u64 gpa, u32 rlen, u32 nr,
 	return ret;
 }
 
+/*
+ * A POST of one buffer of @rlen bytes at @gpa claiming @nr buffers, then
+ * an empty SET: its answer means kvmbusd has read the POST.
+ */
+static int evil_net_post(struct evil_net *ev, u64 gpa, u32 rlen, u32 nr)
+{
+	struct {
+		struct kvmbus_gpa_list l;
+		struct kvmbus_gpa_range r;
+	} g = {
+		.l.nr_ranges = cpu_to_le32(1),
+		.r.gpa = cpu_to_le64(gpa),
+		.r.len = cpu_to_le32(rlen),
+	};
+	struct kvmbus_net_post m = {
+		.hdr.type = cpu_to_le32(KVMBUS_NET_POST),
+		.nr = cpu_to_le32(nr),
+	};
+	struct kvmbus_net_set set = {
+		.hdr.type = cpu_to_le32(KVMBUS_NET_SET),
+	};
+	struct kvmbus_ring_pkt p = {
+		.type = KVMBUS_PKT_GPA,
+		.trans_id = ++ev->tid,
+		.hdr = &g,
+		.hdr_len = sizeof(g),
+		.data = &m,
+		.data_len = sizeof(m),
+	};
+	int ret;
+
+	ret = kvmbus_chan_send(ev->chan, &p);
+	if (ret)
+		return ret;
+	p = (struct kvmbus_ring_pkt){
+		.type = KVMBUS_PKT_INBAND,
+		.data = &set,
+		.data_len = sizeof(set),
+	};
+	return evil_net_call(ev, &p, 0);
+}
+
 static int evil_net_init(struct evil_net *ev)
 {
 	struct kvmbus_net_init m = {
@@ -260,6 +308,13 @@ static int evil_net_case(struct evil_net *ev, const char *c)
 	if (!strcmp(c, "gpa_sum"))
 		return evil_net_gpa(ev, 0x100000, EVIL_FRAME, 2, EVIL_FRAME,
 				    EINVAL);
+	if (!strcmp(c, "post_outside"))
+		return evil_net_post(ev, 1ull << 46, PAGE_SIZE, 1);
+	if (!strcmp(c, "post_huge"))
+		return evil_net_post(ev, 0x100000, KVMBUS_NET_POST_BUF_MAX + 1,
+				     1);
+	if (!strcmp(c, "post_count"))
+		return evil_net_post(ev, 0x100000, PAGE_SIZE, 2);
 	return -EINVAL;
 }
 
