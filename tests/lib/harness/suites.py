@@ -15,6 +15,7 @@ cases run in file order.  Directives live in the leading comment block:
   # expect: CASE PASS|FAIL|SKIP [REGEX]   (self-test suites only)
 """
 
+import copy
 import difflib
 import os
 import re
@@ -56,6 +57,13 @@ class Suite:
         self.netns = False        # run QEMU in a network namespace of its own
         self.expect = {}          # case -> (RESULT, regex or None)
         self._parse()
+
+    def scaled(self, factor):
+        """A copy with every time limit multiplied by factor (slow kernels)."""
+        other = copy.copy(self)
+        other.timeout = self.timeout * factor
+        other.boot_timeout = self.boot_timeout * factor
+        return other
 
     def _error(self, lineno, msg):
         raise HarnessError(f"{display_path(self.path)}:{lineno}: {msg}")

@@ -119,6 +119,8 @@ class Boot:
                  console=False, keep=False, verbose=False, report=None):
         self.kernel = kernel
         self.builder = builder
+        if kernel.timeout_scale > 1:
+            suite = suite.scaled(kernel.timeout_scale)
         self.suite = suite
         self.cases = cases
         self.modules = modules
