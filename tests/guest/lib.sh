@@ -114,14 +114,21 @@ slab_snapshot() {
 	awk 'NR > 2 { print $1, $2, $4 }' /proc/slabinfo >"$1"
 }
 
-# slab_growth BEFORE AFTER: bytes the slab caches grew by from snapshot
-# BEFORE to AFTER (negative if they shrank), then the caches that grew
-# most: "name +objects" (for the failure message).
+# slab_growth BEFORE AFTER: bytes the kmalloc caches that grew from
+# snapshot BEFORE to AFTER grew by (caches that shrank do not offset
+# them: a leak in one cache is not undone by another freeing a page of
+# its own), then the kmalloc caches that grew most: "name +objects" (for
+# the failure message).  Only the plain
+# kmalloc-<size> caches: our modules allocate nothing else, and the other
+# caches, memcg-accounted kmalloc-cg-* included, move with the test's own
+# processes and with lazily freed vmalloc areas (module memory): +240 KiB
+# in 49 rounds of loading a module that leaks nothing.
 slab_growth() {
 	awk 'NR == FNR { n[$1] = $2; next }
-	     { d = $2 - n[$1]; total += d * $3; if (d > 0) grow[$1] = d }
+	     $1 !~ /^kmalloc-[0-9]/ { next }
+	     { d = $2 - n[$1]; if (d > 0) { total += d * $3; grow[$1] = d } }
 	     END {
-		print total
+		print total + 0
 		for (i = 0; i < 5; i++) {
 			best = ""
 			for (c in grow) if (best == "" || grow[c] > grow[best]) best = c
@@ -132,18 +139,19 @@ slab_growth() {
 	     }' "$1" "$2"
 }
 
-# slab_check BEFORE AFTER ROUNDS: fail unless the slab grew by at most
-# KT_SLAB_TOLERANCE bytes from snapshot BEFORE to AFTER, ROUNDS rounds of
-# something apart.  The tolerance is the noise measured over 49 unload
-# rounds with nothing leaking (docs/testing.md, "Unload"); a leak of one
-# 200-byte object a round (kmalloc-256) over 49 rounds is 12.25 KiB, the
-# self-test's deliberate leak of 4 a round 49 KiB.
-KT_SLAB_TOLERANCE=$((12 * 1024))
+# slab_check BEFORE AFTER ROUNDS: fail unless the kmalloc caches grew by
+# at most KT_SLAB_TOLERANCE bytes from snapshot BEFORE to AFTER, ROUNDS
+# rounds of something apart.  Noise measured with nothing leaking, 49
+# rounds: up to ~20 KiB (docs/testing.md, "Unload").  So a leak of about
+# 700 bytes a round or more fails (the self-test's 4 x 200-byte objects a
+# round are 49 KiB in kmalloc-256); smaller leaks are kmemleak's to find,
+# on the debug kernel.
+KT_SLAB_TOLERANCE=$((32 * 1024))
 slab_check() {
 	_kt_g=$(slab_growth "$1" "$2")
 	_kt_b=$(echo "$_kt_g" | head -n 1)
 	_kt_top=$(echo "$_kt_g" | tail -n +2 | tr '\n' ' ')
-	log "slab grew by $_kt_b bytes over $3 rounds; most: $_kt_top"
+	log "kmalloc caches grew by $_kt_b bytes over $3 rounds; most: $_kt_top"
 	[ "$_kt_b" -le "$KT_SLAB_TOLERANCE" ] ||
 		fail "the slab grew by $_kt_b bytes over $3 rounds" \
 			"(tolerance $KT_SLAB_TOLERANCE): $_kt_top"
