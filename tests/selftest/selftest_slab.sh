@@ -2,7 +2,7 @@
 #
 # Harness self-test: slab_check (tests/guest/lib.sh), the unload suite's
 # leak check, passes a module that leaks nothing and fails one that leaks
-# 4 objects per load, over as many rounds as tests/guest/unload.sh counts.
+# 8 objects per load, over as many rounds as tests/guest/unload.sh counts.
 # Needs the test modules (make guest-modules).
 # timeout: 300
 # expect: clean PASS
@@ -31,5 +31,5 @@ test_clean() {
 test_leak() {
 	# (On the debug kernel the runner's kmemleak scan adds its own
 	# report of these objects to the reason, after this one.)
-	rounds bug=leak count=4
+	rounds bug=leak count=8
 }
