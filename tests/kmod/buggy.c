@@ -12,14 +12,14 @@
  *   uaf     read a kmalloc'ed object after kfree: KASAN use-after-free
  *   lock    take two mutexes in both orders: lockdep's circular locking
  *           dependency (no deadlock: one thread, one order at a time)
- *   sleep   msleep() under a spinlock: "sleeping function called from
- *           invalid context" (DEBUG_ATOMIC_SLEEP)
+ *   sleep   mutex_lock() (which may sleep; uncontended, it does not)
+ *           under a spinlock: "sleeping function called from invalid
+ *           context" (DEBUG_ATOMIC_SLEEP)
  *   odebug  kfree an armed timer: DEBUG_OBJECTS deactivates it and warns
  *
  * Only uaf and odebug are real memory errors; load them on the debug
  * kernel only.  Never built by DKMS (tests/kmod/Kbuild).
  */
-#include <linux/delay.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/slab.h>
@@ -86,7 +86,8 @@ static void buggy_lock_inversion(void)
 static void buggy_sleep(void)
 {
 	spin_lock(&buggy_lock);
-	msleep(20);
+	mutex_lock(&buggy_a);
+	mutex_unlock(&buggy_a);
 	spin_unlock(&buggy_lock);
 }
 
