@@ -18,7 +18,9 @@ KVMBUS_CACHE ?= /var/cache/kvmbus
 export KVMBUS_CACHE
 
 -include $(KVMBUS_CACHE)/kernels.env
-GUEST_KVERS := $(strip $(KVER_61) $(KVER_612))
+# The debug kernel, once scripts/debug-kernel.sh has built it.
+-include $(KVMBUS_CACHE)/debug-kernel.env
+GUEST_KVERS := $(strip $(KVER_61) $(KVER_612) $(KVER_DEBUG))
 
 # The newest guest kernel the project installed, never the host's own.
 ifeq ($(origin KDIR),undefined)
@@ -37,7 +39,8 @@ KBUILD_PRODUCTS := '*.o' '*.ko' '*.mod' '*.mod.c' '.*.cmd' '.*.d' '*.a' \
 
 .PHONY: all deps modules clean-modules host guest-modules check kunit \
 	sparse checkpatch dkms-check dkms-install dkms-remove guest-test \
-	demo bench-net bench-disk bench-balloon bench-echo clean help
+	demo bench-net bench-disk bench-balloon bench-echo clean help \
+	debug-kernel check-debug
 
 all:
 	scripts/deps.sh
@@ -50,6 +53,8 @@ help:
 	@echo '  guest-test           guest tests on every kernel (TESTS=suite[.case] KERNELS=6.1)'
 	@echo '  kunit sparse checkpatch dkms-check   single stages of make check'
 	@echo '  dkms-install dkms-remove             DKMS for DKMS_KERNELS (default: running kernel)'
+	@echo '  debug-kernel         build the debug guest kernel (KASAN, lockdep, kmemleak) once'
+	@echo '  check-debug          every guest suite on the debug kernel'
 	@echo '  bench-balloon        kvmbus_balloon against virtio-balloon (BENCH_KERNEL=6.12)'
 	@echo '  bench-echo           one echo channel: throughput, latency, signals per packet'
 	@echo '  clean                remove every build product'
@@ -80,11 +85,21 @@ guest-modules:
 		rsync -a --delete --relative $(patsubst %,--exclude=%,$(KBUILD_PRODUCTS)) \
 			$(KERNEL_SOURCES) build/$$k/; \
 		echo "  MODULES $$k"; \
-		$(MAKE) -s -C build/$$k KDIR=/lib/modules/$$k/build KVMBUS_TESTS=1 modules; \
+		kdir=$(KVMBUS_CACHE)/kernels/$$k/lib/modules/$$k/build; \
+		[ -d $$kdir ] || kdir=/lib/modules/$$k/build; \
+		$(MAKE) -s -C build/$$k KDIR=$$kdir KVMBUS_TESTS=1 modules; \
 	done
 
 check:
 	scripts/check.sh
+
+# The debug guest kernel (KASAN, lockdep, kmemleak...), built once into
+# $(KVMBUS_CACHE); check-debug runs every guest suite on it.
+debug-kernel:
+	scripts/debug-kernel.sh
+
+check-debug:
+	scripts/check.sh debug-guest-full
 
 kunit:
 	scripts/kunit.sh

@@ -27,6 +27,7 @@ declare -A limit=(
 	[kunit]=1800 [fuzz]=900 [dkms]=600 [dkms-system]=600 [harness]=900
 	[guest]=2400 [bench]=900
 	[dkms-guest]=900 [clean-tree]=600
+	[debug-guest]=3000 [debug-guest-full]=10800
 )
 
 count_results() {	# LOG RC -> "pass fail skip"
@@ -66,7 +67,8 @@ run_stage() {	# NAME CMD...
 	# Stages that are shell functions run in a child bash: timeout
 	# can only start programs.
 	if declare -F "$1" >/dev/null; then
-		set -- bash -c "$(declare -f guest_kernels "$1"); $1"
+		set -- bash -c "$(declare -f guest_kernels debug_guest "$1")
+			DEBUG_SUITES='$DEBUG_SUITES'; $1"
 	fi
 	timeout -k 30 "${limit[$name]:-600}" "$@" 2>&1 | tee "$log"
 	rc=${PIPESTATUS[0]}
@@ -175,6 +177,39 @@ dkms_system() {
 }
 stage_dkms_system() { run_stage dkms-system dkms_system; }
 
+# The debug guest kernel (scripts/debug-kernel.sh: KASAN, lockdep,
+# kmemleak, DEBUG_OBJECTS, DEBUG_ATOMIC_SLEEP), built once and cached in
+# $KVMBUS_CACHE; the modules for it; the self-test proving each checker's
+# report fails a case; then guest suites on it (any report fails the case:
+# docs/testing.md, "The debug kernel").  The default stage runs the suites
+# in DEBUG_SUITES (the ones that load and unload every module with traffic;
+# a subset, for CI's time limit); 'make check-debug' (stage
+# debug-guest-full) runs every suite.  One summary line for both runs.
+DEBUG_SUITES=${DEBUG_SUITES:-"modules unload"}
+debug_guest() {
+	local suites=$1 p=0 f=0 s=0 line out
+	scripts/debug-kernel.sh >/dev/null || { echo "0 passed, 1 failed"; return 1; }
+	make -s guest-modules >/dev/null || { echo "0 passed, 1 failed"; return 1; }
+	out=$(mktemp)
+	# shellcheck disable=SC2086 # $suites is a list
+	for run in "--self-test selftest_debug" "$suites"; do
+		tests/run --kernel debug $run | tee "$out"
+		line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
+		p=$((p + $(sed -E 's/^([0-9]+) passed.*/\1/' <<<"$line")))
+		f=$((f + $(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")))
+		grep -q skipped <<<"$line" &&
+			s=$((s + $(sed -E 's/.* ([0-9]+) skipped.*/\1/' <<<"$line")))
+		[ -n "$line" ] || f=$((f + 1))
+	done
+	rm -f "$out"
+	echo "$p passed, $f failed, $s skipped"
+	[ "$f" -eq 0 ]
+}
+debug_guest_default() { debug_guest "$DEBUG_SUITES"; }
+debug_guest_full()    { debug_guest ""; }
+stage_debug_guest()      { run_stage debug-guest debug_guest_default; }
+stage_debug_guest_full() { run_stage debug-guest-full debug_guest_full; }
+
 # A clean clone builds, and 'make clean' leaves nothing behind in it.
 clean_tree() {
 	local dir=build/clean-tree left
@@ -196,9 +231,10 @@ clean_tree() {
 stage_clean_tree() { run_stage clean-tree clean_tree; }
 
 all_stages=(deps build host_unit checkpatch sparse kunit fuzz dkms dkms_system
-	    harness guest dkms_guest clean_tree)
+	    harness guest dkms_guest debug_guest clean_tree)
 # Not in the default run: 'bench' (scripts/check.sh bench) took 5.4 min
-# with the machine loaded 15-fold, beyond the ~3 min a default stage may.
+# with the machine loaded 15-fold, beyond the ~3 min a default stage may;
+# 'debug-guest-full' (make check-debug), every suite on the debug kernel.
 
 main() {
 	local st start

@@ -21,7 +21,7 @@ PKGS=(
 	build-essential bc bison flex kmod cpio xz-utils zstd rsync pkg-config
 	python3 perl
 	qemu-system-x86 qemu-utils busybox-static
-	linux-source-6.1 sparse dkms
+	linux-source-6.1 sparse dkms libelf-dev libssl-dev
 	liburing-dev libcmocka-dev libjson-c-dev clang libfuzzer-14-dev
 	libclang-rt-14-dev
 	iproute2 iperf3 sockperf fio ethtool sg3-utils e2fsprogs stress-ng util-linux

@@ -9,6 +9,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[3]
 CACHE = Path(os.environ.get("KVMBUS_CACHE") or "/var/cache/kvmbus")
 KERNELS_ENV = CACHE / "kernels.env"
+# The debug kernel (scripts/debug-kernel.sh): not run by default, reached
+# with --kernel debug or its full KVER.
+DEBUG_KERNEL_ENV = CACHE / "debug-kernel.env"
 BUILD = REPO / "build"
 LOGS = BUILD / "logs"
 INITRAMFS_CACHE = BUILD / "initramfs"
@@ -66,6 +69,13 @@ class Kernel:
         self.vmlinuz = self.root / "boot" / f"vmlinuz-{kver}"
         self.moddir = self.root / "lib" / "modules" / kver
         self.short = short_name(kver)
+        # A slow kernel (the debug kernel: KASAN, lockdep, kmemleak) says
+        # by how much in <root>/timeout-scale; every time limit of a boot
+        # on it is multiplied by that.
+        try:
+            self.timeout_scale = max(1, int((self.root / "timeout-scale").read_text()))
+        except (OSError, ValueError):
+            self.timeout_scale = 1
 
     def check(self):
         if not self.vmlinuz.is_file() or not self.moddir.is_dir():
@@ -94,14 +104,31 @@ def load_kernels():
     return kvers
 
 
+def debug_kernel():
+    """The debug kernel's KVER from debug-kernel.env, or None."""
+    try:
+        text = DEBUG_KERNEL_ENV.read_text()
+    except OSError:
+        return None
+    m = re.search(r"^KVER_DEBUG=(\S+)$", text, re.MULTILINE)
+    return m.group(1) if m else None
+
+
 def resolve_kernel(spec, known):
     """A --kernel / '# kernels:' value -> full KVER.
 
     Accepts a full KVER (from kernels.env, or any kernel unpacked in the
-    cache) or a short name: 6.1 matches 6.1.0-56-amd64 but not 6.12.x.
+    cache), a short name: 6.1 matches 6.1.0-56-amd64 but not 6.12.x, or
+    "debug" for the debug kernel (scripts/debug-kernel.sh).
     """
     if spec in known:
         return spec
+    if spec == "debug":
+        kver = debug_kernel()
+        if kver and Kernel(kver).vmlinuz.is_file():
+            return kver
+        raise HarnessError("no debug kernel: run scripts/debug-kernel.sh "
+                           f"(it writes {DEBUG_KERNEL_ENV})")
     matches = [k for k in known
                if k.startswith(spec) and k[len(spec):len(spec) + 1] in (".", "-", "+")]
     if len(matches) == 1:

@@ -15,6 +15,7 @@ cases run in file order.  Directives live in the leading comment block:
   # expect: CASE PASS|FAIL|SKIP [REGEX]   (self-test suites only)
 """
 
+import copy
 import difflib
 import os
 import re
@@ -53,9 +54,18 @@ class Suite:
         self.append = []          # kernel command line words
         self.kernels = None       # None = all, else list of specs
         self.boot_timeout = DEFAULT_BOOT_TIMEOUT
+        self.grace = CASE_GRACE   # per case, for the dmesg check and reporting
         self.netns = False        # run QEMU in a network namespace of its own
         self.expect = {}          # case -> (RESULT, regex or None)
         self._parse()
+
+    def scaled(self, factor):
+        """A copy with every time limit multiplied by factor (slow kernels)."""
+        other = copy.copy(self)
+        other.timeout = self.timeout * factor
+        other.boot_timeout = self.boot_timeout * factor
+        other.grace = self.grace * factor
+        return other
 
     def _error(self, lineno, msg):
         raise HarnessError(f"{display_path(self.path)}:{lineno}: {msg}")
@@ -155,7 +165,7 @@ class Suite:
 
     def boot_limit(self, ncases):
         """Host-side limit for one boot running ncases cases, in seconds."""
-        return self.boot_timeout + ncases * (self.timeout + CASE_GRACE)
+        return self.boot_timeout + ncases * (self.timeout + self.grace)
 
     def describe(self):
         bits = [f"timeout {self.timeout}s", f"memory {self.memory_text}",

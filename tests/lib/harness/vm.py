@@ -26,7 +26,6 @@ from pathlib import Path
 
 from . import initramfs
 from .common import CACHE, LOGS, REPO, HarnessError, display_path
-from .suites import CASE_GRACE
 
 MARK = "@@KVMBUS@@"
 QEMU = "qemu-system-x86_64"
@@ -119,6 +118,8 @@ class Boot:
                  console=False, keep=False, verbose=False, report=None):
         self.kernel = kernel
         self.builder = builder
+        if kernel.timeout_scale > 1:
+            suite = suite.scaled(kernel.timeout_scale)
         self.suite = suite
         self.cases = cases
         self.modules = modules
@@ -534,11 +535,11 @@ class Boot:
         s = self.suite
         overall = self.t0 + s.boot_limit(len(self.cases))
         if self.current and self.current not in self.results:
-            phase = self.started[self.current] + s.timeout + CASE_GRACE
+            phase = self.started[self.current] + s.timeout + s.grace
         elif not self.started:
             phase = self.t0 + s.boot_timeout
         else:
-            phase = last_event + CASE_GRACE
+            phase = last_event + s.grace
         return min(overall, phase)
 
     def _wait(self):
