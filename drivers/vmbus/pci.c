@@ -150,13 +150,10 @@ static int kvmbus_pci_wait_host(struct kvmbus_bus *bus, u32 mask, u32 *state)
 	return 0;
 }
 
-/* Publish the control rings and wait for the host to take them. */
-static int kvmbus_pci_connect(struct kvmbus_bus *bus)
+/* Offer the control rings at ctl_mem to the host under a new generation. */
+static void kvmbus_pci_publish_rings(struct kvmbus_bus *bus)
 {
 	struct kvmbus_bar_hdr __iomem *mbox = bus->mbox;
-	struct device *dev = &bus->pdev->dev;
-	u32 state;
-	int ret;
 
 	bus->generation = ioread32(&mbox->guest_generation) + 1;
 	iowrite32(KVMBUS_CTL_RING_PAGES, &mbox->ctl_ring_pages);
@@ -165,6 +162,17 @@ static int kvmbus_pci_connect(struct kvmbus_bus *bus)
 	/* The host reads the fields above only after it sees CONNECT. */
 	wmb();
 	iowrite32(KVMBUS_MBOX_CONNECT, &mbox->guest_state);
+}
+
+/* Publish the control rings and wait for the host to take them. */
+static int kvmbus_pci_connect(struct kvmbus_bus *bus)
+{
+	struct kvmbus_bar_hdr __iomem *mbox = bus->mbox;
+	struct device *dev = &bus->pdev->dev;
+	u32 state;
+	int ret;
+
+	kvmbus_pci_publish_rings(bus);
 	kvmbus_signal(bus, KVMBUS_CTL_VECTOR);
 
 	ret = kvmbus_pci_wait_host(bus, BIT(KVMBUS_MBOX_ONLINE) |
@@ -208,13 +216,7 @@ int kvmbus_pci_reconnect(struct kvmbus_bus *bus)
 	kvmbus_ring_create(&bus->ctl_in, bus->ctl_mem + ring,
 			   bus->ctl_mem + ring + PAGE_SIZE, ring - PAGE_SIZE);
 
-	bus->generation = ioread32(&mbox->guest_generation) + 1;
-	iowrite32(KVMBUS_CTL_RING_PAGES, &mbox->ctl_ring_pages);
-	lo_hi_writeq(virt_to_phys(bus->ctl_mem), &mbox->ctl_gpa);
-	iowrite32(bus->generation, &mbox->guest_generation);
-	/* The host reads the fields above only after it sees CONNECT. */
-	wmb();
-	iowrite32(KVMBUS_MBOX_CONNECT, &mbox->guest_state);
+	kvmbus_pci_publish_rings(bus);
 
 	while (!READ_ONCE(bus->dying)) {
 		kvmbus_signal(bus, KVMBUS_CTL_VECTOR);
