@@ -932,9 +932,17 @@ static bool ctl_params_empty(struct json_object *params)
 	return !params || !json_object_object_length(params);
 }
 
-int ctl_device_add_params(struct ctl *c, const struct dev_class *cls,
-			  struct json_object *params, char *err,
-			  size_t errlen, struct device **out)
+/* Tell the daemon the device table changed (it saves it, state.h). */
+static void ctl_changed(struct ctl *c)
+{
+	if (c->ops && c->ops->changed)
+		c->ops->changed(c->opaque);
+}
+
+static int ctl_device_add_common(struct ctl *c, const struct dev_class *cls,
+				 struct json_object *params,
+				 const struct ctl_dev_ident *at, char *err,
+				 size_t errlen, struct device **out)
 {
 	const struct vsp_ops *vsp = cls->vsp;
 	struct device *dev;
@@ -955,7 +963,11 @@ int ctl_device_add_params(struct ctl *c, const struct dev_class *cls,
 			 cls->name);
 		return -EINVAL;
 	}
-	ret = devices_add(&c->devs, cls, &dev);
+	if (at)
+		ret = devices_add_at(&c->devs, cls, at->id, at->relid,
+				     at->vector, at->instance_id, &dev);
+	else
+		ret = devices_add(&c->devs, cls, &dev);
 	if (ret)
 		return ret;
 	ctl_chan_reset(c, dev->relid);
@@ -963,7 +975,8 @@ int ctl_device_add_params(struct ctl *c, const struct dev_class *cls,
 		ret = vsp->dev_add(dev, params, err, errlen);
 		if (ret) {
 			/* Refused: as if never asked, admin id included. */
-			c->devs.next_id--;
+			if (!at)
+				c->devs.next_id--;
 			devices_free(&c->devs, dev);
 			return ret;
 		}
@@ -978,12 +991,30 @@ int ctl_device_add_params(struct ctl *c, const struct dev_class *cls,
 		}
 	}
 	dev->added = true;
+	if (params)
+		dev->params = json_object_get(params);
 	if (c->state == CTL_ONLINE && c->offers_requested) {
 		ctl_offer(c, dev, 0);
 		ctl_send(c);
 	}
+	ctl_changed(c);
 	*out = dev;
 	return 0;
+}
+
+int ctl_device_add_params(struct ctl *c, const struct dev_class *cls,
+			  struct json_object *params, char *err,
+			  size_t errlen, struct device **out)
+{
+	return ctl_device_add_common(c, cls, params, NULL, err, errlen, out);
+}
+
+int ctl_device_add_at(struct ctl *c, const struct dev_class *cls,
+		      struct json_object *params,
+		      const struct ctl_dev_ident *at, char *err,
+		      size_t errlen, struct device **out)
+{
+	return ctl_device_add_common(c, cls, params, at, err, errlen, out);
 }
 
 /* Close every open channel of @dev, primary and sub-channels. */
@@ -1006,6 +1037,7 @@ int ctl_device_set(struct ctl *c, uint32_t id, struct json_object *params,
 {
 	struct device *dev = devices_by_id(&c->devs, id);
 	const char *const *t;
+	int ret;
 
 	err[0] = '\0';
 	if (!dev) {
@@ -1034,7 +1066,16 @@ int ctl_device_set(struct ctl *c, uint32_t id, struct json_object *params,
 			return -EPERM;
 		}
 	}
-	return dev->cls->vsp->dev_set(dev, params, err, errlen);
+	ret = dev->cls->vsp->dev_set(dev, params, err, errlen);
+	if (ret)
+		return ret;
+	/* Replayed, in order, by a restarted kvmbusd (state.h). */
+	if (!dev->sets)
+		dev->sets = json_object_new_array();
+	if (dev->sets)
+		json_object_array_add(dev->sets, json_object_get(params));
+	ctl_changed(c);
+	return 0;
 }
 
 int ctl_device_remove(struct ctl *c, uint32_t id, struct device *out)
@@ -1050,11 +1091,15 @@ int ctl_device_remove(struct ctl *c, uint32_t id, struct device *out)
 	ctl_device_close_chans(c, dev);
 	if (!dev->sent) {
 		/* The guest never heard of it. */
+		out->params = NULL;
+		out->sets = NULL;
 		devices_free(&c->devs, dev);
 		out->state = DEV_FREE;
+		ctl_changed(c);
 		return 0;
 	}
 	dev->state = DEV_RELEASING;
+	ctl_changed(c);
 	if (c->state == CTL_ONLINE) {
 		ctl_rescind(c, dev);
 		ctl_send(c);

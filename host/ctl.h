@@ -92,6 +92,16 @@ struct ctl_stats {
 struct ctl_ops {
 	/* Raise @vector in the guest.  Return: 0 or -errno. */
 	int (*signal)(void *opaque, unsigned int vector);
+	/* Optional: a device was added, set or removed (state.h). */
+	void (*changed)(void *opaque);
+};
+
+/* The identity a device had under a previous kvmbusd (state.h). */
+struct ctl_dev_ident {
+	uint32_t id;
+	uint32_t relid;
+	uint16_t vector;
+	uint8_t instance_id[KVMBUS_UUID_SIZE];
 };
 
 /* A reply waiting for ring space, already in wire format. */
@@ -266,6 +276,17 @@ int ctl_device_add(struct ctl *c, const struct dev_class *cls,
 int ctl_device_add_params(struct ctl *c, const struct dev_class *cls,
 			  struct json_object *params, char *err,
 			  size_t errlen, struct device **out);
+
+/*
+ * ctl_device_add_at() - ctl_device_add_params() for a device a previous
+ * kvmbusd had: same admin id, relid, vector and instance id
+ * Return: as ctl_device_add_params(), or -EEXIST / -EINVAL (see
+ * devices_add_at()).
+ */
+int ctl_device_add_at(struct ctl *c, const struct dev_class *cls,
+		      struct json_object *params,
+		      const struct ctl_dev_ident *at, char *err,
+		      size_t errlen, struct device **out);
 
 /*
  * ctl_device_set() - a run-time change of device @id (vsp_ops.dev_set)

@@ -3,6 +3,7 @@
  * The device table: classes, admin ids, relids, vectors, instance ids.
  */
 #include <errno.h>
+#include <json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,32 +131,25 @@ static void devices_put_chan(struct devices *ds, uint32_t relid)
 	memset(cs, 0, sizeof(*cs));
 }
 
-int devices_add(struct devices *ds, const struct dev_class *cls,
-		struct device **out)
+/* Take a device slot for @cls with the identity given; all checked. */
+static int devices_take(struct devices *ds, const struct dev_class *cls,
+			uint32_t id, unsigned int ch, uint16_t vector,
+			const uint8_t uuid[KVMBUS_UUID_SIZE],
+			struct device **out)
 {
 	struct device *dev = NULL;
-	uint8_t uuid[KVMBUS_UUID_SIZE];
 	size_t priv_size = cls->vsp ? cls->vsp->dev_priv_size : 0;
-	unsigned int i, ch;
-	uint16_t vector;
 	void *priv = NULL;
-	int ret;
+	unsigned int i;
 
-	vector = devices_pick_vector(ds);
-	if (!vector)
-		return -ENXIO;
 	for (i = 0; i < DEV_MAX; i++) {
 		if (ds->slot[i].state == DEV_FREE) {
 			dev = &ds->slot[i];
 			break;
 		}
 	}
-	ch = devices_free_chan(ds);
-	if (!dev || ch == CHAN_MAX)
+	if (!dev || ch >= CHAN_MAX)
 		return -ENOSPC;
-	ret = uuid_random(uuid);
-	if (ret)
-		return ret;
 	if (priv_size) {
 		priv = calloc(1, priv_size);
 		if (!priv)
@@ -163,16 +157,60 @@ int devices_add(struct devices *ds, const struct dev_class *cls,
 	}
 
 	memset(dev, 0, sizeof(*dev));
-	dev->id = ds->next_id++;
+	dev->id = id;
 	dev->cls = cls;
 	dev->priv = priv;
 	dev->relid = devices_take_chan(ds, ch, dev, 0, vector);
 	dev->vector = vector;
 	dev->state = DEV_OFFERED;
-	memcpy(dev->instance_id, uuid, sizeof(uuid));
+	memcpy(dev->instance_id, uuid, KVMBUS_UUID_SIZE);
 	ds->count++;
 	*out = dev;
 	return 0;
+}
+
+int devices_add(struct devices *ds, const struct dev_class *cls,
+		struct device **out)
+{
+	uint8_t uuid[KVMBUS_UUID_SIZE];
+	uint16_t vector;
+	unsigned int ch;
+	int ret;
+
+	vector = devices_pick_vector(ds);
+	if (!vector)
+		return -ENXIO;
+	ch = devices_free_chan(ds);
+	if (ds->count >= DEV_MAX || ch == CHAN_MAX)
+		return -ENOSPC;
+	ret = uuid_random(uuid);
+	if (ret)
+		return ret;
+	ret = devices_take(ds, cls, ds->next_id, ch, vector, uuid, out);
+	if (!ret)
+		ds->next_id++;
+	return ret;
+}
+
+int devices_add_at(struct devices *ds, const struct dev_class *cls,
+		   uint32_t id, uint32_t relid, uint16_t vector,
+		   const uint8_t instance_id[KVMBUS_UUID_SIZE],
+		   struct device **out)
+{
+	int ret;
+
+	if (!id || !relid || relid > CHAN_MAX)
+		return -EINVAL;
+	if (devices_by_id(ds, id) || ds->chan[relid - 1].dev)
+		return -EEXIST;
+	if (!vector || vector >= ds->nr_vectors)
+		vector = devices_pick_vector(ds);
+	if (!vector)
+		return -ENXIO;
+	ret = devices_take(ds, cls, id, relid - 1, vector, instance_id, out);
+	if (!ret && ds->next_id <= id)
+		ds->next_id = id + 1;
+	return ret;
 }
 
 uint16_t devices_grant_subchannels(struct devices *ds, struct device *dev,
@@ -239,6 +277,8 @@ void devices_free(struct devices *ds, struct device *dev)
 	devices_drop_subchannels(ds, dev);
 	devices_put_chan(ds, dev->relid);
 	free(dev->priv);
+	json_object_put(dev->params);
+	json_object_put(dev->sets);
 	ds->count--;
 	memset(dev, 0, sizeof(*dev));
 }
@@ -270,4 +310,38 @@ void uuid_format(const uint8_t u[KVMBUS_UUID_SIZE],
 		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
 		 u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9],
 		 u[10], u[11], u[12], u[13], u[14], u[15]);
+}
+
+static int hex_digit(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+int uuid_parse_str(const char *s, uint8_t u[KVMBUS_UUID_SIZE])
+{
+	unsigned int i, pos = 0;
+	int hi, lo;
+
+	if (strlen(s) != DEV_UUID_STR_LEN - 1)
+		return -EINVAL;
+	for (i = 0; i < KVMBUS_UUID_SIZE; i++) {
+		if (pos == 8 || pos == 13 || pos == 18 || pos == 23) {
+			if (s[pos] != '-')
+				return -EINVAL;
+			pos++;
+		}
+		hi = hex_digit(s[pos]);
+		lo = hex_digit(s[pos + 1]);
+		if (hi < 0 || lo < 0)
+			return -EINVAL;
+		u[i] = (uint8_t)(hi << 4 | lo);
+		pos += 2;
+	}
+	return 0;
 }

@@ -74,6 +74,10 @@ struct device {
 	uint32_t sub_relid[KVMBUS_MAX_SUBCHANNELS];
 	uint8_t offer_data[KVMBUS_OFFER_DATA_MAX];
 	uint32_t offer_data_len;
+	/* What configured it, for a restarted kvmbusd (state.h): the
+	 * dev_add parameters and every dev_set since, in order. */
+	struct json_object *params;	/* object or NULL; owned */
+	struct json_object *sets;	/* array or NULL; owned */
 };
 
 /* One slot of the channel table: relid slot + 1. */
@@ -116,6 +120,24 @@ const struct dev_class *dev_class_at(size_t i);
  */
 int devices_add(struct devices *ds, const struct dev_class *cls,
 		struct device **out);
+
+/*
+ * devices_add_at() - configure a device a previous kvmbusd had (state.h)
+ * @id: its admin id, not in use
+ * @relid: its primary relid, free
+ * @vector: its vector; one of 1..nr_vectors-1, else the least used
+ * @instance_id: its instance id
+ *
+ * As devices_add(), with the identity given instead of chosen, so that a
+ * guest sees the same device after a restart.  @ds->next_id is raised
+ * past @id.
+ * Return: 0, -EEXIST when @id or @relid is taken, -EINVAL for @id 0 or
+ * an @relid outside 1..CHAN_MAX, -ENOSPC, -ENXIO or -ENOMEM.
+ */
+int devices_add_at(struct devices *ds, const struct dev_class *cls,
+		   uint32_t id, uint32_t relid, uint16_t vector,
+		   const uint8_t instance_id[KVMBUS_UUID_SIZE],
+		   struct device **out);
 
 /*
  * devices_grant_subchannels() - let @dev have @count sub-channels
@@ -161,5 +183,8 @@ const char *dev_state_name(enum dev_state state);
 /* @out: "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" (RFC 4122 byte order). */
 void uuid_format(const uint8_t u[KVMBUS_UUID_SIZE],
 		 char out[DEV_UUID_STR_LEN]);
+
+/* Parse uuid_format()'s output.  Return: 0 or -EINVAL. */
+int uuid_parse_str(const char *s, uint8_t u[KVMBUS_UUID_SIZE]);
 
 #endif /* KVMBUSD_DEVICES_H */

@@ -32,6 +32,7 @@
 #include "loop.h"
 #include "opts.h"
 #include "params.h"
+#include "state.h"
 #include "supervise.h"
 
 #define EXIT_STARTUP	2	/* bad option, missing file, ... */
@@ -54,6 +55,10 @@ struct kvmbusd {
 	int kick_fd;
 	struct ratelimit rl_guest;	/* guest-triggered messages */
 	bool supervised;	/* a child of kvmbusd --supervise */
+	/* Supervised: the device table, kept across restarts (state.h);
+	 * not saved while @restoring it. */
+	struct state state;
+	bool restoring;
 };
 
 #define container_of(ptr, type, member) \
@@ -127,8 +132,26 @@ static int ctl_signal_guest(void *opaque, unsigned int vector)
 	return ivshmem_notify(&d->iv, vector);
 }
 
+/* ctl_ops.changed: save the device table for a restarted kvmbusd. */
+static void devices_changed(void *opaque)
+{
+	struct kvmbusd *d = opaque;
+	struct json_object *t;
+	int ret;
+
+	if (d->state.fd < 0 || d->restoring)
+		return;
+	t = state_from_devices(&d->plane.devs);
+	ret = t ? state_save(&d->state, t) : -ENOMEM;
+	json_object_put(t);
+	if (ret)
+		log_err("cannot save the device table for a restart: %s",
+			strerror(-ret));
+}
+
 static const struct ctl_ops kvmbusd_ctl_ops = {
 	.signal = ctl_signal_guest,
+	.changed = devices_changed,
 };
 
 static void on_doorbell(void *opaque, unsigned int vector, uint64_t count)
@@ -372,6 +395,7 @@ static void kvmbusd_init(struct kvmbusd *d)
 	d->iv.listener.fd = -1;
 	d->iv.client.fd = -1;
 	d->ctl.listener.fd = -1;
+	d->state.fd = -1;
 	ratelimit_init(&d->rl_guest, 5000, 10);
 }
 
@@ -384,7 +408,43 @@ static int kick_init(struct kvmbusd *d)
 	return loop_add(&d->loop, d->kick_fd, EPOLLIN, &d->kick_src);
 }
 
-/* The control plane, and the devices of --device. */
+static void restore_failed(uint32_t id, const char *why)
+{
+	log_err("device %u not restored: %s", id, why);
+}
+
+/*
+ * A restarted child: the devices its predecessor had, from the state the
+ * supervisor holds.  Return: 1 when they were restored (--device is not
+ * looked at), 0 when there is nothing to restore, or -errno.
+ */
+static int devices_restore(struct kvmbusd *d)
+{
+	struct json_object *t;
+	const char *why = "?";
+	int ret, err;
+
+	t = state_load(&d->state, &err, &why);
+	if (!t) {
+		if (err)
+			log_err("device table of the last kvmbusd: %s; starting from --device",
+				err == -EINVAL ? why : strerror(-err));
+		return 0;
+	}
+	d->restoring = true;
+	ret = state_restore(&d->plane, t, restore_failed);
+	d->restoring = false;
+	json_object_put(t);
+	if (ret < 0) {
+		log_err("device table of the last kvmbusd is malformed; starting from --device");
+		return 0;
+	}
+	log_info("%d device(s) restored from the last kvmbusd", ret);
+	devices_changed(d);
+	return 1;
+}
+
+/* The control plane, and the devices of --device (or of the state). */
 static int devices_setup(struct kvmbusd *d)
 {
 	const struct opts *o = &d->opts;
@@ -399,6 +459,10 @@ static int devices_setup(struct kvmbusd *d)
 	d->plane.chan_env.kick = kick_any_thread;
 	d->plane.chan_env.max_workers = o->workers;
 	d->plane.test = o->test;	/* fault injection (scsi stall=1) */
+	ret = devices_restore(d);
+	if (ret)
+		return ret < 0 ? ret : 0;
+	d->restoring = true;
 	for (i = 0; i < o->nr_devices; i++) {
 		struct json_object *params;
 		char err[256];
@@ -418,7 +482,39 @@ static int devices_setup(struct kvmbusd *d)
 		log_info("device %u: %s, relid %u, vector %u", dev->id,
 			 dev->cls->name, dev->relid, dev->vector);
 	}
+	/* Saved once, whole: a child killed half-way through --device
+	 * leaves an empty table, and its successor starts from --device. */
+	d->restoring = false;
+	devices_changed(d);
 	return 0;
+}
+
+/* A supervised child: the device table its supervisor holds (state.h). */
+static int adopt_state(struct kvmbusd *d)
+{
+	const char *env = getenv(STATE_ENV);
+	char *end;
+	long fd;
+	int ret;
+
+	if (!env)
+		return 0;	/* an older supervisor: --device only */
+	errno = 0;
+	fd = strtol(env, &end, 10);
+	if (errno || end == env || *end || fd <= 2 || fd > INT_MAX) {
+		log_err("%s: not a file descriptor", STATE_ENV);
+		return -EINVAL;
+	}
+	if (fcntl((int)fd, F_SETFD, FD_CLOEXEC) < 0) {
+		log_err("%s: fd %ld not open", STATE_ENV, fd);
+		return -EBADF;
+	}
+	unsetenv(STATE_ENV);
+	ret = state_adopt(&d->state, (int)fd);
+	if (ret)
+		log_err("%s: not a kvmbusd state: %s", STATE_ENV,
+			strerror(-ret));
+	return ret;
 }
 
 /*
@@ -430,6 +526,7 @@ static int adopt_fds(struct kvmbusd *d, int *bar_fd, int *db, int *irq)
 	const char *env = getenv(SUPERVISE_ENV);
 	const char *why = NULL;
 	unsigned int i;
+	int ret;
 
 	if (supervise_fds_parse(env, d->opts.vectors, bar_fd, db, irq, &why)) {
 		log_err("%s: %s (does --vectors match the supervisor's?)",
@@ -446,6 +543,9 @@ static int adopt_fds(struct kvmbusd *d, int *bar_fd, int *db, int *irq)
 	if (fcntl(*bar_fd, F_SETFD, FD_CLOEXEC) < 0)
 		return -EBADF;
 	unsetenv(SUPERVISE_ENV);
+	ret = adopt_state(d);
+	if (ret)
+		return ret;
 	return bar_adopt(&d->bar, *bar_fd, d->opts.vectors);
 }
 
@@ -518,6 +618,7 @@ static void kvmbusd_teardown(struct kvmbusd *d)
 		close(d->sig_fd);
 	loop_fini(&d->loop);
 	bar_destroy(&d->bar);
+	state_close(&d->state);
 	guestmem_close(&d->gm);
 	free(d->socket_path);
 	free(d->control_path);

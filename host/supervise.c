@@ -20,6 +20,7 @@
 #include "ivshmem.h"
 #include "log.h"
 #include "loop.h"
+#include "state.h"
 #include "supervise.h"
 
 int supervise_fds_format(char *buf, size_t len, int bar_fd,
@@ -177,6 +178,7 @@ struct supervisor {
 	bool gave_up;		/* the restart limit was hit */
 	struct restart_limit rl;
 	uint64_t restarts;
+	struct state state;	/* the children's device table */
 };
 
 #define sv_of(ptr, member) \
@@ -197,6 +199,14 @@ static void sv_exec_child(struct supervisor *sv, const char *env)
 	sigset_t none;
 
 	fcntl(sv->bar.fd, F_SETFD, 0);
+	if (sv->state.fd >= 0) {
+		char buf[16];
+
+		fcntl(sv->state.fd, F_SETFD, 0);
+		snprintf(buf, sizeof(buf), "%d", sv->state.fd);
+		if (setenv(STATE_ENV, buf, 1) < 0)
+			_exit(127);
+	}
 	for (i = 0; i < sv->iv.vectors; i++) {
 		fcntl(sv->iv.vec[i].doorbell_fd, F_SETFD, 0);
 		fcntl(sv->iv.vec[i].irq_fd, F_SETFD, 0);
@@ -387,6 +397,12 @@ static int sv_setup(struct supervisor *sv)
 
 	if (bar_create(&sv->bar, o->bar_size, o->vectors))
 		return -EINVAL;
+	ret = state_create(&sv->state);
+	if (ret) {
+		log_err("supervisor: no memfd for the device table: %s",
+			strerror(-ret));
+		return ret;
+	}
 	ret = loop_init(&sv->loop);
 	if (!ret)
 		ret = sv_signals(sv);
@@ -431,6 +447,7 @@ int supervise_run(const struct opts *o, char **argv)
 	sv.cwd_fd = -1;
 	sv.loop.epfd = -1;
 	sv.bar.fd = -1;
+	sv.state.fd = -1;
 	restart_limit_init(&sv.rl, o->restart_max,
 			   (uint64_t)o->restart_window * 1000, o->restart_delay);
 
@@ -466,6 +483,7 @@ out:
 		close(sv.sig_fd);
 	loop_fini(&sv.loop);
 	bar_destroy(&sv.bar);
+	state_close(&sv.state);
 	if (sv.cwd_fd >= 0)
 		close(sv.cwd_fd);
 	free(sv.socket_path);

@@ -3,7 +3,7 @@
 #
 # kvmbusd --supervise without QEMU: the child answers the control socket
 # and says it is supervised; SIGKILLed, it is restarted and sees the next
-# host generation; SIGTERM to the parent stops both and removes the
+# host generation and the same devices (run-time adds and removes too); SIGTERM to the parent stops both and removes the
 # sockets; the restart limit makes the parent give up (exit 1); a child
 # given a bad KVMBUSD_FDS refuses to start (exit 2).
 #
@@ -49,8 +49,28 @@ c1=$(wait_child 0) || fail "no child answers"
 g1=$(field '["bar"]["generation"]')
 [ "$c1" != "$KPID" ] || fail "the control socket is the parent's"
 
+# The device table survives the child: a device added at run time, a
+# setting changed, one removed; the next child offers the same ones
+# with the same admin ids, relids and instance ids.
+devs() {
+	"$KVMBUSCTL" -s "$TMP/c.sock" --json devices 2>/dev/null |
+		python3 -c 'import json,sys
+for d in json.load(sys.stdin)["devices"]:
+    print(d["id"], d["class"], d["relid"], d["vector"], d["instance"], d.get("delay_us", ""))'
+}
+"$KVMBUSCTL" -s "$TMP/c.sock" add echo >/dev/null || fail "add echo"
+"$KVMBUSCTL" -s "$TMP/c.sock" add echo >/dev/null || fail "add echo (2)"
+"$KVMBUSCTL" -s "$TMP/c.sock" remove 2 >/dev/null || fail "remove 2"
+d1=$(devs)
+[ "$(echo "$d1" | wc -l)" = 2 ] || fail "not 2 devices before the kill: $d1"
+
 kill -KILL "$c1"
 c2=$(wait_child "$c1") || fail "the child was not restarted"
+d2=$(devs)
+[ "$d2" = "$d1" ] || fail "devices changed across the restart: '$d1' -> '$d2'"
+grep -q "2 device(s) restored" "$TMP/sv.log" || fail "no restore logged"
+"$KVMBUSCTL" -s "$TMP/c.sock" --json add echo | grep -q '"id": *4' ||
+	fail "admin ids reused after the restart"
 g2=$(field '["bar"]["generation"]')
 [ "$g2" = $((g1 + 1)) ] || fail "host generation $g1 -> $g2, not +1"
 grep -q "child $c1 killed by signal 9" "$TMP/sv.log" || fail "the death is not logged"
