@@ -570,3 +570,20 @@ bool kvmbus_chan_rescinded(struct kvmbus_channel *chan)
 	return READ_ONCE(chan->kdev->rescinded);
 }
 EXPORT_SYMBOL_GPL(kvmbus_chan_rescinded);
+
+/**
+ * kvmbus_chan_host_lost() - did the channel stop because kvmbusd died?
+ * @chan: the channel
+ *
+ * True from the moment the bus sees its host gone until it reconnects:
+ * sends fail meanwhile as after a rescind, but a driver with a host_lost
+ * callback is about to be quiesced and may want its caller to retry
+ * rather than fail (&struct kvmbus_driver).
+ *
+ * Return: true while the host is lost.
+ */
+bool kvmbus_chan_host_lost(struct kvmbus_channel *chan)
+{
+	return kvmbus_bus_lost(chan->kdev->bus);
+}
+EXPORT_SYMBOL_GPL(kvmbus_chan_host_lost);

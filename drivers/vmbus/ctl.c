@@ -16,6 +16,11 @@
 #include "ctl_check.h"
 #include "kvmbus_internal.h"
 
+static unsigned int host_grace = 30;
+module_param(host_grace, uint, 0644);
+MODULE_PARM_DESC(host_grace,
+		 "seconds a lost kvmbusd has to come back before the devices kept for it are removed (default 30)");
+
 static void kvmbus_ctl_signal(struct kvmbus_bus *bus)
 {
 	kvmbus_signal(bus, KVMBUS_CTL_VECTOR);
@@ -253,6 +258,91 @@ bad:
 	atomic64_inc(&bus->ctl_malformed);
 }
 
+/*
+ * The parked device the checked offer @o names (same class, same instance
+ * id), taken off the parked list; NULL if none.  A known instance id with
+ * another class is no match: that offer is a new device.
+ */
+static struct kvmbus_device *kvmbus_ctl_unpark(struct kvmbus_bus *bus,
+					       const struct kvmbus_ctl_offer *o)
+{
+	struct kvmbus_device *kdev, *found = NULL;
+	uuid_t class_id, instance_id;
+
+	import_uuid(&class_id, o->class_id);
+	import_uuid(&instance_id, o->instance_id);
+	mutex_lock(&bus->park_lock);
+	list_for_each_entry(kdev, &bus->parked, park_node) {
+		if (uuid_equal(&kdev->instance_id, &instance_id) &&
+		    uuid_equal(&kdev->class_id, &class_id)) {
+			found = kdev;
+			list_del_init(&kdev->park_node);
+			break;
+		}
+	}
+	mutex_unlock(&bus->park_lock);
+	return found;
+}
+
+/* Unregister a device that is on neither the xarray nor the parked list. */
+static void kvmbus_ctl_drop(struct kvmbus_device *kdev)
+{
+	kvmbus_device_mark_rescinded(kdev);
+	device_unregister(&kdev->dev);
+}
+
+/*
+ * Give a parked device the new host's identity (checked by the caller,
+ * validated again by the driver) and let its driver reopen its channels.
+ * On any failure the device is removed.
+ */
+static void kvmbus_ctl_resume(struct kvmbus_bus *bus, struct kvmbus_device *kdev,
+			      const struct kvmbus_ctl_offer *o)
+{
+	u32 relid = le32_to_cpu(o->relid);
+	struct kvmbus_driver *drv;
+	const char *why = NULL;
+	int ret;
+
+	spin_lock_irq(&kdev->chan_lock);
+	if (kdev->chans_claimed) {
+		why = "a channel was left open";
+	} else {
+		kdev->relid = relid;
+		kdev->vector = le16_to_cpu(o->vector);
+		kdev->max_subchannels = le16_to_cpu(o->max_subchannels);
+		kdev->offer_data_len = le32_to_cpu(o->data_len);
+		memset(kdev->offer_data, 0, sizeof(kdev->offer_data));
+		memcpy(kdev->offer_data, o->data, kdev->offer_data_len);
+		memset(kdev->sub, 0, sizeof(kdev->sub));
+	}
+	spin_unlock_irq(&kdev->chan_lock);
+	if (why)
+		goto err_drop;
+	ret = xa_insert(&bus->devices, relid, kdev, GFP_KERNEL);
+	if (ret) {
+		why = ret == -EBUSY ? "duplicate relid" : "no memory";
+		atomic64_inc(&bus->ctl_malformed);
+		goto err_drop;
+	}
+	/* Sends work again from here on. */
+	WRITE_ONCE(kdev->rescinded, false);
+
+	device_lock(&kdev->dev);
+	drv = kdev->dev.driver ? to_kvmbus_driver(kdev->dev.driver) : NULL;
+	ret = drv && drv->host_back ? drv->host_back(kdev) : 0;
+	device_unlock(&kdev->dev);
+	if (!ret) {
+		dev_info(&kdev->dev, "resumed on channel %u\n", relid);
+		return;
+	}
+	xa_erase(&bus->devices, relid);
+	why = "the driver could not resume it";
+err_drop:
+	dev_warn(&kdev->dev, "not resumed (%s): removed\n", why);
+	kvmbus_ctl_drop(kdev);
+}
+
 static void kvmbus_ctl_offer(struct kvmbus_bus *bus,
 			     const struct kvmbus_ctl_offer *o)
 {
@@ -274,9 +364,17 @@ static void kvmbus_ctl_offer(struct kvmbus_bus *bus,
 		return;
 	}
 
+	/* A device kept from the host before: the same one, resumed. */
+	kdev = kvmbus_ctl_unpark(bus, o);
+	if (kdev) {
+		kvmbus_ctl_resume(bus, kdev, o);
+		return;
+	}
+
 	kdev = kzalloc(sizeof(*kdev), GFP_KERNEL);
 	if (!kdev)
 		return;
+	INIT_LIST_HEAD(&kdev->park_node);
 	import_uuid(&kdev->class_id, o->class_id);
 	import_uuid(&kdev->instance_id, o->instance_id);
 	kdev->relid = relid;
@@ -511,6 +609,7 @@ static int kvmbus_ctl_negotiate(struct kvmbus_bus *bus)
 
 static void kvmbus_ctl_reset_work(struct work_struct *work);
 static void kvmbus_ctl_watch_work(struct work_struct *work);
+static void kvmbus_ctl_grace_work(struct work_struct *work);
 
 /**
  * kvmbus_ctl_init() - allocate what the control plane needs
@@ -529,6 +628,9 @@ int kvmbus_ctl_init(struct kvmbus_bus *bus)
 	spin_lock_init(&bus->waiters_lock);
 	INIT_LIST_HEAD(&bus->waiters);
 	ida_init(&bus->gpadl_ids);
+	mutex_init(&bus->park_lock);
+	INIT_LIST_HEAD(&bus->parked);
+	INIT_DELAYED_WORK(&bus->grace_work, kvmbus_ctl_grace_work);
 
 	bus->ctl_buf = kmalloc(KVMBUS_CTL_MSG_MAX, GFP_KERNEL);
 	if (!bus->ctl_buf)
@@ -676,20 +778,85 @@ static void kvmbus_ctl_lost(struct kvmbus_bus *bus)
 	flush_workqueue(bus->hp_wq);
 }
 
-/* Remove every device, as if the host had rescinded it. */
-static unsigned int kvmbus_ctl_remove_all(struct kvmbus_bus *bus)
+/*
+ * Quiesce @kdev if its driver can wait for the host to come back.
+ * Return: true when its host_lost ran: the device is to be parked.
+ */
+static bool kvmbus_ctl_quiesce_dev(struct kvmbus_device *kdev)
+{
+	struct kvmbus_driver *drv;
+	bool kept = false;
+
+	device_lock(&kdev->dev);
+	drv = kdev->dev.driver ? to_kvmbus_driver(kdev->dev.driver) : NULL;
+	if (drv && drv->host_lost && drv->host_back) {
+		drv->host_lost(kdev);
+		kept = true;
+	}
+	device_unlock(&kdev->dev);
+	return kept;
+}
+
+/*
+ * Every device leaves the xarray (the new host's relids mean nothing to
+ * the old ones): those whose driver supports it are quiesced and parked
+ * for the new host's offers, the others removed as on a rescind.
+ */
+static void kvmbus_ctl_park_all(struct kvmbus_bus *bus, unsigned int *kept,
+				unsigned int *removed)
 {
 	struct kvmbus_device *kdev;
 	unsigned long relid;
-	unsigned int n = 0;
 
+	*kept = 0;
+	*removed = 0;
 	xa_for_each(&bus->devices, relid, kdev) {
 		xa_erase(&bus->devices, relid);
-		kvmbus_device_mark_rescinded(kdev);
-		device_unregister(&kdev->dev);
+		/* Marked already (kvmbus_ctl_lost()): sends fail. */
+		if (kvmbus_ctl_quiesce_dev(kdev)) {
+			mutex_lock(&bus->park_lock);
+			list_add_tail(&kdev->park_node, &bus->parked);
+			mutex_unlock(&bus->park_lock);
+			(*kept)++;
+		} else {
+			kvmbus_ctl_drop(kdev);
+			(*removed)++;
+		}
+	}
+	/* From the first loss: a host that keeps dying half-way through
+	 * the handshake does not extend it.
+	 */
+	if (*kept)
+		queue_delayed_work(system_wq, &bus->grace_work,
+				   (unsigned long)host_grace * HZ);
+}
+
+/* Remove every parked device (@why for the log).  Return: how many. */
+static unsigned int kvmbus_ctl_unpark_all(struct kvmbus_bus *bus,
+					  const char *why)
+{
+	struct kvmbus_device *kdev, *tmp;
+	unsigned int n = 0;
+	LIST_HEAD(gone);
+
+	mutex_lock(&bus->park_lock);
+	list_splice_init(&bus->parked, &gone);
+	mutex_unlock(&bus->park_lock);
+	list_for_each_entry_safe(kdev, tmp, &gone, park_node) {
+		list_del_init(&kdev->park_node);
+		dev_warn(&kdev->dev, "removed: %s\n", why);
+		kvmbus_ctl_drop(kdev);
 		n++;
 	}
 	return n;
+}
+
+static void kvmbus_ctl_grace_work(struct work_struct *work)
+{
+	struct kvmbus_bus *bus = container_of(to_delayed_work(work),
+					      struct kvmbus_bus, grace_work);
+
+	kvmbus_ctl_unpark_all(bus, "kvmbusd did not come back in time");
 }
 
 /*
@@ -702,7 +869,7 @@ static void kvmbus_ctl_reset_work(struct work_struct *work)
 	struct kvmbus_bus *bus = container_of(work, struct kvmbus_bus,
 					      reset_work);
 	struct device *dev = &bus->pdev->dev;
-	unsigned int n;
+	unsigned int kept, removed;
 	int ret;
 
 	if (!READ_ONCE(bus->dying) && !kvmbus_ctl_host_gone(bus))
@@ -711,9 +878,9 @@ static void kvmbus_ctl_reset_work(struct work_struct *work)
 		if (READ_ONCE(bus->dying))
 			return;
 		kvmbus_ctl_lost(bus);
-		n = kvmbus_ctl_remove_all(bus);
-		dev_warn(dev, "kvmbusd is gone (host generation %u now): %u device(s) removed; waiting for it to come back\n",
-			 ioread32(&bus->mbox->host_generation), n);
+		kvmbus_ctl_park_all(bus, &kept, &removed);
+		dev_warn(dev, "kvmbusd is gone (host generation %u now): %u device(s) kept, %u device(s) removed; waiting for it to come back\n",
+			 ioread32(&bus->mbox->host_generation), kept, removed);
 		reinit_completion(&bus->version_done);
 		reinit_completion(&bus->offers_done);
 		reinit_completion(&bus->unload_done);
@@ -729,6 +896,11 @@ static void kvmbus_ctl_reset_work(struct work_struct *work)
 		/* Refused, or died again half-way: start over. */
 		msleep(1000);
 	}
+	/* Every offer was handled before ALL_OFFERS_DONE completed the
+	 * handshake: what is still parked was not offered again.
+	 */
+	cancel_delayed_work_sync(&bus->grace_work);
+	kvmbus_ctl_unpark_all(bus, "not offered by the new kvmbusd");
 	atomic64_inc(&bus->resets);
 	kvmbus_ctl_watch(bus);
 }
@@ -764,6 +936,8 @@ void kvmbus_ctl_quiesce(struct kvmbus_bus *bus)
 	cancel_delayed_work_sync(&bus->watch_work);
 	cancel_work_sync(&bus->reset_work);
 	WRITE_ONCE(bus->online, false);
+	/* Parked devices stay parked; kvmbus_ctl_stop() removes them. */
+	cancel_delayed_work_sync(&bus->grace_work);
 }
 
 /**
@@ -786,6 +960,7 @@ void kvmbus_ctl_stop(struct kvmbus_bus *bus)
 	/* No hot-plug event is queued or half-done after this. */
 	flush_workqueue(bus->ctl_wq);
 	flush_workqueue(bus->hp_wq);
+	kvmbus_ctl_unpark_all(bus, "kvmbus is going away");
 	xa_for_each(&bus->devices, relid, kdev) {
 		xa_erase(&bus->devices, relid);
 		device_unregister(&kdev->dev);

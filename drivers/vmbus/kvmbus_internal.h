@@ -145,6 +145,11 @@ struct kvmbus_vec_bind {
  * @watch_work: looks at the mailbox once a second, in case the signal
  *	that the host is gone was lost
  * @resets: reconnections after a lost host
+ * @park_lock: protects @parked
+ * @parked: devices kept (their drivers' host_lost ran) until the new host
+ *	offers them again or @grace_work removes them
+ * @grace_work: removes what is still parked kvmbus.host_grace seconds
+ *	after the host was lost
  */
 struct kvmbus_bus {
 	struct pci_dev *pdev;
@@ -190,6 +195,9 @@ struct kvmbus_bus {
 	struct work_struct reset_work;
 	struct delayed_work watch_work;
 	atomic64_t resets;
+	struct mutex park_lock;		/* parked */
+	struct list_head parked;
+	struct delayed_work grace_work;
 };
 
 /*

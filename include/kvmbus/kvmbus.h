@@ -69,6 +69,8 @@ struct kvmbus_subchannel {
  * @rescinded: the host took the device back (private to kvmbus.ko)
  * @chan_dir: sysfs channels/, while a channel is open (private to kvmbus.ko)
  * @chan_dir_users: open channels in @chan_dir (private to kvmbus.ko)
+ * @park_node: on the bus's list of devices kept while the host is gone
+ *	(private to kvmbus.ko)
  */
 struct kvmbus_device {
 	struct device dev;
@@ -87,6 +89,7 @@ struct kvmbus_device {
 	bool rescinded;
 	struct kobject *chan_dir;
 	unsigned int chan_dir_users;
+	struct list_head park_node;
 };
 
 #define to_kvmbus_device(d)	container_of(d, struct kvmbus_device, dev)
@@ -97,7 +100,24 @@ struct kvmbus_device {
  * @id_table: the classes it binds to
  * @probe: bind to a device; 0 or a negative errno
  * @remove: unbind; the device may already be gone on the host side
+ * @host_lost: optional, with @host_back: kvmbusd died (docs/protocol.md,
+ *	"Backend restart") and the device is kept instead of removed.  Every
+ *	send already fails and kvmbus_chan_rescinded() is true; the driver
+ *	stops its I/O, closes every channel and tears down every GPADL (both
+ *	succeed at once, the host holds nothing), and keeps what it shows
+ *	the rest of the kernel (netdev, SCSI host).  Sleeps; no return value.
+ * @host_back: a new kvmbusd offered the device again (same class and
+ *	instance id): relid, vector, @max_subchannels and offer data may be
+ *	new and must be checked again.  The driver opens its channels again
+ *	as in probe and restarts I/O.  An error removes the device (its
+ *	@remove then runs on a quiesced device).  A device not offered again
+ *	within the grace period (kvmbus.host_grace) is removed.
  * @driver: the driver-model driver
+ *
+ * Between @host_lost and @host_back, or @remove, nothing of the channel
+ * API but kvmbus_chan_rescinded() may be used on the device.  Drivers
+ * without the pair have their devices removed when the host is lost and
+ * probed anew from the new host's offers.
  */
 struct kvmbus_driver {
 	const char *name;
@@ -105,6 +125,8 @@ struct kvmbus_driver {
 	int (*probe)(struct kvmbus_device *kdev,
 		     const struct kvmbus_device_id *id);
 	void (*remove)(struct kvmbus_device *kdev);
+	void (*host_lost)(struct kvmbus_device *kdev);
+	int (*host_back)(struct kvmbus_device *kdev);
 	struct device_driver driver;
 };
 
@@ -142,6 +164,7 @@ bool kvmbus_chan_recv_done(struct kvmbus_channel *chan);
 void kvmbus_chan_mask(struct kvmbus_channel *chan);
 bool kvmbus_chan_unmask(struct kvmbus_channel *chan);
 bool kvmbus_chan_rescinded(struct kvmbus_channel *chan);
+bool kvmbus_chan_host_lost(struct kvmbus_channel *chan);
 int kvmbus_chan_cpu(const struct kvmbus_channel *chan);
 int kvmbus_chan_set_cpu(struct kvmbus_channel *chan, unsigned int cpu);
 int kvmbus_gpadl_create(struct kvmbus_device *kdev, void *buf, size_t size,
