@@ -1750,6 +1750,89 @@ static void netvsc_remove(struct kvmbus_device *kdev)
 	free_netdev(ndev);
 }
 
+/*
+ * kvmbusd died: the netdev stays (same name, same ifindex) with its
+ * carrier off and its queues stopped; every channel and buffer goes
+ * (the host holds none of them any more) and every skb the host never
+ * completed is freed.  Detached, the stack neither transmits nor calls
+ * the ndo/ethtool operations that would talk to the host.
+ */
+static void netvsc_host_lost(struct kvmbus_device *kdev)
+{
+	struct netvsc *nv = dev_get_drvdata(&kdev->dev);
+	struct net_device *ndev = nv->ndev;
+	unsigned int i;
+
+	rtnl_lock();
+	netif_carrier_off(ndev);
+	netif_device_detach(ndev);
+	/*
+	 * NAPI first: its completions wake stopped queues.  With it gone,
+	 * netif_tx_disable() waits for a transmit in progress and nothing
+	 * starts a queue again before netif_device_attach().
+	 */
+	for (i = 0; i < nv->nr_queues; i++) {
+		struct netvsc_queue *q = &nv->queues[i];
+
+		if (q->napi_added) {
+			napi_disable(&q->napi);
+			netif_napi_del(&q->napi);
+			q->napi_added = false;
+		}
+	}
+	netif_tx_disable(ndev);
+	mutex_lock(&nv->reopen_lock);
+	for (i = nv->nr_queues; i-- > 0;)
+		netvsc_queue_close(&nv->queues[i]);
+	mutex_unlock(&nv->reopen_lock);
+	rtnl_unlock();
+	netdev_info(ndev, "kvmbusd is gone: carrier off until it is back\n");
+}
+
+/*
+ * The new kvmbusd offered the NIC again: open as many queues as before
+ * (or as the new offer allows), give it our MAC, MTU and receive filter,
+ * and attach.  Offloads the netdev advertises must still be granted.
+ */
+static int netvsc_host_back(struct kvmbus_device *kdev)
+{
+	struct netvsc *nv = dev_get_drvdata(&kdev->dev);
+	struct net_device *ndev = nv->ndev;
+	u32 count = nv->nr_queues, off = 0, link = 0;
+	u8 mac[ETH_ALEN];
+	int ret;
+
+	rtnl_lock();
+	mutex_lock(&nv->reopen_lock);
+	/* The new offer is checked as in probe; the MAC stays ours. */
+	netvsc_read_offer(nv, mac);
+	count = clamp_t(u32, count, 1, nv->max_queues);
+	nv->nr_queues = 0;
+	ret = netvsc_queue_open(&nv->queues[0], &off, &link);
+	if (ret)
+		goto out_unlock;
+	nv->nr_queues = 1;
+	if (off != nv->offloads) {
+		netdev_err(ndev, "the new kvmbusd grants offloads 0x%x, not 0x%x\n",
+			   off, nv->offloads);
+		ret = -EPROTO;
+		goto out_unlock;
+	}
+	netvsc_set_queues(nv, count);
+	netvsc_set(nv, KVMBUS_NET_SET_MAC | KVMBUS_NET_SET_MTU, ndev->mtu, 0,
+		   ndev->dev_addr);
+	netvsc_rx_mode_sync(nv);
+	if (link & KVMBUS_NET_LINK_UP)
+		netif_carrier_on(ndev);
+	netif_device_attach(ndev);
+	netdev_info(ndev, "kvmbusd is back: relid %u, %u queues\n",
+		    kdev->relid, nv->nr_queues);
+out_unlock:
+	mutex_unlock(&nv->reopen_lock);
+	rtnl_unlock();
+	return ret;
+}
+
 static const struct kvmbus_device_id netvsc_id_table[] = {
 	{ .class_id = KVMBUS_UUID(KVMBUS_CLASS_NET_BYTES) },
 	{ }
@@ -1760,6 +1843,8 @@ static struct kvmbus_driver netvsc_driver = {
 	.id_table	= netvsc_id_table,
 	.probe		= netvsc_probe,
 	.remove		= netvsc_remove,
+	.host_lost	= netvsc_host_lost,
+	.host_back	= netvsc_host_back,
 };
 module_kvmbus_driver(netvsc_driver);
 
