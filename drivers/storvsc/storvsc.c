@@ -102,6 +102,11 @@ struct storvsc_dev {
 	spinlock_t lock;		/* @removing */
 	struct work_struct scan_work;
 	bool removing;
+	/* kvmbusd is gone (host_lost): requests are blocked, the queues'
+	 * channels closed, and what was in flight went back to the block
+	 * layer; cleared by host_back.
+	 */
+	bool host_gone;
 	atomic64_t bogus;		/* answers that named no request */
 	atomic64_t events;
 };
@@ -118,6 +123,9 @@ static int storvsc_put(struct storvsc_queue *q, const struct kvmbus_ring_pkt *p,
 		ret = kvmbus_chan_put(q->chan, p);
 		if (flush || ret)
 			kvmbus_chan_flush(q->chan);
+		/* kvmbusd died; host_lost is on its way: retry, not fail. */
+		if (ret == -ENODEV && kvmbus_chan_host_lost(q->chan))
+			ret = -EAGAIN;
 	}
 	spin_unlock_irqrestore(&q->lock, flags);
 	return ret;
@@ -328,7 +336,9 @@ static int storvsc_queuecommand(struct Scsi_Host *shost, struct scsi_cmnd *cmd)
 	 */
 	if (!kvmbus_reqtab_take(sd->reqs, sc->id))
 		return 0;
-	if (ret == -ENOSPC)
+	/* The host is gone but coming back: wait for it, blocked. */
+	if (ret == -ENOSPC || ret == -EAGAIN ||
+	    (READ_ONCE(sd->host_gone) && !READ_ONCE(sd->removing)))
 		return SCSI_MLQUEUE_HOST_BUSY;
 	set_host_byte(cmd, DID_NO_CONNECT);
 	scsi_done(cmd);
@@ -419,6 +429,9 @@ static int storvsc_eh_abort(struct scsi_cmnd *cmd)
 	struct storvsc_cmd *sc = scsi_cmd_priv(cmd);
 	int ret;
 
+	/* A lost host holds no command: nothing to abort. */
+	if (READ_ONCE(sd->host_gone))
+		return SUCCESS;
 	if (sc->hwq >= sd->nr_queues)
 		return FAILED;
 	ret = storvsc_tmf(sd, sd->q[sc->hwq], KVMBUS_SCSI_OP_ABORT, sc->id, 0);
@@ -439,6 +452,8 @@ static int storvsc_eh_device_reset(struct scsi_cmnd *cmd)
 	struct storvsc_dev *sd = shost_priv(cmd->device->host);
 	int ret;
 
+	if (READ_ONCE(sd->host_gone))
+		return SUCCESS;
 	ret = storvsc_tmf_all(sd, KVMBUS_SCSI_OP_RESET_LUN,
 			      (u16)cmd->device->lun);
 	sdev_printk(KERN_INFO, cmd->device, "LUN reset: %s (%d)\n",
@@ -451,6 +466,8 @@ static int storvsc_eh_host_reset(struct scsi_cmnd *cmd)
 	struct storvsc_dev *sd = shost_priv(cmd->device->host);
 	int ret;
 
+	if (READ_ONCE(sd->host_gone))
+		return SUCCESS;
 	ret = storvsc_tmf_all(sd, KVMBUS_SCSI_OP_RESET_HOST, 0);
 	shost_printk(KERN_INFO, cmd->device->host, "host reset: %s (%d)\n",
 		     ret ? "failed" : "done", ret);
@@ -569,7 +586,8 @@ static void storvsc_close_queues(struct storvsc_dev *sd)
 		spin_lock_irqsave(&q->lock, flags);
 		q->dead = true;
 		spin_unlock_irqrestore(&q->lock, flags);
-		kvmbus_channel_close(q->chan);
+		if (q->chan)
+			kvmbus_channel_close(q->chan);
 		kfree(q);
 		sd->q[i] = NULL;
 	}
@@ -632,8 +650,8 @@ static void storvsc_open_subchannels(struct storvsc_dev *sd)
 	}
 }
 
-/* Fail what the host will never answer (channel closed). */
-static void storvsc_drain(struct storvsc_dev *sd)
+/* Finish what the host will never answer (channel closed) with @host. */
+static void storvsc_drain_as(struct storvsc_dev *sd, int host)
 {
 	void *ctx;
 
@@ -645,10 +663,15 @@ static void storvsc_drain(struct storvsc_dev *sd)
 			sd->tmf_ok = false;
 			complete(&sd->tmf_done);
 		} else {
-			set_host_byte(ctx, DID_NO_CONNECT);
+			set_host_byte(ctx, host);
 			scsi_done(ctx);
 		}
 	}
+}
+
+static void storvsc_drain(struct storvsc_dev *sd)
+{
+	storvsc_drain_as(sd, DID_NO_CONNECT);
 }
 
 static int storvsc_probe(struct kvmbus_device *kdev,
@@ -733,6 +756,13 @@ static void storvsc_remove(struct kvmbus_device *kdev)
 	spin_lock_irqsave(&sd->lock, flags);
 	sd->removing = true;
 	spin_unlock_irqrestore(&sd->lock, flags);
+	/*
+	 * Removed while kvmbusd is gone (it did not come back): what waits
+	 * blocked now fails at once (queuecommand sees @removing), the scan
+	 * included, so it can be cancelled.
+	 */
+	if (READ_ONCE(sd->host_gone))
+		scsi_unblock_requests(shost);
 	cancel_work_sync(&sd->scan_work);
 	/*
 	 * A host that took the device back answers nothing: fail what is
@@ -742,7 +772,7 @@ static void storvsc_remove(struct kvmbus_device *kdev)
 	 * still sends (SYNCHRONIZE CACHE) fail at once on the rescinded
 	 * channels.
 	 */
-	if (kvmbus_chan_rescinded(sd->q[0]->chan))
+	if (READ_ONCE(sd->host_gone) || kvmbus_chan_rescinded(sd->q[0]->chan))
 		storvsc_drain(sd);
 	scsi_remove_host(shost);
 	storvsc_close_queues(sd);
@@ -751,6 +781,138 @@ static void storvsc_remove(struct kvmbus_device *kdev)
 	kdev->dev.dma_parms = NULL;
 	dev_set_drvdata(&kdev->dev, NULL);
 	scsi_host_put(shost);
+}
+
+/*
+ * Close every queue's channel but keep the queues (queuecommand still
+ * looks at them), and hand what was in flight back to the block layer.
+ */
+static void storvsc_hold_queues(struct storvsc_dev *sd)
+{
+	struct storvsc_queue *q;
+	unsigned long flags;
+	unsigned int i;
+
+	for (i = 0; i < sd->nr_queues; i++) {
+		q = sd->q[i];
+		/* After this no send touches the channel (storvsc_put()). */
+		spin_lock_irqsave(&q->lock, flags);
+		q->dead = true;
+		spin_unlock_irqrestore(&q->lock, flags);
+		if (q->chan)
+			kvmbus_channel_close(q->chan);
+		q->chan = NULL;
+	}
+	/* No callback runs now: whatever is in the table is ours. */
+	storvsc_drain_as(sd, DID_REQUEUE);
+}
+
+/*
+ * kvmbusd died: the SCSI host and its disks stay.  Requests are blocked,
+ * every channel is closed (the queue structures stay for queuecommand),
+ * and the commands in flight go back to the block layer (DID_REQUEUE,
+ * no retry spent) to be sent again to the next kvmbusd, or failed when
+ * the device is removed because none came back in time.
+ */
+static void storvsc_host_lost(struct kvmbus_device *kdev)
+{
+	struct storvsc_dev *sd = dev_get_drvdata(&kdev->dev);
+
+	/* Before the queues die: queuecommand that fails to send must
+	 * ask to be retried, not fail the command.
+	 */
+	WRITE_ONCE(sd->host_gone, true);
+	scsi_block_requests(sd->shost);
+	storvsc_hold_queues(sd);
+	dev_info(&kdev->dev, "kvmbusd is gone: %u queues closed, requests held\n",
+		 sd->nr_queues);
+}
+
+/* Open channel @q->index again into @q.  Return: 0 or -errno. */
+static int storvsc_reopen_queue(struct storvsc_dev *sd, struct storvsc_queue *q)
+{
+	struct kvmbus_chan_config cfg = {
+		.g2h_size = PAGE_ALIGN(clamp(ring_kb, 16u, 4096u) * 1024),
+		.h2g_size = STORVSC_H2G_SIZE,
+		.sub_index = q->index,
+		.callback = storvsc_callback,
+		.ctx = q,
+	};
+	struct kvmbus_channel *chan;
+	unsigned long flags;
+	int ret;
+
+	ret = kvmbus_channel_open(sd->kdev, &cfg, &chan);
+	if (ret)
+		return ret;
+	spin_lock_irqsave(&q->lock, flags);
+	q->chan = chan;
+	q->dead = false;
+	spin_unlock_irqrestore(&q->lock, flags);
+	return 0;
+}
+
+/*
+ * The new kvmbusd offered the controller again: INIT, then as many
+ * queues as the SCSI host has (its hardware queue count cannot change),
+ * then unblock.  A host that now offers less than the disks were set up
+ * with (queues, transfer size, segments, LUNs) is refused: the device is
+ * removed instead.
+ */
+static int storvsc_host_back(struct kvmbus_device *kdev)
+{
+	struct storvsc_dev *sd = dev_get_drvdata(&kdev->dev);
+	u32 max_transfer = sd->max_transfer, max_segments = sd->max_segments;
+	u16 max_luns = sd->max_luns;
+	unsigned int i;
+	int n, ret;
+
+	ret = storvsc_reopen_queue(sd, sd->q[0]);
+	if (ret)
+		goto err;
+	reinit_completion(&sd->init_done);
+	ret = storvsc_init(sd);
+	if (ret)
+		goto err;
+	if (sd->max_transfer < max_transfer ||
+	    sd->max_segments < max_segments || sd->max_luns < max_luns ||
+	    sd->max_queues < sd->nr_queues) {
+		dev_err(&kdev->dev, "the new kvmbusd offers less than the disks were set up with\n");
+		ret = -EPROTO;
+		goto err;
+	}
+	/* Ours, not the new host's: the midlayer set up with these. */
+	sd->max_transfer = max_transfer;
+	sd->max_segments = max_segments;
+	sd->max_luns = max_luns;
+	if (sd->nr_queues > 1) {
+		n = kvmbus_subchannels_request(kdev, sd->nr_queues - 1);
+		if (n < 0 || (unsigned int)n < sd->nr_queues - 1) {
+			ret = n < 0 ? n : -ENOSPC;
+			goto err;
+		}
+	}
+	for (i = 1; i < sd->nr_queues; i++) {
+		ret = storvsc_reopen_queue(sd, sd->q[i]);
+		if (ret)
+			goto err;
+	}
+	WRITE_ONCE(sd->host_gone, false);
+	scsi_unblock_requests(sd->shost);
+	/* LUNs may have come or gone with the new host. */
+	storvsc_schedule_scan(sd);
+	dev_info(&kdev->dev, "kvmbusd is back: relid %u, %u queues\n",
+		 kdev->relid, sd->nr_queues);
+	return 0;
+
+err:
+	/* Still gone as far as the SCSI host knows; remove() cleans up.
+	 * No request can be in the table: they are blocked, and INIT's
+	 * was taken back or answered.
+	 */
+	storvsc_hold_queues(sd);
+	dev_err(&kdev->dev, "cannot resume on the new kvmbusd: %d\n", ret);
+	return ret;
 }
 
 static const struct kvmbus_device_id storvsc_id_table[] = {
@@ -763,6 +925,8 @@ static struct kvmbus_driver storvsc_driver = {
 	.id_table	= storvsc_id_table,
 	.probe		= storvsc_probe,
 	.remove		= storvsc_remove,
+	.host_lost	= storvsc_host_lost,
+	.host_back	= storvsc_host_back,
 };
 module_kvmbus_driver(storvsc_driver);
 
