@@ -660,14 +660,6 @@ err_free_buf:
 	return -ENOMEM;
 }
 
-/**
- * kvmbus_ctl_start() - negotiate and ask for the host's devices
- * @bus: a connection whose control rings the host accepted
- *
- * On failure everything it started is stopped again.
- *
- * Return: 0 or a negative errno.
- */
 /* Negotiate and take the offer list; nothing to undo on failure. */
 static int kvmbus_ctl_handshake(struct kvmbus_bus *bus)
 {
@@ -693,6 +685,14 @@ static int kvmbus_ctl_handshake(struct kvmbus_bus *bus)
 	return 0;
 }
 
+/**
+ * kvmbus_ctl_start() - negotiate and ask for the host's devices
+ * @bus: a connection whose control rings the host accepted
+ *
+ * On failure everything it started is stopped again.
+ *
+ * Return: 0 or a negative errno.
+ */
 int kvmbus_ctl_start(struct kvmbus_bus *bus)
 {
 	int ret = kvmbus_ctl_handshake(bus);
