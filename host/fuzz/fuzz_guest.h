@@ -14,6 +14,7 @@
 #define KVMBUSD_FUZZ_GUEST_H
 
 #include <errno.h>
+#include <json.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,6 +266,16 @@ static inline void fg_negotiate(struct fg *f)
 /* A fresh guest RAM and control plane, no device, not connected. */
 static inline void fg_init(struct fg *f)
 {
+	unsigned int i;
+
+	/* The last input's devices own their configuration (state.h);
+	 * everything else of theirs lives in this static struct. */
+	for (i = 0; i < DEV_MAX; i++) {
+		json_object_put(f->c.devs.slot[i].params);
+		json_object_put(f->c.devs.slot[i].sets);
+		f->c.devs.slot[i].params = NULL;
+		f->c.devs.slot[i].sets = NULL;
+	}
 	memset(f->gm.base, 0, FG_RAM);
 	memset(&f->hdr, 0, sizeof(f->hdr));
 	f->bar = (struct bar){ .fd = -1, .hdr = &f->hdr, .size = 4096,
