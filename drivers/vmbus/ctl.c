@@ -258,37 +258,44 @@ bad:
 	atomic64_inc(&bus->ctl_malformed);
 }
 
+/* Unregister a device that is on neither the xarray nor the parked list. */
+static void kvmbus_ctl_drop(struct kvmbus_device *kdev)
+{
+	kvmbus_device_mark_rescinded(kdev);
+	device_unregister(&kdev->dev);
+}
+
 /*
  * The parked device the checked offer @o names (same class, same instance
  * id), taken off the parked list; NULL if none.  A known instance id with
- * another class is no match: that offer is a new device.
+ * another class is no match: that offer is a new device, and the parked
+ * one (whose name, the instance id, the new one needs) is removed now.
  */
 static struct kvmbus_device *kvmbus_ctl_unpark(struct kvmbus_bus *bus,
 					       const struct kvmbus_ctl_offer *o)
 {
-	struct kvmbus_device *kdev, *found = NULL;
+	struct kvmbus_device *kdev, *found = NULL, *stale = NULL;
 	uuid_t class_id, instance_id;
 
 	import_uuid(&class_id, o->class_id);
 	import_uuid(&instance_id, o->instance_id);
 	mutex_lock(&bus->park_lock);
 	list_for_each_entry(kdev, &bus->parked, park_node) {
-		if (uuid_equal(&kdev->instance_id, &instance_id) &&
-		    uuid_equal(&kdev->class_id, &class_id)) {
-			found = kdev;
+		if (uuid_equal(&kdev->instance_id, &instance_id)) {
+			if (uuid_equal(&kdev->class_id, &class_id))
+				found = kdev;
+			else
+				stale = kdev;
 			list_del_init(&kdev->park_node);
 			break;
 		}
 	}
 	mutex_unlock(&bus->park_lock);
+	if (stale) {
+		dev_warn(&stale->dev, "offered again under another class: removed\n");
+		kvmbus_ctl_drop(stale);
+	}
 	return found;
-}
-
-/* Unregister a device that is on neither the xarray nor the parked list. */
-static void kvmbus_ctl_drop(struct kvmbus_device *kdev)
-{
-	kvmbus_device_mark_rescinded(kdev);
-	device_unregister(&kdev->dev);
 }
 
 /*
