@@ -10,7 +10,7 @@
 # with the same instance ids; the balloon (no resume) is removed and
 # probed again.  Data written and fsync'd reads back intact, a mounted
 # ext4 stays mounted.  Cases run in order and share the one supervisor
-# (8 restarts at most).
+# (9 restarts at most).
 # timeout: 150
 
 PEER=10.99.0.1
@@ -294,7 +294,36 @@ test_rmmod_after_restart() {
 	ping_ok
 }
 
-# The supervisor's limit (8 restarts in 600 s): killing the child again
+# A hostile restart: the new child offers the NIC's instance id as a
+# SCSI controller and the disk's as a NIC.  Neither is resumed: each
+# kept device is removed when its id comes back under another class,
+# and the offers become new devices (a new netdev that passes traffic,
+# a new disk).
+test_hostile_reoffer() {
+	setup
+	up
+	dev=$(nic)
+	idx=$(ifindex "$dev")
+	nic_inst=$(basename "$(readlink "/sys/class/net/$dev/device")")
+	lost=$(losses)
+	before=$(resets)
+	old=$(hostcall kill-swap) || fail "kill-swap: $old"
+	wait_for 20 lost_since "$lost" || fail "the guest did not see kvmbusd go"
+	hostcall wait-child "$old" >/dev/null || fail "no new kvmbusd child"
+	wait_for 60 sh -c "[ \$(dmesg | grep -c 'offered again under another class') -ge 2 ]" ||
+		fail "kept devices not dropped: $(dmesg | grep kvmbus | tail -n 4)"
+	wait_for 60 has_nic || fail "no NIC from the swapped offer"
+	wait_for 60 has_disk || fail "no disk from the swapped offer"
+	assert_eq "$(resets)" $((before + 1)) "reconnects"
+	dev=$(nic)
+	[ "$(ifindex "$dev")" != "$idx" ] || fail "the NIC was resumed under another class"
+	[ "$(basename "$(readlink "/sys/class/net/$dev/device")")" != "$nic_inst" ] ||
+		fail "the NIC kept the id now offered as SCSI"
+	up
+	ping_ok
+}
+
+# The supervisor's limit (9 restarts in 600 s): killing the child again
 # and again ends with the supervisor giving up; the guest survives with
 # its devices gone, and the modules unload.
 test_restart_limit() {
@@ -308,7 +337,7 @@ test_restart_limit() {
 		hostcall wait-child "$old" >/dev/null || break
 	done
 	n=$(hostcall gave-up) || fail "the supervisor did not give up: $n"
-	assert_eq "$n" 8 "restarts before giving up"
+	assert_eq "$n" 9 "restarts before giving up"
 	# I/O while nobody serves: held, then failed once the grace ends.
 	d=/dev/$(disk) && [ "$d" != /dev/ ] && {
 		dd if=/dev/zero of="$d" bs=4k count=1 oflag=direct 2>/dev/null &
