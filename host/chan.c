@@ -26,11 +26,19 @@ struct chan_worker {
 	struct loop loop;
 	struct loop_src wake_src;
 	int wake_fd;
+	/* The vector's doorbell, when lent (chan_env.doorbell_lend). */
+	struct loop_src db_src;
+	int db_fd;
+	uint64_t *db_count;
+	struct chan *ch;
 	bool stop;		/* atomic: set by chan_close() */
 	bool wake;		/* the wake eventfd fired in this batch */
 };
 
 #define PAGE		KVMBUS_PAGE_SIZE
+
+/* The worker this thread is, if it is one. */
+static __thread struct chan_worker *chan_self;
 
 const char *chan_state_name(enum chan_state state)
 {
@@ -200,6 +208,77 @@ static void chan_worker_wake_event(struct loop_src *src, uint32_t events)
 		w->wake = true;
 }
 
+/* The guest rang: count it; the pass after the batch serves the ring. */
+static void chan_worker_doorbell_event(struct loop_src *src, uint32_t events)
+{
+	struct chan_worker *w = (struct chan_worker *)((char *)src -
+				offsetof(struct chan_worker, db_src));
+	uint64_t n;
+
+	(void)events;
+	if (w->db_fd < 0)
+		return;		/* given back earlier in this batch */
+	if (read(w->db_fd, &n, sizeof(n)) != sizeof(n))
+		return;		/* EAGAIN: the main loop read it first */
+	__atomic_fetch_add(w->db_count, n, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&w->ch->stats.doorbells, n, __ATOMIC_RELAXED);
+}
+
+/*
+ * At OPEN (main thread): ask for the vector's doorbell when @w is set,
+ * and let the hook take the vector back from a channel that shares it.
+ */
+static void chan_doorbell_take(struct chan *ch, struct chan_worker *w)
+{
+	struct chan_env *env = ch->env;
+	uint64_t *count = NULL;
+	int fd;
+
+	if (!env->doorbell_lend)
+		return;
+	fd = env->doorbell_lend(env->opaque, ch, w != NULL, &count);
+	if (fd < 0)
+		return;
+	if (!w || !count) {
+		close(fd);
+		if (env->doorbell_return)
+			env->doorbell_return(env->opaque, ch);
+		return;
+	}
+	w->db_src.fn = chan_worker_doorbell_event;
+	w->db_count = count;
+	w->db_fd = fd;
+	if (loop_add(&w->loop, fd, EPOLLIN, &w->db_src)) {
+		w->db_fd = -1;
+		close(fd);
+		if (env->doorbell_return)
+			env->doorbell_return(env->opaque, ch);
+	}
+}
+
+/* Give the doorbell back; the worker is joined, or its lock is ours. */
+static void chan_doorbell_give_back(struct chan *ch, struct chan_worker *w)
+{
+	if (w->db_fd < 0)
+		return;
+	loop_del(&w->loop, w->db_fd);
+	close(w->db_fd);
+	w->db_fd = -1;
+	if (ch->env->doorbell_return)
+		ch->env->doorbell_return(ch->env->opaque, ch);
+}
+
+void chan_doorbell_share(struct chan *ch)
+{
+	struct chan_worker *w = ch->worker;
+
+	if (!w || w->db_fd < 0)
+		return;
+	pthread_mutex_lock(&w->lock);
+	chan_doorbell_give_back(ch, w);
+	pthread_mutex_unlock(&w->lock);
+}
+
 static bool chan_worker_stopping(struct chan_worker *w)
 {
 	return __atomic_load_n(&w->stop, __ATOMIC_ACQUIRE);
@@ -213,17 +292,18 @@ static bool chan_worker_stopping(struct chan_worker *w)
  */
 static void *chan_worker_main(void *arg)
 {
-	struct epoll_event evs[CHAN_WATCH_MAX + 1];
+	struct epoll_event evs[CHAN_WATCH_MAX + 2];
 	struct chan *ch = arg;
 	struct chan_worker *w = ch->worker;
 	int i, n, timeout;
 
+	chan_self = w;
 	pthread_mutex_lock(&w->lock);
 	while (!chan_worker_stopping(w)) {
 		timeout = ch->more ||
 			  __atomic_load_n(&ch->woken, __ATOMIC_ACQUIRE) ? 0 : -1;
 		pthread_mutex_unlock(&w->lock);
-		n = epoll_wait(w->loop.epfd, evs, CHAN_WATCH_MAX + 1, timeout);
+		n = epoll_wait(w->loop.epfd, evs, CHAN_WATCH_MAX + 2, timeout);
 		pthread_mutex_lock(&w->lock);
 		if (chan_worker_stopping(w))
 			break;
@@ -252,6 +332,8 @@ static void chan_worker_kick(struct chan_worker *w)
 
 static void chan_worker_free(struct chan_worker *w)
 {
+	if (w->db_fd >= 0)
+		close(w->db_fd);
 	loop_fini(&w->loop);
 	if (w->wake_fd >= 0)
 		close(w->wake_fd);
@@ -281,14 +363,18 @@ static bool chan_worker_start(struct chan *ch)
 	pthread_attr_t attr;
 	int ret;
 
-	if (!ch->vsp->threaded || !env->max_workers)
+	if (!ch->vsp->threaded || !env->max_workers) {
+		chan_doorbell_take(ch, NULL);
 		return false;	/* by design, not a fallback */
+	}
 	if (env->workers >= env->max_workers)
 		goto fallback;
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		goto fallback;
 	w->wake_fd = -1;
+	w->db_fd = -1;
+	w->ch = ch;
 	w->loop.epfd = -1;
 	pthread_mutex_init(&w->lock, NULL);
 	w->wake_src.fn = chan_worker_wake_event;
@@ -314,11 +400,14 @@ static bool chan_worker_start(struct chan *ch)
 	}
 	env->workers++;
 	env->workers_started++;
+	/* The worker waits for our lock: its epoll set is still ours. */
+	chan_doorbell_take(ch, w);
 	return true;
 
 err_free:
 	chan_worker_free(w);
 fallback:
+	chan_doorbell_take(ch, NULL);
 	env->worker_fallbacks++;
 	log_rl(env->rl, LOG_WARNING,
 	       "channel relid %u (%s): no worker thread (%u running, at most %u): served on the event loop",
@@ -334,6 +423,7 @@ static void chan_worker_abort(struct chan *ch)
 	__atomic_store_n(&w->stop, true, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&w->lock);
 	chan_worker_join(w);
+	chan_doorbell_give_back(ch, w);
 	chan_unwatch_all(ch);
 	__atomic_store_n(&ch->worker, NULL, __ATOMIC_RELEASE);
 	chan_worker_free(w);
@@ -360,6 +450,10 @@ void chan_wake(struct chan *ch)
 
 	/* Before the kick: the pass that the kick brings sees it. */
 	__atomic_store_n(&ch->woken, true, __ATOMIC_RELEASE);
+	/* On the worker itself (a VSP callback asking for the next pass):
+	 * the worker looks at @woken before it sleeps, no eventfd needed. */
+	if (w && w == chan_self)
+		return;
 	if (w)
 		chan_worker_kick(w);
 	else if (ch->env && ch->env->kick)
@@ -471,8 +565,10 @@ void chan_close(struct chan *ch)
 
 	if (!chan_in_use(ch))
 		return;
-	if (w)
+	if (w) {
 		chan_worker_join(w);
+		chan_doorbell_give_back(ch, w);
+	}
 	chan_unwatch_all(ch);
 	/* The VSP may still look at ch->priv, never at the rings. */
 	chan_set_state(ch, CHAN_CLOSED);

@@ -166,6 +166,20 @@ struct chan_env {
 	 * event loop); main thread only. */
 	unsigned int max_workers;
 	unsigned int workers;		/* running now */
+	/*
+	 * The doorbell of a channel's vector, straight to its worker: at
+	 * every OPEN (main thread, before vsp->open), with @want set when
+	 * the channel has a worker.  Return: an fd the worker watches and
+	 * reads itself (its own copy, closed by chan.c), with *@count the
+	 * vector's counter to add to atomically; or -errno: the doorbells
+	 * come through chan_doorbell() as before.  The hook must make sure
+	 * no other open channel shares a lent vector (chan_doorbell_share()).
+	 * @doorbell_return is called when the worker stops watching it.
+	 * Both NULL: every doorbell comes through chan_doorbell().
+	 */
+	int (*doorbell_lend)(void *opaque, struct chan *ch, bool want,
+			     uint64_t **count);
+	void (*doorbell_return)(void *opaque, struct chan *ch);
 	uint64_t workers_started;
 	uint64_t worker_fallbacks;	/* threaded channels run on the loop */
 };
@@ -298,6 +312,13 @@ void chan_unlock(const struct chan *ch);
 
 /* Return: true if a pass is due on the event loop (not for workers). */
 bool chan_pass_due(const struct chan *ch);
+
+/*
+ * chan_doorbell_share() - @ch's worker stops reading its vector's
+ * doorbell itself (another channel opens on the vector); from then on
+ * they come through chan_doorbell().  Main thread; no-op unless lent.
+ */
+void chan_doorbell_share(struct chan *ch);
 
 /* The guest rang the channel's vector @count times: count, and pass now
  * (main-loop channel: Return: true if work is left) or wake the worker. */

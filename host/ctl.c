@@ -1128,6 +1128,22 @@ bool ctl_chan_doorbell(struct ctl *c, unsigned int vector, uint64_t count)
 	return more;
 }
 
+bool ctl_vector_alone(struct ctl *c, const struct chan *ch)
+{
+	bool alone = true;
+	struct chan *o;
+	unsigned int i;
+
+	for (i = 0; i < CHAN_MAX; i++) {
+		o = &c->chans[i];
+		if (o == ch || !chan_in_use(o) || o->vector != ch->vector)
+			continue;
+		chan_doorbell_share(o);
+		alone = false;
+	}
+	return alone;
+}
+
 bool ctl_chans_poll(struct ctl *c)
 {
 	bool more = false;

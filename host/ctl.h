@@ -221,6 +221,14 @@ void ctl_disconnect(struct ctl *c);
 bool ctl_chan_doorbell(struct ctl *c, unsigned int vector, uint64_t count);
 
 /*
+ * ctl_vector_alone() - may @ch's worker read its vector's doorbell itself?
+ * Takes the vector's doorbell back from every other open channel on it
+ * (chan_doorbell_share()).  Return: true if no other open channel uses
+ * @ch's vector.  Main thread (chan_env.doorbell_lend).
+ */
+bool ctl_vector_alone(struct ctl *c, const struct chan *ch);
+
+/*
  * ctl_chans_poll() - another pass over every channel whose last pass ran
  * out of budget (or that was just opened)
  * Return: true if work is still left.

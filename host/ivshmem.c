@@ -4,6 +4,7 @@
  * kvmbusd as virtual peer 0.  See ivshmem.h for the message sequence.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -62,10 +63,12 @@ int ivshmem_setup_msg(const struct ivshmem *iv, unsigned int idx,
 static void ivshmem_vec_close(struct ivshmem *iv, struct ivshmem_vec *vec)
 {
 	if (vec->doorbell_fd >= 0) {
-		if (!iv->held)
+		if (!iv->held && !vec->lent)
 			loop_del(iv->loop, vec->doorbell_fd);
 		close(vec->doorbell_fd);
 	}
+	/* A borrower keeps its duplicate; nothing is given back to us. */
+	vec->lent = false;
 	pthread_mutex_lock(&iv->irq_lock);
 	if (vec->irq_fd >= 0)
 		close(vec->irq_fd);
@@ -332,9 +335,54 @@ static void ivshmem_doorbell_event(struct loop_src *src, uint32_t events)
 		return;
 	if (read(vec->doorbell_fd, &count, sizeof(count)) != sizeof(count))
 		return;		/* EAGAIN: a stale event */
-	iv->stats.doorbells[vector] += count;
+	__atomic_fetch_add(&iv->stats.doorbells[vector], count,
+			   __ATOMIC_RELAXED);
 	if (iv->ops->doorbell)
 		iv->ops->doorbell(iv->opaque, vector, count);
+}
+
+int ivshmem_doorbell_lend(struct ivshmem *iv, unsigned int vector,
+			  uint64_t **count)
+{
+	struct ivshmem_vec *vec;
+	int fd;
+
+	if (!vector || vector >= iv->vectors)
+		return -EINVAL;
+	if (iv->held)
+		return -EPERM;
+	vec = &iv->vec[vector];
+	if (vec->doorbell_fd < 0)
+		return -ENOTCONN;
+	if (vec->lent)
+		return -EBUSY;
+	fd = fcntl(vec->doorbell_fd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* An event of this fd already in the main loop's batch still reads
+	 * it there (a hop, no loss): it stays open and ours. */
+	loop_del(iv->loop, vec->doorbell_fd);
+	vec->lent = true;
+	*count = &iv->stats.doorbells[vector];
+	return fd;
+}
+
+void ivshmem_doorbell_return(struct ivshmem *iv, unsigned int vector)
+{
+	struct ivshmem_vec *vec;
+	int ret;
+
+	if (vector >= iv->vectors)
+		return;
+	vec = &iv->vec[vector];
+	if (!vec->lent || vec->doorbell_fd < 0)
+		return;
+	vec->lent = false;
+	/* Level-triggered: a count the borrower left is read at once. */
+	ret = loop_add(iv->loop, vec->doorbell_fd, EPOLLIN, &vec->src);
+	if (ret)
+		log_err("vector %u: cannot watch its doorbell again: %s",
+			vector, strerror(-ret));
 }
 
 int ivshmem_notify(struct ivshmem *iv, unsigned int vector)

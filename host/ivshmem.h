@@ -63,6 +63,7 @@ struct ivshmem_vec {
 	struct ivshmem *iv;
 	int doorbell_fd;	/* peer 0's: guest -> kvmbusd */
 	int irq_fd;		/* the client's: kvmbusd -> guest MSI-X */
+	bool lent;		/* doorbell_fd read by a channel worker */
 };
 
 struct ivshmem_client {
@@ -82,7 +83,7 @@ struct ivshmem_stats {
 	uint64_t bad_clients;	/* wrote to us or failed setup */
 	uint64_t notifies;
 	uint64_t setup_waits;	/* setup paused on a full socket */
-	uint64_t doorbells[KVMBUS_MAX_VECTORS];
+	uint64_t doorbells[KVMBUS_MAX_VECTORS];	/* atomic (lent vectors) */
 };
 
 struct ivshmem {
@@ -105,6 +106,27 @@ struct ivshmem {
 	/* Supervised child: no socket, eventfds inherited from the parent. */
 	bool adopted;
 };
+
+/*
+ * ivshmem_doorbell_lend() - let a channel worker read @vector's doorbells
+ * @count: set to the vector's counter, which the reader adds to with
+ *	__atomic_fetch_add()
+ *
+ * Main thread.  The main loop stops watching the vector's doorbell
+ * eventfd; the caller gets a duplicate of it for its own epoll set, so
+ * the doorbell reaches the thread that serves the channel without a hop
+ * through the main loop.  The duplicate is the caller's to close, after
+ * ivshmem_doorbell_return(); it stays valid (and silent) if QEMU leaves.
+ * Return: the fd, or -EINVAL (vector 0 or out of range), -ENOTCONN (no
+ * eventfd), -EBUSY (lent already), -EPERM (a supervisor: it serves no
+ * doorbells), or dup()'s -errno.
+ */
+int ivshmem_doorbell_lend(struct ivshmem *iv, unsigned int vector,
+			  uint64_t **count);
+
+/* Watch a lent vector's doorbell on the main loop again (main thread);
+ * a vector not lent (QEMU reconnected meanwhile) is left alone. */
+void ivshmem_doorbell_return(struct ivshmem *iv, unsigned int vector);
 
 /*
  * ivshmem_init() - listen on @path and serve QEMU from @loop

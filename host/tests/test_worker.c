@@ -620,6 +620,136 @@ static void test_watch_limits(void **state)
 
 /* The hostile host (kvmbusd --test): each framing mode breaks the
  * guest's reader and the host's channel; unknown_tid breaks nothing. */
+/* --- doorbells lent to workers ---------------------------------------------- */
+
+/* The test's stand-in for ivshmem: one doorbell eventfd, vector 1. */
+static int tdb_fd = -1;
+static bool tdb_lent;
+static uint64_t tdb_count;		/* atomic */
+static unsigned int tdb_returns;
+
+static int tdb_lend(void *opaque, struct chan *ch, bool want,
+		    uint64_t **count)
+{
+	struct tenv *e = opaque;
+	bool alone = true;
+	int fd;
+
+	/* What ctl_vector_alone() does: every channel here is on vector 1. */
+	for (unsigned int i = 0; i < NCHAN; i++) {
+		if (&e->ch[i] == ch || !chan_in_use(&e->ch[i]))
+			continue;
+		chan_doorbell_share(&e->ch[i]);
+		alone = false;
+	}
+	if (!alone || !want || tdb_lent)
+		return -EBUSY;
+	fd = dup(tdb_fd);
+	assert_true(fd >= 0);
+	tdb_lent = true;
+	*count = &tdb_count;
+	return fd;
+}
+
+static void tdb_return(void *opaque, struct chan *ch)
+{
+	(void)opaque;
+	(void)ch;
+	assert_true(tdb_lent);
+	tdb_lent = false;
+	tdb_returns++;
+}
+
+/* The guest rings: the lent eventfd, or chan_doorbell() when not lent. */
+static void tdb_ring(struct tenv *e, unsigned int i)
+{
+	uint64_t one = 1;
+
+	if (tdb_lent)
+		assert_int_equal(write(tdb_fd, &one, sizeof(one)), sizeof(one));
+	else
+		chan_doorbell(&e->ch[i], 1);
+}
+
+static void tput_db(struct tenv *e, unsigned int i, uint32_t v)
+{
+	struct kvmbus_ring_pkt p = {
+		.type = KVMBUS_PKT_INBAND,
+		.flags = KVMBUS_PKT_F_COMP_REQUESTED,
+		.trans_id = ++e->gs[i].tid,
+		.data = &v,
+		.data_len = sizeof(v),
+	};
+
+	assert_int_equal(kvmbus_ring_put(&e->gs[i].out, &p), 0);
+	if (kvmbus_ring_commit(&e->gs[i].out))
+		tdb_ring(e, i);
+}
+
+/*
+ * A threaded channel alone on its vector reads the doorbell itself and
+ * counts it twice (vector, channel); a second channel on the vector takes
+ * it back; close gives it back; no fd is left behind.
+ */
+static void test_doorbell_lent(void **state)
+{
+	int fds = count_fds();
+	struct tenv *e;
+	uint64_t n;
+	uint32_t i;
+
+	(void)state;
+	tdb_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	assert_true(tdb_fd >= 0);
+	tdb_lent = false;
+	tdb_count = 0;
+	tdb_returns = 0;
+	e = tenv_new(4);
+	e->env.doorbell_lend = tdb_lend;
+	e->env.doorbell_return = tdb_return;
+	tvsp_threaded(true);
+	assert_int_equal(topen(e, 0, &tvsp_ops), 0);
+	assert_true(tdb_lent);
+	for (i = 0; i < 100; i++) {
+		tput_db(e, 0, i);
+		assert_int_equal(tget_u32(e, 0, KVMBUS_PKT_COMP), i);
+	}
+	n = __atomic_load_n(&tdb_count, __ATOMIC_RELAXED);
+	assert_true(n > 0 && n <= 100);
+	chan_lock(&e->ch[0]);
+	assert_int_equal(e->ch[0].stats.doorbells, n);
+	chan_unlock(&e->ch[0]);
+
+	/* A main-loop channel on the same vector: shared from now on. */
+	tvsp_ops.threaded = false;
+	assert_int_equal(topen(e, 1, &tvsp_ops), 0);
+	assert_false(tdb_lent);
+	assert_int_equal(tdb_returns, 1);
+	for (i = 0; i < 20; i++) {
+		tput_db(e, 0, i);
+		assert_int_equal(tget_u32(e, 0, KVMBUS_PKT_COMP), i);
+		tput_db(e, 1, i);
+		assert_int_equal(tget_u32(e, 1, KVMBUS_PKT_COMP), i);
+	}
+	chan_close(&e->ch[1]);
+	chan_close(&e->ch[0]);
+	assert_int_equal(tdb_returns, 1);
+
+	/* Lent again on a fresh open, given back by close. */
+	tvsp_ops.threaded = true;
+	assert_int_equal(topen(e, 0, &tvsp_ops), 0);
+	assert_true(tdb_lent);
+	tput_db(e, 0, 7);
+	assert_int_equal(tget_u32(e, 0, KVMBUS_PKT_COMP), 7);
+	chan_close(&e->ch[0]);
+	assert_false(tdb_lent);
+	assert_int_equal(tdb_returns, 2);
+	tenv_free(e);
+	close(tdb_fd);
+	tdb_fd = -1;
+	assert_int_equal(count_fds(), fds);
+}
+
 static void test_evil_echo(void **state)
 {
 	static const char *const modes[] = {
@@ -673,6 +803,7 @@ int main(void)
 		cmocka_unit_test(test_echo_threaded),
 		cmocka_unit_test(test_watch_limits),
 		cmocka_unit_test(test_evil_echo),
+		cmocka_unit_test(test_doorbell_lent),
 	};
 
 	return cmocka_run_group_tests_name("worker", tests, NULL, NULL);
