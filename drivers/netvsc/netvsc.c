@@ -55,6 +55,11 @@
 #define NETVSC_POST_PAGES	1024
 #define NETVSC_POST_BATCH	KVMBUS_NET_MAX_RANGES
 #define NETVSC_POST_REFILL	(4 * NETVSC_POST_BATCH)
+/*
+ * RX_PAGES: pages handed to the stack that we keep a reference to, so
+ * that they can be posted again once the stack lets go of them.
+ */
+#define NETVSC_RECYCLE		NETVSC_POST_PAGES
 #define NETVSC_REQS		1024
 /* ethtool -G: sections per queue, each way (TX: no more than requests). */
 #define NETVSC_RING_MIN		16
@@ -112,6 +117,7 @@ struct netvsc_qstats {
 	u64_stats_t csum;		/* RX: checksum offloaded */
 	u64_stats_t gso;		/* RX: segments larger than the MTU */
 	u64_stats_t posted;		/* RX: frames that landed in posted pages */
+	u64_stats_t recycled;		/* RX: pages posted again, not allocated */
 };
 
 struct netvsc_queue {
@@ -153,6 +159,14 @@ struct netvsc_queue {
 		struct kvmbus_gpa_list l;
 		struct kvmbus_gpa_range r[NETVSC_POST_BATCH];
 	} post_gpa;
+	/*
+	 * Pages of received frames, oldest first, in a ring of
+	 * NETVSC_RECYCLE: each holds one reference of ours besides the
+	 * stack's.  NAPI's too.
+	 */
+	struct page **recycle;
+	unsigned int recycle_head;
+	unsigned int recycle_nr;
 
 	u8 pktbuf[NETVSC_PKTBUF] ____cacheline_aligned;
 	/* The GPA list being built by xmit (serialised by the queue lock). */
@@ -702,6 +716,57 @@ static void netvsc_post_take(struct netvsc_queue *q, struct page **pages,
 }
 
 /*
+ * Keep a reference to @page, which the stack now holds too, so that
+ * netvsc_page_get() can post it again without the page allocator (whose
+ * pages Debian's kernels zero: init_on_alloc).  The oldest kept page makes
+ * room when the ring is full; the stack then frees it as usual.
+ */
+static void netvsc_recycle_keep(struct netvsc_queue *q, struct page *page)
+{
+	unsigned int at;
+
+	/* An emergency reserve page goes back as soon as possible. */
+	if (unlikely(page_is_pfmemalloc(page)))
+		return;
+	if (q->recycle_nr == NETVSC_RECYCLE) {
+		put_page(q->recycle[q->recycle_head]);
+		q->recycle_head = (q->recycle_head + 1) % NETVSC_RECYCLE;
+		q->recycle_nr--;
+	}
+	page_ref_inc(page);
+	at = (q->recycle_head + q->recycle_nr++) % NETVSC_RECYCLE;
+	q->recycle[at] = page;
+}
+
+/*
+ * A page to post: the oldest kept one if ours is its only reference left
+ * (the stack has consumed its frame), else a new one.  @recycled counts
+ * the former.  Return: the page, or NULL.
+ */
+static struct page *netvsc_page_get(struct netvsc_queue *q, u64 *recycled)
+{
+	struct page *page;
+
+	if (q->recycle_nr) {
+		page = q->recycle[q->recycle_head];
+		if (page_ref_count(page) == 1) {
+			/*
+			 * Whoever dropped the other references did so with a
+			 * fully ordered atomic (put_page()), after their last
+			 * read of the page; this orders handing the page to the
+			 * host after those reads.
+			 */
+			smp_acquire__after_ctrl_dep();
+			q->recycle_head = (q->recycle_head + 1) % NETVSC_RECYCLE;
+			q->recycle_nr--;
+			(*recycled)++;
+			return page;
+		}
+	}
+	return dev_alloc_page();
+}
+
+/*
  * A frame of @head bytes copied from the section and @posted bytes in the
  * posted pages @pages, which become its fragments as they are.  The pages
  * are the skb's, or freed, whatever happens.
@@ -724,6 +789,7 @@ static struct sk_buff *netvsc_rx_skb_pages(struct netvsc_queue *q,
 	for (i = 0; i < n; i++) {
 		chunk = min_t(u32, posted, PAGE_SIZE);
 		skb_add_rx_frag(skb, i, pages[i], 0, chunk, PAGE_SIZE);
+		netvsc_recycle_keep(q, pages[i]);
 		posted -= chunk;
 	}
 	return skb;
@@ -834,11 +900,12 @@ static void netvsc_post_refill(struct netvsc_queue *q)
 		.hdr = &q->post_gpa,
 	};
 	unsigned int n, at;
+	u64 recycled = 0;
 	struct page *page;
 
 	while (NETVSC_POST_PAGES - q->post_nr >= NETVSC_POST_BATCH) {
 		for (n = 0; n < NETVSC_POST_BATCH; n++) {
-			page = dev_alloc_page();
+			page = netvsc_page_get(q, &recycled);
 			if (!page)
 				break;
 			at = (q->post_head + q->post_nr + n) % NETVSC_POST_PAGES;
@@ -847,7 +914,7 @@ static void netvsc_post_refill(struct netvsc_queue *q)
 			q->post_gpa.r[n].len = cpu_to_le32(PAGE_SIZE);
 		}
 		if (!n)
-			return;
+			break;
 		q->post_gpa.l.nr_ranges = cpu_to_le32(n);
 		q->post_gpa.l.reserved = 0;
 		m.nr = cpu_to_le32(n);
@@ -859,12 +926,15 @@ static void netvsc_post_refill(struct netvsc_queue *q)
 				     NETVSC_POST_PAGES;
 				put_page(q->post[at]);
 			}
-			return;
+			break;
 		}
 		q->post_nr += n;
 		if (n < NETVSC_POST_BATCH)
-			return;
+			break;
 	}
+	/* (A page put back above was counted: close enough for a counter.) */
+	if (recycled)
+		netvsc_stats_add(&q->rx, &q->rx.recycled, recycled);
 }
 
 /* Mid-poll: refill, and tell a host that may be waiting for pages. */
@@ -1070,6 +1140,14 @@ static void netvsc_queue_free_bufs(struct netvsc_queue *q)
 	kfree(q->post);
 	q->post = NULL;
 	q->post_head = 0;
+	while (q->recycle_nr) {
+		put_page(q->recycle[q->recycle_head]);
+		q->recycle_head = (q->recycle_head + 1) % NETVSC_RECYCLE;
+		q->recycle_nr--;
+	}
+	kfree(q->recycle);
+	q->recycle = NULL;
+	q->recycle_head = 0;
 }
 
 static void netvsc_drain_reqs(struct netvsc_queue *q);
@@ -1111,10 +1189,14 @@ static int netvsc_recv_open(struct netvsc_queue *q, bool pages)
 				       &q->recv_pages);
 	q->comp_pending = kcalloc(q->nr_recv, sizeof(*q->comp_pending),
 				  GFP_KERNEL);
-	if (pages)
+	if (pages) {
 		q->post = kcalloc(NETVSC_POST_PAGES, sizeof(*q->post),
 				  GFP_KERNEL);
-	if (!q->recv_buf || !q->comp_pending || (pages && !q->post))
+		q->recycle = kcalloc(NETVSC_RECYCLE, sizeof(*q->recycle),
+				     GFP_KERNEL);
+	}
+	if (!q->recv_buf || !q->comp_pending ||
+	    (pages && (!q->post || !q->recycle)))
 		return -ENOMEM;
 	ret = kvmbus_gpadl_create(q->nv->kdev, q->recv_buf,
 				  PAGE_ALIGN(q->recv_size), &q->recv_gpadl);
@@ -1378,7 +1460,7 @@ static const struct net_device_ops netvsc_netdev_ops = {
 
 static const char netvsc_qstat_names[][ETH_GSTRING_LEN] = {
 	"packets", "bytes", "dropped", "stops", "gpa", "errors", "csum", "gso",
-	"posted",
+	"posted", "recycled",
 };
 
 #define NETVSC_QSTATS	ARRAY_SIZE(netvsc_qstat_names)
@@ -1600,6 +1682,7 @@ static void netvsc_qstats_read(struct netvsc_qstats *s, u64 *out)
 		out[6] = u64_stats_read(&s->csum);
 		out[7] = u64_stats_read(&s->gso);
 		out[8] = u64_stats_read(&s->posted);
+		out[9] = u64_stats_read(&s->recycled);
 	} while (u64_stats_fetch_retry(&s->syncp, start));
 }
 
