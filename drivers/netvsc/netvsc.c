@@ -18,9 +18,10 @@
  *   segments), applies the metadata, hands it to GRO, and returns the
  *   section with a completion; completions go out in one batch per poll.
  *   With RX_PAGES the sections are small (NETVSC_RECV_SECTION_SMALL) and
- *   NAPI keeps pages posted to the host (POST): a larger frame continues
- *   in the oldest posted pages, which become the skb's fragments as they
- *   are, without a copy.
+ *   NAPI keeps buffers (16 KiB compound pages) posted to the host (POST):
+ *   a larger frame continues in the oldest posted buffers, which become
+ *   the skb's fragments as they are, without a copy.  NAPI keeps a
+ *   reference to them and posts them again once the stack lets go.
  *
  * Every transaction id comes from a request table (never a pointer on the
  * wire); a completion the table does not know is dropped and counted.
@@ -48,18 +49,22 @@
 #define NETVSC_RECV_SECTION_SMALL	2048
 #define NETVSC_RECV_SECTIONS_SMALL	512
 /*
- * RX_PAGES: pages posted per queue, per POST message, and how many may be
- * consumed before a poll refills them without waiting for its end (the
- * host stops reading the TAP when fewer than a frame's worth are posted).
+ * RX_PAGES: each posted buffer is one compound page of NETVSC_POST_ORDER
+ * (16 KiB: a 64 KiB segment is 4 fragments, not 16), or a single page
+ * when those run out.  Buffers posted per queue (4 MiB), per POST
+ * message, and how many may be consumed before a poll refills them
+ * without waiting for its end (the host stops reading the TAP when fewer
+ * than a frame's worth are posted).
  */
-#define NETVSC_POST_PAGES	1024
+#define NETVSC_POST_ORDER	2
+#define NETVSC_POST_BUFS	256
 #define NETVSC_POST_BATCH	KVMBUS_NET_MAX_RANGES
-#define NETVSC_POST_REFILL	(4 * NETVSC_POST_BATCH)
+#define NETVSC_POST_REFILL	NETVSC_POST_BATCH
 /*
- * RX_PAGES: pages handed to the stack that we keep a reference to, so
+ * RX_PAGES: buffers handed to the stack that we keep a reference to, so
  * that they can be posted again once the stack lets go of them.
  */
-#define NETVSC_RECYCLE		NETVSC_POST_PAGES
+#define NETVSC_RECYCLE		(2 * NETVSC_POST_BUFS)
 #define NETVSC_REQS		1024
 /* ethtool -G: sections per queue, each way (TX: no more than requests). */
 #define NETVSC_RING_MIN		16
@@ -78,8 +83,9 @@
 				 KVMBUS_NET_OFF_RX_GSO | KVMBUS_NET_OFF_VLAN | \
 				 KVMBUS_NET_OFF_RX_PAGES)
 
-static_assert(NETVSC_POST_PAGES <= KVMBUS_NET_POST_MAX);
-static_assert(NETVSC_POST_BATCH <= NETVSC_POST_PAGES);
+static_assert(NETVSC_POST_BUFS <= KVMBUS_NET_POST_MAX);
+static_assert(NETVSC_POST_BATCH <= NETVSC_POST_BUFS);
+static_assert((PAGE_SIZE << NETVSC_POST_ORDER) <= KVMBUS_NET_POST_BUF_MAX);
 
 /*
  * The request table: transaction id = generation << 16 | slot + 1.
@@ -149,7 +155,7 @@ struct netvsc_queue {
 
 	/*
 	 * RX_PAGES: pages posted to the host, oldest first, in a ring of
-	 * NETVSC_POST_PAGES.  Only NAPI touches them once @post_ready is set.
+	 * NETVSC_POST_BUFS.  Only NAPI touches them once @post_ready is set.
 	 */
 	bool post_ready;
 	struct page **post;
@@ -702,7 +708,33 @@ static void netvsc_rx_meta(struct sk_buff *skb,
 				       le16_to_cpu(m->vlan_tci));
 }
 
-/* Take the oldest @n posted pages back from the host. */
+/* Bytes of a posted buffer: a page, or a compound page. */
+static u32 netvsc_post_len(struct page *page)
+{
+	return PAGE_SIZE << compound_order(page);
+}
+
+/*
+ * How many of the oldest posted buffers @posted bytes filled: the host
+ * fills each completely but the last.  Return: the count, or 0 if that is
+ * more than we posted or than an skb can hold.
+ */
+static unsigned int netvsc_post_count(struct netvsc_queue *q, u32 posted)
+{
+	unsigned int n = 0;
+	u32 got = 0;
+
+	while (got < posted) {
+		if (n == q->post_nr || n == MAX_SKB_FRAGS)
+			return 0;
+		got += netvsc_post_len(q->post[(q->post_head + n) %
+					       NETVSC_POST_BUFS]);
+		n++;
+	}
+	return n;
+}
+
+/* Take the oldest @n posted buffers back from the host. */
 static void netvsc_post_take(struct netvsc_queue *q, struct page **pages,
 			     unsigned int n)
 {
@@ -710,7 +742,7 @@ static void netvsc_post_take(struct netvsc_queue *q, struct page **pages,
 
 	for (i = 0; i < n; i++) {
 		pages[i] = q->post[q->post_head];
-		q->post_head = (q->post_head + 1) % NETVSC_POST_PAGES;
+		q->post_head = (q->post_head + 1) % NETVSC_POST_BUFS;
 	}
 	q->post_nr -= n;
 }
@@ -739,9 +771,10 @@ static void netvsc_recycle_keep(struct netvsc_queue *q, struct page *page)
 }
 
 /*
- * A page to post: the oldest kept one if ours is its only reference left
- * (the stack has consumed its frame), else a new one.  @recycled counts
- * the former.  Return: the page, or NULL.
+ * A buffer to post: the oldest kept one if ours is its only reference
+ * left (the stack has consumed its frame), else a new one, a single page
+ * if no compound one is free.  @recycled counts the former.
+ * Return: the (head) page, or NULL.
  */
 static struct page *netvsc_page_get(struct netvsc_queue *q, u64 *recycled)
 {
@@ -763,21 +796,23 @@ static struct page *netvsc_page_get(struct netvsc_queue *q, u64 *recycled)
 			return page;
 		}
 	}
-	return dev_alloc_page();
+	page = dev_alloc_pages(NETVSC_POST_ORDER);
+	return page ?: dev_alloc_page();
 }
 
 /*
  * A frame of @head bytes copied from the section and @posted bytes in the
- * posted pages @pages, which become its fragments as they are.  The pages
- * are the skb's, or freed, whatever happens.
+ * @n posted buffers @pages, which become its fragments as they are.  The
+ * buffers are the skb's, or freed, whatever happens.
  */
 static struct sk_buff *netvsc_rx_skb_pages(struct netvsc_queue *q,
 					   const u8 *data, u32 head,
-					   struct page **pages, u32 posted)
+					   struct page **pages, unsigned int n,
+					   u32 posted)
 {
-	unsigned int n = DIV_ROUND_UP(posted, PAGE_SIZE), i;
 	struct sk_buff *skb;
-	u32 chunk;
+	u32 chunk, size;
+	unsigned int i;
 
 	skb = napi_alloc_skb(&q->napi, head);
 	if (!skb) {
@@ -787,8 +822,9 @@ static struct sk_buff *netvsc_rx_skb_pages(struct netvsc_queue *q,
 	}
 	skb_put_data(skb, data, head);
 	for (i = 0; i < n; i++) {
-		chunk = min_t(u32, posted, PAGE_SIZE);
-		skb_add_rx_frag(skb, i, pages[i], 0, chunk, PAGE_SIZE);
+		size = netvsc_post_len(pages[i]);
+		chunk = min(posted, size);
+		skb_add_rx_frag(skb, i, pages[i], 0, chunk, size);
 		netvsc_recycle_keep(q, pages[i]);
 		posted -= chunk;
 	}
@@ -821,11 +857,11 @@ static void netvsc_rx(struct netvsc_queue *q, const struct kvmbus_pkt_info *pi)
 		goto complete;
 	}
 	if (posted) {
-		npages = DIV_ROUND_UP(posted, PAGE_SIZE);
 		/* Only what we posted, and no more than an skb can hold. */
 		/* Pairs with smp_store_release() in netvsc_recv_open(). */
-		if (!smp_load_acquire(&q->post_ready) || npages > q->post_nr ||
-		    npages > MAX_SKB_FRAGS) {
+		if (smp_load_acquire(&q->post_ready))
+			npages = netvsc_post_count(q, posted);
+		if (!npages) {
 			atomic64_inc(&q->nv->bad_pkt);
 			goto complete;
 		}
@@ -843,7 +879,7 @@ static void netvsc_rx(struct netvsc_queue *q, const struct kvmbus_pkt_info *pi)
 	 */
 	if (posted)
 		skb = netvsc_rx_skb_pages(q, q->recv_buf + off, head, pages,
-					  posted);
+					  npages, posted);
 	else
 		skb = netvsc_rx_skb(q, q->recv_buf + off, len);
 	if (!skb) {
@@ -885,7 +921,7 @@ static void netvsc_link(struct netvsc_queue *q,
 }
 
 /*
- * RX_PAGES: post fresh pages until NETVSC_POST_PAGES are with the host,
+ * RX_PAGES: post buffers until NETVSC_POST_BUFS are with the host,
  * a batch per POST.  NAPI only: the posted ring is NAPI's.
  */
 static void netvsc_post_refill(struct netvsc_queue *q)
@@ -903,15 +939,15 @@ static void netvsc_post_refill(struct netvsc_queue *q)
 	u64 recycled = 0;
 	struct page *page;
 
-	while (NETVSC_POST_PAGES - q->post_nr >= NETVSC_POST_BATCH) {
+	while (NETVSC_POST_BUFS - q->post_nr >= NETVSC_POST_BATCH) {
 		for (n = 0; n < NETVSC_POST_BATCH; n++) {
 			page = netvsc_page_get(q, &recycled);
 			if (!page)
 				break;
-			at = (q->post_head + q->post_nr + n) % NETVSC_POST_PAGES;
+			at = (q->post_head + q->post_nr + n) % NETVSC_POST_BUFS;
 			q->post[at] = page;
 			q->post_gpa.r[n].gpa = cpu_to_le64(page_to_phys(page));
-			q->post_gpa.r[n].len = cpu_to_le32(PAGE_SIZE);
+			q->post_gpa.r[n].len = cpu_to_le32(netvsc_post_len(page));
 		}
 		if (!n)
 			break;
@@ -923,7 +959,7 @@ static void netvsc_post_refill(struct netvsc_queue *q)
 			/* The ring is full: try again next poll. */
 			while (n--) {
 				at = (q->post_head + q->post_nr + n) %
-				     NETVSC_POST_PAGES;
+				     NETVSC_POST_BUFS;
 				put_page(q->post[at]);
 			}
 			break;
@@ -972,7 +1008,7 @@ static int netvsc_poll(struct napi_struct *napi, int budget)
 			netvsc_rx(q, &pi);
 			work++;
 			/* Keep the host reading while this poll goes on. */
-			if (NETVSC_POST_PAGES - q->post_nr >= NETVSC_POST_REFILL)
+			if (NETVSC_POST_BUFS - q->post_nr >= NETVSC_POST_REFILL)
 				netvsc_post_more(q);
 			break;
 		case KVMBUS_NET_LINK:
@@ -1134,7 +1170,7 @@ static void netvsc_queue_free_bufs(struct netvsc_queue *q)
 	q->post_ready = false;
 	while (q->post_nr) {
 		put_page(q->post[q->post_head]);
-		q->post_head = (q->post_head + 1) % NETVSC_POST_PAGES;
+		q->post_head = (q->post_head + 1) % NETVSC_POST_BUFS;
 		q->post_nr--;
 	}
 	kfree(q->post);
@@ -1190,7 +1226,7 @@ static int netvsc_recv_open(struct netvsc_queue *q, bool pages)
 	q->comp_pending = kcalloc(q->nr_recv, sizeof(*q->comp_pending),
 				  GFP_KERNEL);
 	if (pages) {
-		q->post = kcalloc(NETVSC_POST_PAGES, sizeof(*q->post),
+		q->post = kcalloc(NETVSC_POST_BUFS, sizeof(*q->post),
 				  GFP_KERNEL);
 		q->recycle = kcalloc(NETVSC_RECYCLE, sizeof(*q->recycle),
 				     GFP_KERNEL);
