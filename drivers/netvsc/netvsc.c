@@ -16,7 +16,8 @@
  * - Receive: the host writes each frame into a receive-buffer section and
  *   announces it; NAPI copies it into an skb (page fragments for large
  *   segments), applies the metadata, hands it to GRO, and returns the
- *   section with a completion; completions go out in one batch per poll.
+ *   section with a completion; completions go out in one batch per poll,
+ *   or, while only a few wait, with the next transmit's (NETVSC_COMP_LAZY).
  *   With RX_PAGES the sections are small (NETVSC_RECV_SECTION_SMALL) and
  *   NAPI keeps buffers (16 KiB compound pages) posted to the host (POST):
  *   a larger frame continues in the oldest posted buffers, which become
@@ -65,6 +66,13 @@
  * that they can be posted again once the stack lets go of them.
  */
 #define NETVSC_RECYCLE		(2 * NETVSC_POST_BUFS)
+/*
+ * Completions of received frames need no doorbell of their own while the
+ * host has sections to spare: the next flush (a transmit's, often the
+ * ACK of this very poll) publishes them.  At most this many wait, and at
+ * most a quarter of the sections.
+ */
+#define NETVSC_COMP_LAZY	64
 #define NETVSC_REQS		1024
 /* ethtool -G: sections per queue, each way (TX: no more than requests). */
 #define NETVSC_RING_MIN		16
@@ -152,6 +160,8 @@ struct netvsc_queue {
 	/* Completions for received frames that found the ring full. */
 	u64 *comp_pending;
 	unsigned int nr_comp_pending;
+	/* Completions NAPI put since its last flush (NETVSC_COMP_LAZY). */
+	unsigned int comp_lazy;
 
 	/*
 	 * RX_PAGES: pages posted to the host, oldest first, in a ring of
@@ -623,7 +633,9 @@ static void netvsc_rx_complete(struct netvsc_queue *q, u64 id)
 		/* At most one per receive section can be outstanding. */
 		if (q->nr_comp_pending < q->nr_recv)
 			q->comp_pending[q->nr_comp_pending++] = id;
+		return;
 	}
+	q->comp_lazy++;
 }
 
 static void netvsc_rx_comp_retry(struct netvsc_queue *q)
@@ -635,6 +647,7 @@ static void netvsc_rx_comp_retry(struct netvsc_queue *q)
 		p.trans_id = q->comp_pending[i];
 		if (kvmbus_chan_put(q->chan, &p) == -ENOSPC)
 			break;
+		q->comp_lazy++;
 	}
 	memmove(q->comp_pending, q->comp_pending + i,
 		(q->nr_comp_pending - i) * sizeof(*q->comp_pending));
@@ -923,8 +936,9 @@ static void netvsc_link(struct netvsc_queue *q,
 /*
  * RX_PAGES: post buffers until NETVSC_POST_BUFS are with the host,
  * a batch per POST.  NAPI only: the posted ring is NAPI's.
+ * Return: true if a POST went into the ring (it needs a flush).
  */
-static void netvsc_post_refill(struct netvsc_queue *q)
+static bool netvsc_post_refill(struct netvsc_queue *q)
 {
 	struct kvmbus_net_post m = {
 		.hdr.type = cpu_to_le32(KVMBUS_NET_POST),
@@ -938,6 +952,7 @@ static void netvsc_post_refill(struct netvsc_queue *q)
 	unsigned int n, at;
 	u64 recycled = 0;
 	struct page *page;
+	bool put = false;
 
 	while (NETVSC_POST_BUFS - q->post_nr >= NETVSC_POST_BATCH) {
 		for (n = 0; n < NETVSC_POST_BATCH; n++) {
@@ -965,12 +980,21 @@ static void netvsc_post_refill(struct netvsc_queue *q)
 			break;
 		}
 		q->post_nr += n;
+		put = true;
 		if (n < NETVSC_POST_BATCH)
 			break;
 	}
 	/* (A page put back above was counted: close enough for a counter.) */
 	if (recycled)
 		netvsc_stats_add(&q->rx, &q->rx.recycled, recycled);
+	return put;
+}
+
+/* NAPI: publish what it put into the ring, with at most one signal. */
+static void netvsc_napi_flush(struct netvsc_queue *q)
+{
+	kvmbus_chan_flush(q->chan);
+	q->comp_lazy = 0;
 }
 
 /* Mid-poll: refill, and tell a host that may be waiting for pages. */
@@ -980,7 +1004,7 @@ static void netvsc_post_more(struct netvsc_queue *q)
 	if (!smp_load_acquire(&q->post_ready))
 		return;
 	netvsc_post_refill(q);
-	kvmbus_chan_flush(q->chan);
+	netvsc_napi_flush(q);
 }
 
 static int netvsc_poll(struct napi_struct *napi, int budget)
@@ -988,6 +1012,7 @@ static int netvsc_poll(struct napi_struct *napi, int budget)
 	struct netvsc_queue *q = container_of(napi, struct netvsc_queue, napi);
 	struct kvmbus_pkt_info pi;
 	struct kvmbus_net_hdr h;
+	bool posts = false;
 	int work = 0;
 
 	netvsc_rx_comp_retry(q);
@@ -1023,9 +1048,14 @@ static int netvsc_poll(struct napi_struct *napi, int budget)
 	}
 	/* Pairs with smp_store_release() in netvsc_recv_open(). */
 	if (smp_load_acquire(&q->post_ready))
-		netvsc_post_refill(q);
-	/* One publish, at most one signal, for every completion above. */
-	kvmbus_chan_flush(q->chan);
+		posts = netvsc_post_refill(q);
+	/*
+	 * One publish, at most one signal, for everything above; a few
+	 * completions alone wait for the next flush (NETVSC_COMP_LAZY).
+	 */
+	if (posts || q->nr_comp_pending ||
+	    q->comp_lazy >= min(NETVSC_COMP_LAZY, q->nr_recv / 4))
+		netvsc_napi_flush(q);
 	if (kvmbus_chan_recv_done(q->chan) && work < budget)
 		work = budget;	/* more came meanwhile, unsignalled: poll on */
 	netvsc_tx_wake(q);
