@@ -16,11 +16,13 @@
  * - Receive: the host writes each frame into a receive-buffer section and
  *   announces it; NAPI copies it into an skb (page fragments for large
  *   segments), applies the metadata, hands it to GRO, and returns the
- *   section with a completion; completions go out in one batch per poll.
+ *   section with a completion; completions go out in one batch per poll,
+ *   or, while only a few wait, with the next transmit's (NETVSC_COMP_LAZY).
  *   With RX_PAGES the sections are small (NETVSC_RECV_SECTION_SMALL) and
- *   NAPI keeps pages posted to the host (POST): a larger frame continues
- *   in the oldest posted pages, which become the skb's fragments as they
- *   are, without a copy.
+ *   NAPI keeps buffers (16 KiB compound pages) posted to the host (POST):
+ *   a larger frame continues in the oldest posted buffers, which become
+ *   the skb's fragments as they are, without a copy.  NAPI keeps a
+ *   reference to them and posts them again once the stack lets go.
  *
  * Every transaction id comes from a request table (never a pointer on the
  * wire); a completion the table does not know is dropped and counted.
@@ -48,13 +50,29 @@
 #define NETVSC_RECV_SECTION_SMALL	2048
 #define NETVSC_RECV_SECTIONS_SMALL	512
 /*
- * RX_PAGES: pages posted per queue, per POST message, and how many may be
- * consumed before a poll refills them without waiting for its end (the
- * host stops reading the TAP when fewer than a frame's worth are posted).
+ * RX_PAGES: each posted buffer is one compound page of NETVSC_POST_ORDER
+ * (16 KiB: a 64 KiB segment is 4 fragments, not 16), or a single page
+ * when those run out.  Buffers posted per queue (4 MiB), per POST
+ * message, and how many may be consumed before a poll refills them
+ * without waiting for its end (the host stops reading the TAP when fewer
+ * than a frame's worth are posted).
  */
-#define NETVSC_POST_PAGES	1024
+#define NETVSC_POST_ORDER	2
+#define NETVSC_POST_BUFS	256
 #define NETVSC_POST_BATCH	KVMBUS_NET_MAX_RANGES
-#define NETVSC_POST_REFILL	(4 * NETVSC_POST_BATCH)
+#define NETVSC_POST_REFILL	NETVSC_POST_BATCH
+/*
+ * RX_PAGES: buffers handed to the stack that we keep a reference to, so
+ * that they can be posted again once the stack lets go of them.
+ */
+#define NETVSC_RECYCLE		(2 * NETVSC_POST_BUFS)
+/*
+ * Completions of received frames need no doorbell of their own while the
+ * host has sections to spare: the next flush (a transmit's, often the
+ * ACK of this very poll) publishes them.  At most this many wait, and at
+ * most a quarter of the sections.
+ */
+#define NETVSC_COMP_LAZY	64
 #define NETVSC_REQS		1024
 /* ethtool -G: sections per queue, each way (TX: no more than requests). */
 #define NETVSC_RING_MIN		16
@@ -73,8 +91,9 @@
 				 KVMBUS_NET_OFF_RX_GSO | KVMBUS_NET_OFF_VLAN | \
 				 KVMBUS_NET_OFF_RX_PAGES)
 
-static_assert(NETVSC_POST_PAGES <= KVMBUS_NET_POST_MAX);
-static_assert(NETVSC_POST_BATCH <= NETVSC_POST_PAGES);
+static_assert(NETVSC_POST_BUFS <= KVMBUS_NET_POST_MAX);
+static_assert(NETVSC_POST_BATCH <= NETVSC_POST_BUFS);
+static_assert((PAGE_SIZE << NETVSC_POST_ORDER) <= KVMBUS_NET_POST_BUF_MAX);
 
 /*
  * The request table: transaction id = generation << 16 | slot + 1.
@@ -112,6 +131,7 @@ struct netvsc_qstats {
 	u64_stats_t csum;		/* RX: checksum offloaded */
 	u64_stats_t gso;		/* RX: segments larger than the MTU */
 	u64_stats_t posted;		/* RX: frames that landed in posted pages */
+	u64_stats_t recycled;		/* RX: pages posted again, not allocated */
 };
 
 struct netvsc_queue {
@@ -140,10 +160,12 @@ struct netvsc_queue {
 	/* Completions for received frames that found the ring full. */
 	u64 *comp_pending;
 	unsigned int nr_comp_pending;
+	/* Completions NAPI put since its last flush (NETVSC_COMP_LAZY). */
+	unsigned int comp_lazy;
 
 	/*
 	 * RX_PAGES: pages posted to the host, oldest first, in a ring of
-	 * NETVSC_POST_PAGES.  Only NAPI touches them once @post_ready is set.
+	 * NETVSC_POST_BUFS.  Only NAPI touches them once @post_ready is set.
 	 */
 	bool post_ready;
 	struct page **post;
@@ -153,6 +175,14 @@ struct netvsc_queue {
 		struct kvmbus_gpa_list l;
 		struct kvmbus_gpa_range r[NETVSC_POST_BATCH];
 	} post_gpa;
+	/*
+	 * Pages of received frames, oldest first, in a ring of
+	 * NETVSC_RECYCLE: each holds one reference of ours besides the
+	 * stack's.  NAPI's too.
+	 */
+	struct page **recycle;
+	unsigned int recycle_head;
+	unsigned int recycle_nr;
 
 	u8 pktbuf[NETVSC_PKTBUF] ____cacheline_aligned;
 	/* The GPA list being built by xmit (serialised by the queue lock). */
@@ -603,7 +633,9 @@ static void netvsc_rx_complete(struct netvsc_queue *q, u64 id)
 		/* At most one per receive section can be outstanding. */
 		if (q->nr_comp_pending < q->nr_recv)
 			q->comp_pending[q->nr_comp_pending++] = id;
+		return;
 	}
+	q->comp_lazy++;
 }
 
 static void netvsc_rx_comp_retry(struct netvsc_queue *q)
@@ -615,6 +647,7 @@ static void netvsc_rx_comp_retry(struct netvsc_queue *q)
 		p.trans_id = q->comp_pending[i];
 		if (kvmbus_chan_put(q->chan, &p) == -ENOSPC)
 			break;
+		q->comp_lazy++;
 	}
 	memmove(q->comp_pending, q->comp_pending + i,
 		(q->nr_comp_pending - i) * sizeof(*q->comp_pending));
@@ -688,7 +721,33 @@ static void netvsc_rx_meta(struct sk_buff *skb,
 				       le16_to_cpu(m->vlan_tci));
 }
 
-/* Take the oldest @n posted pages back from the host. */
+/* Bytes of a posted buffer: a page, or a compound page. */
+static u32 netvsc_post_len(struct page *page)
+{
+	return PAGE_SIZE << compound_order(page);
+}
+
+/*
+ * How many of the oldest posted buffers @posted bytes filled: the host
+ * fills each completely but the last.  Return: the count, or 0 if that is
+ * more than we posted or than an skb can hold.
+ */
+static unsigned int netvsc_post_count(struct netvsc_queue *q, u32 posted)
+{
+	unsigned int n = 0;
+	u32 got = 0;
+
+	while (got < posted) {
+		if (n == q->post_nr || n == MAX_SKB_FRAGS)
+			return 0;
+		got += netvsc_post_len(q->post[(q->post_head + n) %
+					       NETVSC_POST_BUFS]);
+		n++;
+	}
+	return n;
+}
+
+/* Take the oldest @n posted buffers back from the host. */
 static void netvsc_post_take(struct netvsc_queue *q, struct page **pages,
 			     unsigned int n)
 {
@@ -696,23 +755,77 @@ static void netvsc_post_take(struct netvsc_queue *q, struct page **pages,
 
 	for (i = 0; i < n; i++) {
 		pages[i] = q->post[q->post_head];
-		q->post_head = (q->post_head + 1) % NETVSC_POST_PAGES;
+		q->post_head = (q->post_head + 1) % NETVSC_POST_BUFS;
 	}
 	q->post_nr -= n;
 }
 
 /*
+ * Keep a reference to @page, which the stack now holds too, so that
+ * netvsc_page_get() can post it again without the page allocator (whose
+ * pages Debian's kernels zero: init_on_alloc).  The oldest kept page makes
+ * room when the ring is full; the stack then frees it as usual.
+ */
+static void netvsc_recycle_keep(struct netvsc_queue *q, struct page *page)
+{
+	unsigned int at;
+
+	/* An emergency reserve page goes back as soon as possible. */
+	if (unlikely(page_is_pfmemalloc(page)))
+		return;
+	if (q->recycle_nr == NETVSC_RECYCLE) {
+		put_page(q->recycle[q->recycle_head]);
+		q->recycle_head = (q->recycle_head + 1) % NETVSC_RECYCLE;
+		q->recycle_nr--;
+	}
+	page_ref_inc(page);
+	at = (q->recycle_head + q->recycle_nr++) % NETVSC_RECYCLE;
+	q->recycle[at] = page;
+}
+
+/*
+ * A buffer to post: the oldest kept one if ours is its only reference
+ * left (the stack has consumed its frame), else a new one, a single page
+ * if no compound one is free.  @recycled counts the former.
+ * Return: the (head) page, or NULL.
+ */
+static struct page *netvsc_page_get(struct netvsc_queue *q, u64 *recycled)
+{
+	struct page *page;
+
+	if (q->recycle_nr) {
+		page = q->recycle[q->recycle_head];
+		if (page_ref_count(page) == 1) {
+			/*
+			 * Whoever dropped the other references did so with a
+			 * fully ordered atomic (put_page()), after their last
+			 * read of the page; this orders handing the page to the
+			 * host after those reads.
+			 */
+			smp_acquire__after_ctrl_dep();
+			q->recycle_head = (q->recycle_head + 1) % NETVSC_RECYCLE;
+			q->recycle_nr--;
+			(*recycled)++;
+			return page;
+		}
+	}
+	page = dev_alloc_pages(NETVSC_POST_ORDER);
+	return page ?: dev_alloc_page();
+}
+
+/*
  * A frame of @head bytes copied from the section and @posted bytes in the
- * posted pages @pages, which become its fragments as they are.  The pages
- * are the skb's, or freed, whatever happens.
+ * @n posted buffers @pages, which become its fragments as they are.  The
+ * buffers are the skb's, or freed, whatever happens.
  */
 static struct sk_buff *netvsc_rx_skb_pages(struct netvsc_queue *q,
 					   const u8 *data, u32 head,
-					   struct page **pages, u32 posted)
+					   struct page **pages, unsigned int n,
+					   u32 posted)
 {
-	unsigned int n = DIV_ROUND_UP(posted, PAGE_SIZE), i;
 	struct sk_buff *skb;
-	u32 chunk;
+	u32 chunk, size;
+	unsigned int i;
 
 	skb = napi_alloc_skb(&q->napi, head);
 	if (!skb) {
@@ -722,8 +835,10 @@ static struct sk_buff *netvsc_rx_skb_pages(struct netvsc_queue *q,
 	}
 	skb_put_data(skb, data, head);
 	for (i = 0; i < n; i++) {
-		chunk = min_t(u32, posted, PAGE_SIZE);
-		skb_add_rx_frag(skb, i, pages[i], 0, chunk, PAGE_SIZE);
+		size = netvsc_post_len(pages[i]);
+		chunk = min(posted, size);
+		skb_add_rx_frag(skb, i, pages[i], 0, chunk, size);
+		netvsc_recycle_keep(q, pages[i]);
 		posted -= chunk;
 	}
 	return skb;
@@ -755,11 +870,11 @@ static void netvsc_rx(struct netvsc_queue *q, const struct kvmbus_pkt_info *pi)
 		goto complete;
 	}
 	if (posted) {
-		npages = DIV_ROUND_UP(posted, PAGE_SIZE);
 		/* Only what we posted, and no more than an skb can hold. */
 		/* Pairs with smp_store_release() in netvsc_recv_open(). */
-		if (!smp_load_acquire(&q->post_ready) || npages > q->post_nr ||
-		    npages > MAX_SKB_FRAGS) {
+		if (smp_load_acquire(&q->post_ready))
+			npages = netvsc_post_count(q, posted);
+		if (!npages) {
 			atomic64_inc(&q->nv->bad_pkt);
 			goto complete;
 		}
@@ -777,7 +892,7 @@ static void netvsc_rx(struct netvsc_queue *q, const struct kvmbus_pkt_info *pi)
 	 */
 	if (posted)
 		skb = netvsc_rx_skb_pages(q, q->recv_buf + off, head, pages,
-					  posted);
+					  npages, posted);
 	else
 		skb = netvsc_rx_skb(q, q->recv_buf + off, len);
 	if (!skb) {
@@ -819,10 +934,11 @@ static void netvsc_link(struct netvsc_queue *q,
 }
 
 /*
- * RX_PAGES: post fresh pages until NETVSC_POST_PAGES are with the host,
+ * RX_PAGES: post buffers until NETVSC_POST_BUFS are with the host,
  * a batch per POST.  NAPI only: the posted ring is NAPI's.
+ * Return: true if a POST went into the ring (it needs a flush).
  */
-static void netvsc_post_refill(struct netvsc_queue *q)
+static bool netvsc_post_refill(struct netvsc_queue *q)
 {
 	struct kvmbus_net_post m = {
 		.hdr.type = cpu_to_le32(KVMBUS_NET_POST),
@@ -834,20 +950,22 @@ static void netvsc_post_refill(struct netvsc_queue *q)
 		.hdr = &q->post_gpa,
 	};
 	unsigned int n, at;
+	u64 recycled = 0;
 	struct page *page;
+	bool put = false;
 
-	while (NETVSC_POST_PAGES - q->post_nr >= NETVSC_POST_BATCH) {
+	while (NETVSC_POST_BUFS - q->post_nr >= NETVSC_POST_BATCH) {
 		for (n = 0; n < NETVSC_POST_BATCH; n++) {
-			page = dev_alloc_page();
+			page = netvsc_page_get(q, &recycled);
 			if (!page)
 				break;
-			at = (q->post_head + q->post_nr + n) % NETVSC_POST_PAGES;
+			at = (q->post_head + q->post_nr + n) % NETVSC_POST_BUFS;
 			q->post[at] = page;
 			q->post_gpa.r[n].gpa = cpu_to_le64(page_to_phys(page));
-			q->post_gpa.r[n].len = cpu_to_le32(PAGE_SIZE);
+			q->post_gpa.r[n].len = cpu_to_le32(netvsc_post_len(page));
 		}
 		if (!n)
-			return;
+			break;
 		q->post_gpa.l.nr_ranges = cpu_to_le32(n);
 		q->post_gpa.l.reserved = 0;
 		m.nr = cpu_to_le32(n);
@@ -856,15 +974,27 @@ static void netvsc_post_refill(struct netvsc_queue *q)
 			/* The ring is full: try again next poll. */
 			while (n--) {
 				at = (q->post_head + q->post_nr + n) %
-				     NETVSC_POST_PAGES;
+				     NETVSC_POST_BUFS;
 				put_page(q->post[at]);
 			}
-			return;
+			break;
 		}
 		q->post_nr += n;
+		put = true;
 		if (n < NETVSC_POST_BATCH)
-			return;
+			break;
 	}
+	/* (A page put back above was counted: close enough for a counter.) */
+	if (recycled)
+		netvsc_stats_add(&q->rx, &q->rx.recycled, recycled);
+	return put;
+}
+
+/* NAPI: publish what it put into the ring, with at most one signal. */
+static void netvsc_napi_flush(struct netvsc_queue *q)
+{
+	kvmbus_chan_flush(q->chan);
+	q->comp_lazy = 0;
 }
 
 /* Mid-poll: refill, and tell a host that may be waiting for pages. */
@@ -874,7 +1004,7 @@ static void netvsc_post_more(struct netvsc_queue *q)
 	if (!smp_load_acquire(&q->post_ready))
 		return;
 	netvsc_post_refill(q);
-	kvmbus_chan_flush(q->chan);
+	netvsc_napi_flush(q);
 }
 
 static int netvsc_poll(struct napi_struct *napi, int budget)
@@ -882,6 +1012,7 @@ static int netvsc_poll(struct napi_struct *napi, int budget)
 	struct netvsc_queue *q = container_of(napi, struct netvsc_queue, napi);
 	struct kvmbus_pkt_info pi;
 	struct kvmbus_net_hdr h;
+	bool posts = false;
 	int work = 0;
 
 	netvsc_rx_comp_retry(q);
@@ -902,7 +1033,7 @@ static int netvsc_poll(struct napi_struct *napi, int budget)
 			netvsc_rx(q, &pi);
 			work++;
 			/* Keep the host reading while this poll goes on. */
-			if (NETVSC_POST_PAGES - q->post_nr >= NETVSC_POST_REFILL)
+			if (NETVSC_POST_BUFS - q->post_nr >= NETVSC_POST_REFILL)
 				netvsc_post_more(q);
 			break;
 		case KVMBUS_NET_LINK:
@@ -917,9 +1048,14 @@ static int netvsc_poll(struct napi_struct *napi, int budget)
 	}
 	/* Pairs with smp_store_release() in netvsc_recv_open(). */
 	if (smp_load_acquire(&q->post_ready))
-		netvsc_post_refill(q);
-	/* One publish, at most one signal, for every completion above. */
-	kvmbus_chan_flush(q->chan);
+		posts = netvsc_post_refill(q);
+	/*
+	 * One publish, at most one signal, for everything above; a few
+	 * completions alone wait for the next flush (NETVSC_COMP_LAZY).
+	 */
+	if (posts || q->nr_comp_pending ||
+	    q->comp_lazy >= min(NETVSC_COMP_LAZY, q->nr_recv / 4))
+		netvsc_napi_flush(q);
 	if (kvmbus_chan_recv_done(q->chan) && work < budget)
 		work = budget;	/* more came meanwhile, unsignalled: poll on */
 	netvsc_tx_wake(q);
@@ -1064,12 +1200,20 @@ static void netvsc_queue_free_bufs(struct netvsc_queue *q)
 	q->post_ready = false;
 	while (q->post_nr) {
 		put_page(q->post[q->post_head]);
-		q->post_head = (q->post_head + 1) % NETVSC_POST_PAGES;
+		q->post_head = (q->post_head + 1) % NETVSC_POST_BUFS;
 		q->post_nr--;
 	}
 	kfree(q->post);
 	q->post = NULL;
 	q->post_head = 0;
+	while (q->recycle_nr) {
+		put_page(q->recycle[q->recycle_head]);
+		q->recycle_head = (q->recycle_head + 1) % NETVSC_RECYCLE;
+		q->recycle_nr--;
+	}
+	kfree(q->recycle);
+	q->recycle = NULL;
+	q->recycle_head = 0;
 }
 
 static void netvsc_drain_reqs(struct netvsc_queue *q);
@@ -1111,10 +1255,14 @@ static int netvsc_recv_open(struct netvsc_queue *q, bool pages)
 				       &q->recv_pages);
 	q->comp_pending = kcalloc(q->nr_recv, sizeof(*q->comp_pending),
 				  GFP_KERNEL);
-	if (pages)
-		q->post = kcalloc(NETVSC_POST_PAGES, sizeof(*q->post),
+	if (pages) {
+		q->post = kcalloc(NETVSC_POST_BUFS, sizeof(*q->post),
 				  GFP_KERNEL);
-	if (!q->recv_buf || !q->comp_pending || (pages && !q->post))
+		q->recycle = kcalloc(NETVSC_RECYCLE, sizeof(*q->recycle),
+				     GFP_KERNEL);
+	}
+	if (!q->recv_buf || !q->comp_pending ||
+	    (pages && (!q->post || !q->recycle)))
 		return -ENOMEM;
 	ret = kvmbus_gpadl_create(q->nv->kdev, q->recv_buf,
 				  PAGE_ALIGN(q->recv_size), &q->recv_gpadl);
@@ -1378,7 +1526,7 @@ static const struct net_device_ops netvsc_netdev_ops = {
 
 static const char netvsc_qstat_names[][ETH_GSTRING_LEN] = {
 	"packets", "bytes", "dropped", "stops", "gpa", "errors", "csum", "gso",
-	"posted",
+	"posted", "recycled",
 };
 
 #define NETVSC_QSTATS	ARRAY_SIZE(netvsc_qstat_names)
@@ -1600,6 +1748,7 @@ static void netvsc_qstats_read(struct netvsc_qstats *s, u64 *out)
 		out[6] = u64_stats_read(&s->csum);
 		out[7] = u64_stats_read(&s->gso);
 		out[8] = u64_stats_read(&s->posted);
+		out[9] = u64_stats_read(&s->recycled);
 	} while (u64_stats_fetch_retry(&s->syncp, start));
 }
 
