@@ -335,7 +335,8 @@ class Boot:
                  f"kvmtest.suite={self.suite.name}",
                  f"kvmtest.cases={','.join(self.cases)}",
                  f"kvmtest.timeout={self.suite.timeout}",
-                 f"kvmtest.kver={self.kernel.kver}"] + self.suite.append
+                 f"kvmtest.kver={self.kernel.kver}",
+                 f"kvmtest.scale={self.kernel.timeout_scale}"] + self.suite.append
         line = " ".join(words)
         if len(line) > KERNEL_CMDLINE_MAX:
             raise HarnessError(f"kernel command line for suite {self.suite.name} "
