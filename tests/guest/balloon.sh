@@ -171,7 +171,7 @@ test_free_page_reporting() {
 	echo 3 >/proc/sys/vm/drop_caches
 	got=0
 	i=0
-	while [ $i -lt 60 ]; do
+	while [ $i -lt $((60 * ${KVMTEST_SCALE:-1})) ]; do
 		sleep 1
 		got=$((before - $(ram)))
 		[ $got -ge $(((200 - SHORT / 2) * MIB)) ] && break
