@@ -94,7 +94,8 @@ check:
 	scripts/check.sh
 
 # The debug guest kernel (KASAN, lockdep, kmemleak...), built once into
-# $(KVMBUS_CACHE); check-debug runs every guest suite on it.
+# $(KVMBUS_CACHE); check-debug runs every guest suite on it (make check's
+# debug-guest stage runs a subset: scripts/check.sh).
 debug-kernel:
 	scripts/debug-kernel.sh
 

@@ -15,10 +15,16 @@
 #   assert_match STRING REGEX [MSG]        (extended regex, unanchored)
 #   assert_file_contains FILE REGEX [MSG]
 #   wait_for SECS CMD [ARGS...]  retry CMD every 0.2 s until it succeeds
+#                                (SECS x KVMTEST_SCALE on a slow kernel)
+#   scaled N [MIN]               N / KVMTEST_SCALE rounded up, at least MIN:
+#                                an iteration count a slow kernel can afford
 #   re_escape STRING             STRING quoted for use in a REGEX
 #   hostcall ARGS...             run "<suite>.host call ARGS..." on the host;
 #                                prints its stdout, returns its exit status
 #   KVMTEST_SUITE KVMTEST_CASE KVMTEST_KVER KVMTEST_TIMEOUT
+#   KVMTEST_SCALE                how much slower this kernel is (the host's
+#                                timeout-scale: 1 on the stock kernels, 4 on
+#                                the debug kernel; KVMTEST_TIMEOUT is scaled)
 #
 # fail and skip exit the shell they run in.  Called in a subshell or a
 # pipeline they still record the result (the first fail/skip wins), but only
@@ -196,8 +202,18 @@ kmemleak_leaks() {
 	echo clear >/sys/kernel/debug/kmemleak
 }
 
+# scaled N [MIN]: N divided by KVMTEST_SCALE, rounded up, at least MIN
+# (default 1).  For iteration counts a slow kernel (the debug kernel) cannot
+# afford in full where more rounds only repeat the same paths: the checkers
+# judge the first round as well as the fiftieth.
+scaled() {
+	_kt_sc=$((($1 + ${KVMTEST_SCALE:-1} - 1) / ${KVMTEST_SCALE:-1}))
+	[ "$_kt_sc" -ge "${2:-1}" ] || _kt_sc=${2:-1}
+	echo "$_kt_sc"
+}
+
 wait_for() {
-	_kt_wf_end=$(($(_kt_secs) + $1))
+	_kt_wf_end=$(($(_kt_secs) + $1 * ${KVMTEST_SCALE:-1}))
 	shift
 	until "$@"; do
 		[ "$(_kt_secs)" -ge "$_kt_wf_end" ] && return 1
@@ -362,9 +378,19 @@ _kt_run_case() {
 	else
 		_kt_status=PASS
 	fi
-	# A leak of ours fails the case that was running (after the last case
-	# of the boot, the scan waits for young objects to count).
-	_kt_leak=$(kmemleak_leaks ${2:+wait} | head -n 1)
+	# A leak of ours fails the last case of the boot: the scan there
+	# waits for young objects to count and covers every case before it.
+	# Two scans cost 20-25 s under TCG (all of guest RAM's struct pages,
+	# every object, every stack), as much as a whole stock suite's case,
+	# so only with kvmtest.leakscan=case (KVMBUS_LEAK_SCAN=case tests/run)
+	# does every case get its own, to tell which case leaked.
+	_kt_leak=
+	if [ -n "$2" ] || [ "$KT_LEAK_SCAN" = case ]; then
+		_kt_t0=$(_kt_now)
+		_kt_leak=$(kmemleak_leaks ${2:+wait} | head -n 1)
+		[ -w /sys/kernel/debug/kmemleak ] &&
+			echo "[$(_kt_now)] $_kt_id: leak scan $(awk "BEGIN { print $(_kt_now) - $_kt_t0 }") s"
+	fi
 	if [ -n "$_kt_leak" ]; then
 		if [ "$_kt_status" = FAIL ]; then
 			_kt_reason="$_kt_reason; kmemleak: $_kt_leak"
@@ -401,9 +427,11 @@ _kt_worker() {
 
 # _kt_main: read the plan from the kernel command line and run it.
 #   kvmtest.suite=NAME kvmtest.cases=a,b kvmtest.timeout=N kvmtest.kver=KVER
+#   kvmtest.scale=N kvmtest.leakscan=boot|case
 _kt_main() {
 	mkdir -p "$KT_DIR"
-	KVMTEST_SUITE='' KVMTEST_TIMEOUT=60 KVMTEST_KVER='' _kt_cases=
+	KVMTEST_SUITE='' KVMTEST_TIMEOUT=60 KVMTEST_KVER='' KVMTEST_SCALE=1 _kt_cases=
+	KT_LEAK_SCAN=boot
 	_kt_worker_name=
 	# shellcheck disable=SC2013
 	for _kt_w in $(cat /proc/cmdline); do
@@ -412,10 +440,12 @@ _kt_main() {
 		kvmtest.cases=*) _kt_cases=${_kt_w#*=} ;;
 		kvmtest.timeout=*) KVMTEST_TIMEOUT=${_kt_w#*=} ;;
 		kvmtest.kver=*) KVMTEST_KVER=${_kt_w#*=} ;;
+		kvmtest.scale=*) KVMTEST_SCALE=${_kt_w#*=} ;;
+		kvmtest.leakscan=*) KT_LEAK_SCAN=${_kt_w#*=} ;;
 		kvmtest.worker=*) _kt_worker_name=${_kt_w#*=} ;;
 		esac
 	done
-	export KVMTEST_SUITE KVMTEST_TIMEOUT KVMTEST_KVER
+	export KVMTEST_SUITE KVMTEST_TIMEOUT KVMTEST_KVER KVMTEST_SCALE KT_LEAK_SCAN
 
 	_kt_kmsg_reader &
 	# PID 1 keeps the channel open so its settings stay put.

@@ -335,7 +335,12 @@ class Boot:
                  f"kvmtest.suite={self.suite.name}",
                  f"kvmtest.cases={','.join(self.cases)}",
                  f"kvmtest.timeout={self.suite.timeout}",
-                 f"kvmtest.kver={self.kernel.kver}"] + self.suite.append
+                 f"kvmtest.kver={self.kernel.kver}",
+                 f"kvmtest.scale={self.kernel.timeout_scale}"] + self.suite.append
+        # kmemleak (the debug kernel): one scan at the end of the boot, or
+        # after every case (docs/testing.md, "The dmesg rule").
+        if os.environ.get("KVMBUS_LEAK_SCAN") == "case":
+            words.append("kvmtest.leakscan=case")
         line = " ".join(words)
         if len(line) > KERNEL_CMDLINE_MAX:
             raise HarnessError(f"kernel command line for suite {self.suite.name} "
