@@ -219,9 +219,9 @@ debug_guest() {	# MODE: default (DEBUG_SUITES, then the rest on budget) or full
 		return 1
 	fi
 	make -s guest-modules >/dev/null || { echo "1 passed, 1 failed"; return 1; }
-	# Every suite of tests/guest not in DEBUG_SUITES: the data paths and
-	# the hostile host first, then any other in file order.
-	for suite in net scsi balloon hostile_host subch hostile overcommit \
+	# Every suite of tests/guest not in DEBUG_SUITES: the NIC, the hostile
+	# host and guest first, then any other in file order.
+	for suite in net hostile_host hostile scsi balloon subch overcommit \
 		     $(ls tests/guest/*.sh); do
 		suite=$(basename "$suite" .sh)
 		[ "$suite" = lib ] && continue
