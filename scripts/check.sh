@@ -188,7 +188,7 @@ stage_dkms_system() { run_stage dkms-system dkms_system; }
 # In 'make check' (stage debug-guest) the suites in DEBUG_SUITES always
 # run: the ones that load, reconnect and unload every module with
 # traffic.  Every other suite follows, one at a time, while the whole
-# check has used less than KVMBUS_CHECK_BUDGET seconds (default 3900):
+# check has used less than KVMBUS_CHECK_BUDGET seconds (default 3600):
 # CI stops at 90 minutes, and on a fresh machine (cold kernel, KUnit and
 # package installs) not all of them fit.  A suite not started for that
 # reason is a SKIP that names it; 'make check-debug' (stage
@@ -201,7 +201,7 @@ stage_dkms_system() { run_stage dkms-system dkms_system; }
 # debug-guest then waits for it (the build's own lock) and counts it as
 # one test.  Run alone, debug-guest builds in the foreground.
 DEBUG_SUITES=${DEBUG_SUITES-"smoke modules bus restart unload"}
-KVMBUS_CHECK_BUDGET=${KVMBUS_CHECK_BUDGET:-3900}
+KVMBUS_CHECK_BUDGET=${KVMBUS_CHECK_BUDGET:-3600}
 debug_kernel_log=$logdir/debug-kernel.log
 debug_kernel_bg=
 check_start=$(date +%s)
