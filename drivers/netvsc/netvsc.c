@@ -761,6 +761,18 @@ static void netvsc_post_take(struct netvsc_queue *q, struct page **pages,
 }
 
 /*
+ * Drop our reference to the oldest page of a FIFO of pages (the posted
+ * buffers, the recycling ring); *@nr must not be 0.
+ */
+static void netvsc_fifo_put_oldest(struct page **fifo, unsigned int *head,
+				   unsigned int *nr, unsigned int size)
+{
+	put_page(fifo[*head]);
+	*head = (*head + 1) % size;
+	(*nr)--;
+}
+
+/*
  * Keep a reference to @page, which the stack now holds too, so that
  * netvsc_page_get() can post it again without the page allocator (whose
  * pages Debian's kernels zero: init_on_alloc).  The oldest kept page makes
@@ -773,11 +785,9 @@ static void netvsc_recycle_keep(struct netvsc_queue *q, struct page *page)
 	/* An emergency reserve page goes back as soon as possible. */
 	if (unlikely(page_is_pfmemalloc(page)))
 		return;
-	if (q->recycle_nr == NETVSC_RECYCLE) {
-		put_page(q->recycle[q->recycle_head]);
-		q->recycle_head = (q->recycle_head + 1) % NETVSC_RECYCLE;
-		q->recycle_nr--;
-	}
+	if (q->recycle_nr == NETVSC_RECYCLE)
+		netvsc_fifo_put_oldest(q->recycle, &q->recycle_head,
+				       &q->recycle_nr, NETVSC_RECYCLE);
 	page_ref_inc(page);
 	at = (q->recycle_head + q->recycle_nr++) % NETVSC_RECYCLE;
 	q->recycle[at] = page;
@@ -1198,19 +1208,15 @@ static void netvsc_queue_free_bufs(struct netvsc_queue *q)
 	q->comp_pending = NULL;
 	/* The channel is closed: the host has let go of the posted pages. */
 	q->post_ready = false;
-	while (q->post_nr) {
-		put_page(q->post[q->post_head]);
-		q->post_head = (q->post_head + 1) % NETVSC_POST_BUFS;
-		q->post_nr--;
-	}
+	while (q->post_nr)
+		netvsc_fifo_put_oldest(q->post, &q->post_head, &q->post_nr,
+				       NETVSC_POST_BUFS);
 	kfree(q->post);
 	q->post = NULL;
 	q->post_head = 0;
-	while (q->recycle_nr) {
-		put_page(q->recycle[q->recycle_head]);
-		q->recycle_head = (q->recycle_head + 1) % NETVSC_RECYCLE;
-		q->recycle_nr--;
-	}
+	while (q->recycle_nr)
+		netvsc_fifo_put_oldest(q->recycle, &q->recycle_head,
+				       &q->recycle_nr, NETVSC_RECYCLE);
 	kfree(q->recycle);
 	q->recycle = NULL;
 	q->recycle_head = 0;

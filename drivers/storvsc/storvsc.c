@@ -575,19 +575,26 @@ static int storvsc_init(struct storvsc_dev *sd)
 	return 0;
 }
 
+/* After this no send touches the queue's channel (storvsc_put()). */
+static void storvsc_queue_stop(struct storvsc_queue *q)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&q->lock, flags);
+	q->dead = true;
+	spin_unlock_irqrestore(&q->lock, flags);
+	if (q->chan)
+		kvmbus_channel_close(q->chan);
+}
+
 static void storvsc_close_queues(struct storvsc_dev *sd)
 {
 	struct storvsc_queue *q;
-	unsigned long flags;
 	unsigned int i;
 
 	for (i = sd->nr_queues; i-- > 0;) {
 		q = sd->q[i];
-		spin_lock_irqsave(&q->lock, flags);
-		q->dead = true;
-		spin_unlock_irqrestore(&q->lock, flags);
-		if (q->chan)
-			kvmbus_channel_close(q->chan);
+		storvsc_queue_stop(q);
 		kfree(q);
 		sd->q[i] = NULL;
 	}
@@ -790,17 +797,11 @@ static void storvsc_remove(struct kvmbus_device *kdev)
 static void storvsc_hold_queues(struct storvsc_dev *sd)
 {
 	struct storvsc_queue *q;
-	unsigned long flags;
 	unsigned int i;
 
 	for (i = 0; i < sd->nr_queues; i++) {
 		q = sd->q[i];
-		/* After this no send touches the channel (storvsc_put()). */
-		spin_lock_irqsave(&q->lock, flags);
-		q->dead = true;
-		spin_unlock_irqrestore(&q->lock, flags);
-		if (q->chan)
-			kvmbus_channel_close(q->chan);
+		storvsc_queue_stop(q);
 		q->chan = NULL;
 	}
 	/* No callback runs now: whatever is in the table is ours. */
