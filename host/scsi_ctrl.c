@@ -37,18 +37,19 @@ static void cnt_add(_Atomic uint64_t *c, uint64_t n)
 
 int scsi_ctrl_init(struct scsi_ctrl *c, uint16_t max_luns,
 		   uint16_t max_queues, uint32_t max_transfer,
-		   uint32_t serial_base)
+		   uint32_t max_segments, uint32_t serial_base)
 {
 	memset(c, 0, sizeof(*c));
 	if (!max_luns || max_luns > KVMBUS_SCSI_MAX_LUNS || !max_queues ||
 	    max_transfer < 4096 || max_transfer > (32u << 20) ||
-	    max_transfer % 4096)
+	    max_transfer % 4096 || !max_segments ||
+	    max_segments > SCSI_MAX_SEGMENTS)
 		return -EINVAL;
 	pthread_mutex_init(&c->lock, NULL);
 	c->max_luns = max_luns;
 	c->max_queues = max_queues;
 	c->max_transfer = max_transfer;
-	c->max_segments = SCSI_MAX_SEGMENTS;
+	c->max_segments = max_segments;
 	c->serial_base = serial_base;
 	atomic_init(&c->luns_generation, 1);
 	return 0;

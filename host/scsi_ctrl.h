@@ -88,12 +88,13 @@ struct scsi_ctrl {
  * scsi_ctrl_init() - an empty controller
  * @max_luns: 1..KVMBUS_SCSI_MAX_LUNS
  * @max_transfer: bytes per request, a multiple of 4096, 4 KiB..32 MiB
+ * @max_segments: GPA ranges per request, 1..SCSI_MAX_SEGMENTS
  * @serial_base: distinguishes made-up LUN serials of controllers
  * Return: 0 or -EINVAL.
  */
 int scsi_ctrl_init(struct scsi_ctrl *c, uint16_t max_luns,
 		   uint16_t max_queues, uint32_t max_transfer,
-		   uint32_t serial_base);
+		   uint32_t max_segments, uint32_t serial_base);
 
 /* Drop every LUN (requests still holding one keep it until they end). */
 void scsi_ctrl_fini(struct scsi_ctrl *c);

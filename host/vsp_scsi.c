@@ -218,6 +218,7 @@ struct scsi_params {
 	uint64_t queues;
 	uint64_t luns;
 	uint64_t max_transfer;
+	uint64_t max_segments;
 	uint64_t block_size;
 	uint64_t readonly, direct, discard, remove, stall;
 	const char *serial;
@@ -241,6 +242,7 @@ static int parse_params(struct json_object *params, bool set,
 	p->queues = SCSI_DEF_QUEUES;
 	p->luns = SCSI_DEF_LUNS;
 	p->max_transfer = SCSI_DEF_MAX_TRANSFER;
+	p->max_segments = SCSI_MAX_SEGMENTS;
 	p->block_size = 512;
 	p->discard = 1;
 	if (!params)
@@ -291,10 +293,13 @@ static int parse_params(struct json_object *params, bool set,
 				     p->max_transfer > (32u << 20) ||
 				     p->max_transfer % 4096))
 				ret = -EINVAL;
+		} else if (!set && !strcmp(key, "max_segments")) {
+			ret = parse_uint(v, 1, SCSI_MAX_SEGMENTS,
+					 &p->max_segments);
 		} else {
 			snprintf(err, errlen,
 				 set ? "scsi: unknown parameter \"%.64s\" (known: lun, image, size, readonly, direct, discard, block_size, serial, remove, stall)"
-				     : "scsi: unknown parameter \"%.64s\" (known: image, lun, size, readonly, direct, discard, block_size, serial, queues, luns, max_transfer)",
+				     : "scsi: unknown parameter \"%.64s\" (known: image, lun, size, readonly, direct, discard, block_size, serial, queues, luns, max_transfer, max_segments)",
 				 key);
 			return -EINVAL;
 		}
@@ -339,7 +344,8 @@ static int scsi_dev_add(struct device *dev, struct json_object *params,
 	if (ret)
 		return ret;
 	ret = scsi_ctrl_init(&sd->ctrl, (uint16_t)p.luns, (uint16_t)p.queues,
-			     (uint32_t)p.max_transfer, dev->id);
+			     (uint32_t)p.max_transfer, (uint32_t)p.max_segments,
+			     dev->id);
 	if (ret) {
 		snprintf(err, errlen, "scsi: bad controller limits");
 		return ret;
@@ -466,6 +472,7 @@ static void scsi_dev_to_json(const struct device *dev, struct json_object *o)
 	add_u64(p, "queues", c->max_queues);
 	add_u64(p, "luns", c->max_luns);
 	add_u64(p, "max_transfer", c->max_transfer);
+	add_u64(p, "max_segments", c->max_segments);
 	json_object_object_add(o, "params", p);
 	pthread_mutex_lock(&c->lock);
 	for (i = 0; i < c->max_luns; i++) {

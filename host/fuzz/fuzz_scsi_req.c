@@ -40,7 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		};
 
 		guestmem_attach(&gm, ram, &l);
-		if (scsi_ctrl_init(&c, 8, 4, 64 << 10, 0))
+		if (scsi_ctrl_init(&c, 8, 4, 64 << 10, 16, 0))
 			abort();
 		init = true;
 	}

@@ -45,7 +45,7 @@ static int setup(void **state)
 	assert_non_null(f->ram);
 	assert_int_equal(guestmem_layout_fixed(RAM, RAM, &l), 0);
 	guestmem_attach(&f->gm, f->ram, &l);
-	assert_int_equal(scsi_ctrl_init(&f->c, 8, 2, 1 << 20, 1), 0);
+	assert_int_equal(scsi_ctrl_init(&f->c, 8, 2, 1 << 20, SCSI_MAX_SEGMENTS, 1), 0);
 	cfg.path = f->img;
 	assert_int_equal(scsi_ctrl_lun_add(&f->c, 0, &cfg, err, sizeof(err)),
 			 0);
@@ -297,6 +297,51 @@ static void test_scatter(void **state)
 	assert_memory_equal(f->ram + 0x30000, want, 1000);
 	assert_memory_equal(f->ram + 0x40100, want + 1000, 5000);
 	assert_memory_equal(f->ram + 0x50000, want + 6000, 2192);
+}
+
+/*
+ * max_segments= (vsp_scsi.c): 1..SCSI_MAX_SEGMENTS, offered as given,
+ * and a request with more ranges is refused before anything is read.
+ */
+static void test_max_segments(void **state)
+{
+	struct fx *f = *state;
+	const uint8_t cdb[10] = { 0x28, 0, 0, 0, 0, 100, 0, 0, 16, 0 };
+	struct kvmbus_scsi_req req = {
+		.hdr.op = cpu_to_le16(KVMBUS_SCSI_OP_EXECUTE),
+		.cdb_len = 10,
+		.dir = IN,
+		.data_len = cpu_to_le32(8192),
+	};
+	const uint64_t gpa[3] = { 0x30000, 0x40000, 0x50000 };
+	const uint32_t len3[3] = { 4096, 2048, 2048 };
+	const uint32_t len2[2] = { 4096, 4096 };
+	struct kvmbus_scsi_offer o;
+	struct kvmbus_pkt_info pi;
+	struct scsi_ctrl c;
+	struct scsi_slot *s;
+
+	assert_int_equal(scsi_ctrl_init(&c, 8, 2, 1 << 20, 0, 1), -EINVAL);
+	assert_int_equal(scsi_ctrl_init(&c, 8, 2, 1 << 20,
+					SCSI_MAX_SEGMENTS + 1, 1), -EINVAL);
+	assert_int_equal(scsi_ctrl_init(&c, 8, 2, 1 << 20, 2, 1), 0);
+	scsi_ctrl_offer(&c, &o);
+	assert_int_equal(le32_to_cpu(o.max_segments), 2);
+	scsi_ctrl_fini(&c);
+
+	/* The fixture's controller, as if set up with max_segments=2. */
+	f->c.max_segments = 2;
+	memcpy(req.cdb, cdb, sizeof(cdb));
+	memset(f->ram + 0x30000, 0xee, 4096);
+	submit(f, &pi, &req, sizeof(req), gpa, len3, 3);
+	s = answer(f);
+	assert_int_equal(s->u.resp.host_status, KVMBUS_SCSI_HS_BAD_REQUEST);
+	scsi_queue_sent(&f->q, s);
+	assert_int_equal(f->ram[0x30000], 0xee);	/* nothing read */
+	submit(f, &pi, &req, sizeof(req), gpa, len2, 2);
+	s = answer(f);
+	expect_ok(&s->u.resp, 0);
+	scsi_queue_sent(&f->q, s);
 }
 
 static uint64_t allocated(const char *path)
@@ -707,6 +752,7 @@ int main(void)
 		T(test_inquiry_in_place),
 		T(test_write_read),
 		T(test_scatter),
+		T(test_max_segments),
 		T(test_unmap_punches),
 		T(test_unmap_holes),
 		T(test_bad_requests),
