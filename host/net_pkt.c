@@ -24,6 +24,18 @@ int net_buf_check(uint32_t size, uint32_t section_size, uint64_t gpadl_bytes,
 	return 0;
 }
 
+uint32_t net_offloads_grant(uint32_t wanted, uint32_t offered)
+{
+	uint32_t off = wanted & offered & KVMBUS_NET_OFF_ALL;
+
+	if (!(off & KVMBUS_NET_OFF_TX_CSUM))
+		off &= ~(uint32_t)(KVMBUS_NET_OFF_TX_TSO4 |
+				   KVMBUS_NET_OFF_TX_TSO6);
+	if (!(off & KVMBUS_NET_OFF_RX_CSUM))
+		off &= ~(uint32_t)KVMBUS_NET_OFF_RX_GSO;
+	return off;
+}
+
 int net_meta_check(const struct kvmbus_net_meta *m, uint32_t len,
 		   uint32_t granted, const char **why)
 {

@@ -59,6 +59,18 @@ int net_buf_check(uint32_t size, uint32_t section_size, uint64_t gpadl_bytes,
 		  uint32_t max);
 
 /*
+ * net_offloads_grant() - the offloads an INIT is granted
+ * @wanted: what the guest asks for
+ * @offered: what the device offers (its offloads= parameter)
+ *
+ * @wanted & @offered, less what would be granted without what it needs:
+ * TCP segments either way carry partial checksums, so TX_TSO4 and
+ * TX_TSO6 need TX_CSUM, RX_GSO needs RX_CSUM.
+ * Return: the KVMBUS_NET_OFF_* bits granted.
+ */
+uint32_t net_offloads_grant(uint32_t wanted, uint32_t offered);
+
+/*
  * net_meta_check() - is @m valid for a guest frame of @len bytes?
  * @granted: the offloads granted at INIT
  * @why: set to the reason on failure

@@ -108,3 +108,24 @@ int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 	*out = v;
 	return 0;
 }
+
+int parse_mask(const char *s, uint64_t allowed, uint64_t *out)
+{
+	unsigned int base = 10;
+	uint64_t v;
+	int ret;
+
+	if (!s)
+		return -EINVAL;
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		base = 16;
+		s += 2;
+	}
+	ret = parse_digits(&s, base, &v);
+	if (ret == -EINVAL || *s)
+		return -EINVAL;
+	if (ret || (v & ~allowed))
+		return -ERANGE;
+	*out = v;
+	return 0;
+}

@@ -25,4 +25,13 @@ int parse_size(const char *s, uint64_t *out);
  */
 int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
+/*
+ * parse_mask() - a bit mask: decimal or 0x-hex digits, no unit, no bit
+ * outside @allowed.
+ *
+ * Return: 0, -EINVAL for malformed text, -ERANGE on overflow or for a
+ * bit outside @allowed.
+ */
+int parse_mask(const char *s, uint64_t allowed, uint64_t *out);
+
 #endif /* KVMBUSD_PARSE_H */

@@ -56,6 +56,7 @@ struct net_dev {
 	char tap[IFNAMSIZ];
 	uint8_t mac[6];			/* permanent: the offer's */
 	uint16_t queues;
+	uint32_t offloads;		/* KVMBUS_NET_OFF_* offered */
 	bool link_down;
 	/*
 	 * The receive filter, enforced on every channel: SET arrives on the
@@ -393,10 +394,8 @@ static void net_init(struct chan *ch, struct net_chan *n,
 	ver = kvmbus_version_pick(le32_to_cpu(m.version_min),
 				  le32_to_cpu(m.version_max),
 				  KVMBUS_NET_VERSION_1, KVMBUS_NET_VERSION_1);
-	off = le32_to_cpu(m.offloads) & NET_OFFLOADS;
-	/* Segments the guest receives need checksums it completes. */
-	if (!(off & KVMBUS_NET_OFF_RX_CSUM))
-		off &= ~(uint32_t)KVMBUS_NET_OFF_RX_GSO;
+	off = net_offloads_grant(le32_to_cpu(m.offloads),
+				 net_dev_of(ch)->offloads);
 	/* No memory for the list of posted buffers: receive by copy. */
 	if ((off & KVMBUS_NET_OFF_RX_PAGES) && !n->inited && !n->posts)
 		n->posts = calloc(KVMBUS_NET_POST_MAX, sizeof(*n->posts));
@@ -809,7 +808,7 @@ static void net_offer_data(struct device *dev)
 	struct net_dev *nd = dev->priv;
 	struct kvmbus_net_offer o = {
 		.max_queues = cpu_to_le16(nd->queues),
-		.offloads = cpu_to_le32(NET_OFFLOADS),
+		.offloads = cpu_to_le32(nd->offloads),
 		.mtu_min = cpu_to_le16(KVMBUS_NET_MTU_MIN),
 		.mtu_max = cpu_to_le16(KVMBUS_NET_MTU_MAX),
 		.link = cpu_to_le32(nd->link_down ? 0 : KVMBUS_NET_LINK_UP),
@@ -830,6 +829,7 @@ static int net_dev_add(struct device *dev, struct json_object *params,
 
 	snprintf(nd->tap, sizeof(nd->tap), NET_TAP_DEFAULT_FMT, dev->id - 1);
 	nd->queues = NET_QUEUES_DEFAULT;
+	nd->offloads = NET_OFFLOADS;
 	/* A random, locally administered unicast address. */
 	if (getrandom(nd->mac, sizeof(nd->mac), 0) != sizeof(nd->mac)) {
 		snprintf(err, errlen, "net: no random MAC: %s", strerror(errno));
@@ -856,17 +856,21 @@ static int net_dev_add(struct device *dev, struct json_object *params,
 			} else if (!strcmp(key, "link")) {
 				if (net_parse_link(s, &nd->link_down))
 					goto bad_value;
+			} else if (!strcmp(key, "offloads")) {
+				if (parse_mask(s, NET_OFFLOADS, &v))
+					goto bad_value;
+				nd->offloads = (uint32_t)v;
 			} else {
 				snprintf(err, errlen,
-					 "net: unknown parameter \"%.64s\" (known: tap, queues, mac, link)",
+					 "net: unknown parameter \"%.64s\" (known: tap, queues, mac, link, offloads)",
 					 key);
 				return -EINVAL;
 			}
 			continue;
 bad_value:
 			snprintf(err, errlen,
-				 "net: bad %.32s: tap=NAME (under %u characters), queues=1..%u, mac=xx:xx:xx:xx:xx:xx (unicast), link=up|down",
-				 key, IFNAMSIZ, KVMBUS_NET_MAX_QUEUES);
+				 "net: bad %.32s: tap=NAME (under %u characters), queues=1..%u, mac=xx:xx:xx:xx:xx:xx (unicast), link=up|down, offloads=MASK (KVMBUS_NET_OFF_* bits, within 0x%x)",
+				 key, IFNAMSIZ, KVMBUS_NET_MAX_QUEUES, NET_OFFLOADS);
 			return -EINVAL;
 		}
 	}
@@ -917,6 +921,8 @@ static void net_dev_to_json(const struct device *dev, struct json_object *o)
 		 nd->mac[1], nd->mac[2], nd->mac[3], nd->mac[4], nd->mac[5]);
 	json_object_object_add(p, "tap", json_object_new_string(nd->tap));
 	json_object_object_add(p, "queues", json_object_new_int(nd->queues));
+	json_object_object_add(p, "offloads",
+			       json_object_new_int64(nd->offloads));
 	json_object_object_add(p, "mac", json_object_new_string(mac));
 	json_object_object_add(p, "link", json_object_new_string(
 				       nd->link_down ? "down" : "up"));

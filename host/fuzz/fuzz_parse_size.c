@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * parse_size() and parse_uint(), the command-line number parsers, against
- * an independent 128-bit model of the grammar.
+ * parse_size(), parse_uint() and parse_mask(), the command-line number
+ * parsers, against an independent 128-bit model of the grammar.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -82,6 +82,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	ret = parse_uint(s, 1, 256, &u);
 	if (!ret && (u < 1 || u > 256 || !isdigit((unsigned char)s[0])))
+		abort();
+
+	/* A mask is a size without a unit, with no bit outside 0x7f. */
+	ret = parse_mask(s, 0x7f, &u);
+	if (!ret && (mret || u != want || (u & ~0x7full) ||
+		     !isxdigit((unsigned char)s[strlen(s) - 1])))
 		abort();
 	free(s);
 	return 0;

@@ -2,7 +2,8 @@
 /*
  * The network provider's parsers (net_pkt.c): metadata, send sections,
  * GPA page lists, VLAN insertion and stripping, the TAP header both ways,
- * the RSS hash, the receive filter and its multicast list.
+ * the RSS hash, the receive filter and its multicast list, the offloads
+ * an INIT is granted.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -566,6 +567,35 @@ static void test_mcast_parse(void **state)
 	assert_int_equal(f.nr_mc, 0);
 }
 
+/* What INIT grants: asked for, offered, and with what each needs. */
+static void test_offloads_grant(void **state)
+{
+	const uint32_t tso = KVMBUS_NET_OFF_TX_TSO4 | KVMBUS_NET_OFF_TX_TSO6;
+
+	(void)state;
+	assert_int_equal(net_offloads_grant(ALL_OFF, ALL_OFF), ALL_OFF);
+	assert_int_equal(net_offloads_grant(0, ALL_OFF), 0);
+	assert_int_equal(net_offloads_grant(ALL_OFF, 0), 0);
+	/* Only what both name. */
+	assert_int_equal(net_offloads_grant(KVMBUS_NET_OFF_VLAN |
+					    KVMBUS_NET_OFF_RX_PAGES,
+					    KVMBUS_NET_OFF_RX_PAGES),
+			 KVMBUS_NET_OFF_RX_PAGES);
+	/* A device offered without TSO: everything else. */
+	assert_int_equal(net_offloads_grant(ALL_OFF, ALL_OFF & ~tso),
+			 ALL_OFF & ~tso);
+	/* Segments need their checksum offload, either way. */
+	assert_int_equal(net_offloads_grant(ALL_OFF, ALL_OFF &
+					    ~KVMBUS_NET_OFF_TX_CSUM),
+			 ALL_OFF & ~(KVMBUS_NET_OFF_TX_CSUM | tso));
+	assert_int_equal(net_offloads_grant(ALL_OFF & ~KVMBUS_NET_OFF_RX_CSUM,
+					    ALL_OFF),
+			 ALL_OFF & ~(KVMBUS_NET_OFF_RX_CSUM |
+				     KVMBUS_NET_OFF_RX_GSO));
+	/* Bits nobody defined are never granted. */
+	assert_int_equal(net_offloads_grant(~0u, ~0u), ALL_OFF);
+}
+
 static void test_buf_check(void **state)
 {
 	(void)state;
@@ -602,6 +632,7 @@ int main(void)
 		cmocka_unit_test(test_flow_hash),
 		cmocka_unit_test(test_rx_filter),
 		cmocka_unit_test(test_mcast_parse),
+		cmocka_unit_test(test_offloads_grant),
 		cmocka_unit_test(test_buf_check),
 	};
 

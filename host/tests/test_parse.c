@@ -82,6 +82,36 @@ static void test_parse_uint(void **state)
 	assert_int_equal(parse_uint(NULL, 1, 256, &v), -EINVAL);
 }
 
+static void test_parse_mask(void **state)
+{
+	uint64_t v = 99;
+
+	(void)state;
+	assert_int_equal(parse_mask("0x1b", 0x7f, &v), 0);
+	assert_int_equal(v, 0x1b);
+	assert_int_equal(parse_mask("0X7F", 0x7f, &v), 0);
+	assert_int_equal(v, 0x7f);
+	assert_int_equal(parse_mask("27", 0x7f, &v), 0);
+	assert_int_equal(v, 27);
+	assert_int_equal(parse_mask("0", 0x7f, &v), 0);
+	assert_int_equal(v, 0);
+	/* A bit outside the mask, an overflow: out of range. */
+	assert_int_equal(parse_mask("0x80", 0x7f, &v), -ERANGE);
+	assert_int_equal(parse_mask("0x1b", 0x1a, &v), -ERANGE);
+	assert_int_equal(parse_mask("0x1ffffffffffffffff", ~0ull, &v),
+			 -ERANGE);
+	/* Not a mask: units, signs, spaces, nothing, a bare prefix. */
+	assert_int_equal(parse_mask("1k", 0x7f, &v), -EINVAL);
+	assert_int_equal(parse_mask("0x1g", 0x7f, &v), -EINVAL);
+	assert_int_equal(parse_mask("-1", 0x7f, &v), -EINVAL);
+	assert_int_equal(parse_mask(" 1", 0x7f, &v), -EINVAL);
+	assert_int_equal(parse_mask("", 0x7f, &v), -EINVAL);
+	assert_int_equal(parse_mask("0x", 0x7f, &v), -EINVAL);
+	assert_int_equal(parse_mask("1b", 0x7f, &v), -EINVAL);
+	assert_int_equal(parse_mask(NULL, 0x7f, &v), -EINVAL);
+	assert_int_equal(v, 0);		/* failures leave it alone */
+}
+
 #define ARGV(...) ((char *[]){ "kvmbusd", __VA_ARGS__, NULL })
 #define ARGC(a) ((int)(sizeof(a) / sizeof(a[0])) - 1)
 
@@ -206,6 +236,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_size),
 		cmocka_unit_test(test_parse_uint),
+		cmocka_unit_test(test_parse_mask),
 		cmocka_unit_test(test_opts_defaults),
 		cmocka_unit_test(test_opts_all),
 		cmocka_unit_test(test_opts_rejects),
