@@ -3,7 +3,9 @@
  * The supervised kvmbusd's device table (state.h): a table saved by one
  * "child" and restored by the next gives the same devices (admin ids,
  * relids, vectors, instance ids, parameters, settings); a torn write
- * leaves the last table; a malformed one is refused; uuid parsing.
+ * leaves the last table; a malformed one is refused; a table whose
+ * parameters were changed (a host that offers less after a restart)
+ * gives the same devices with the new offers; uuid parsing.
  */
 #include <errno.h>
 #include <json.h>
@@ -17,7 +19,10 @@
 #include "ctl.h"
 #include "devices.h"
 #include "guestmem.h"
+#include "proto.h"
 #include "state.h"
+#include <kvmbus/netvsc.h>
+#include <kvmbus/storvsc.h>
 
 #define RAM_SIZE	(1u << 20)
 
@@ -214,6 +219,126 @@ static void test_malformed(void **unused)
 	env_free(e);
 }
 
+/*
+ * Set parameter @key of device @id in table @t to @value: what
+ * tests/guest/restart.host's kill-change does to the supervisor's memfd.
+ */
+static void set_param(struct json_object *t, uint32_t id, const char *key,
+		      const char *value)
+{
+	struct json_object *list, *o, *v, *p;
+	size_t i;
+
+	assert_true(json_object_object_get_ex(t, "devices", &list));
+	for (i = 0; i < json_object_array_length(list); i++) {
+		o = json_object_array_get_idx(list, i);
+		assert_true(json_object_object_get_ex(o, "id", &v));
+		if (json_object_get_int64(v) != id)
+			continue;
+		if (!json_object_object_get_ex(o, "params", &p)) {
+			p = json_object_new_object();
+			assert_non_null(p);
+			json_object_object_add(o, "params", p);
+		}
+		json_object_object_add(p, key, json_object_new_string(value));
+		return;
+	}
+	fail_msg("no device %u in the table", id);
+}
+
+static uint32_t failed_id;
+static char failed_why[256];
+
+static void note_fail(uint32_t id, const char *why)
+{
+	failed_id = id;
+	snprintf(failed_why, sizeof(failed_why), "%s", why);
+}
+
+/*
+ * The next child offers what the changed parameters say, under the same
+ * identity: a NIC with fewer offloads (offloads=), a SCSI controller with
+ * smaller limits (max_transfer=, max_segments=, luns=, queues=).  A value
+ * the class refuses loses that device only.
+ */
+static void test_changed_params(void **unused)
+{
+	const struct dev_class *net = dev_class_find("net");
+	const struct dev_class *scsi = dev_class_find("scsi");
+	struct env *a = env_new(), *b = env_new(), *c = env_new();
+	const uint8_t mac[6] = { 0x02, 0x4b, 0x56, 0, 0, 7 };
+	struct kvmbus_scsi_offer so;
+	struct kvmbus_net_offer no;
+	struct device *dn, *ds, *r;
+	struct json_object *p, *t;
+	struct state st;
+	const char *why;
+	int err;
+
+	(void)unused;
+	assert_int_equal(state_create(&st), 0);
+	p = json_object_new_object();
+	json_object_object_add(p, "mac",
+			       json_object_new_string("02:4b:56:00:00:07"));
+	assert_int_equal(ctl_device_add_params(&a->c, net, p, NULL, 0, &dn), 0);
+	json_object_put(p);
+	assert_int_equal(ctl_device_add(&a->c, scsi, &ds), 0);
+	memcpy(&no, dn->offer_data, sizeof(no));
+	assert_int_equal(le32_to_cpu(no.offloads), KVMBUS_NET_OFF_ALL);
+	memcpy(&so, ds->offer_data, sizeof(so));
+	assert_int_equal(le32_to_cpu(so.max_transfer), 1u << 20);
+	assert_int_equal(le32_to_cpu(so.max_segments), KVMBUS_MAX_GPA_RANGES);
+	assert_int_equal(le16_to_cpu(so.max_luns), 16);
+	assert_int_equal(le16_to_cpu(so.max_queues), 4);
+	save(&st, a);
+
+	t = state_load(&st, &err, &why);
+	assert_non_null(t);
+	set_param(t, dn->id, "offloads", "0x1b");
+	set_param(t, ds->id, "max_transfer", "256K");
+	set_param(t, ds->id, "max_segments", "64");
+	set_param(t, ds->id, "luns", "4");
+	set_param(t, ds->id, "queues", "1");
+	assert_int_equal(state_restore(&b->c, t, no_fail), 2);
+	json_object_put(t);
+	r = devices_by_id(&b->c.devs, dn->id);
+	assert_non_null(r);
+	assert_int_equal(r->relid, dn->relid);
+	assert_memory_equal(r->instance_id, dn->instance_id, KVMBUS_UUID_SIZE);
+	assert_int_equal(r->offer_data_len, sizeof(no));
+	memcpy(&no, r->offer_data, sizeof(no));
+	assert_int_equal(le32_to_cpu(no.offloads), 0x1b);
+	assert_memory_equal(no.mac, mac, sizeof(mac));
+	r = devices_by_id(&b->c.devs, ds->id);
+	assert_non_null(r);
+	assert_int_equal(r->relid, ds->relid);
+	assert_memory_equal(r->instance_id, ds->instance_id, KVMBUS_UUID_SIZE);
+	memcpy(&so, r->offer_data, sizeof(so));
+	assert_int_equal(le32_to_cpu(so.max_transfer), 256u << 10);
+	assert_int_equal(le32_to_cpu(so.max_segments), 64);
+	assert_int_equal(le16_to_cpu(so.max_luns), 4);
+	assert_int_equal(le16_to_cpu(so.max_queues), 1);
+	assert_int_equal(r->max_subchannels, 0);
+
+	/* Changed again, to what the class refuses: that device is lost. */
+	save(&st, b);
+	t = state_load(&st, &err, &why);
+	assert_non_null(t);
+	set_param(t, dn->id, "offloads", "0x80");
+	failed_id = 0;
+	assert_int_equal(state_restore(&c->c, t, note_fail), 1);
+	json_object_put(t);
+	assert_int_equal(failed_id, dn->id);
+	assert_non_null(strstr(failed_why, "net: bad offloads"));
+	assert_null(devices_by_id(&c->c.devs, dn->id));
+	assert_non_null(devices_by_id(&c->c.devs, ds->id));
+
+	state_close(&st);
+	env_free(a);
+	env_free(b);
+	env_free(c);
+}
+
 static void test_uuid_parse(void **unused)
 {
 	uint8_t u[KVMBUS_UUID_SIZE], v[KVMBUS_UUID_SIZE];
@@ -239,6 +364,7 @@ int main(void)
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_torn_write),
 		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_changed_params),
 		cmocka_unit_test(test_uuid_parse),
 	};
 
