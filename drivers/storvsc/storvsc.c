@@ -854,11 +854,39 @@ static int storvsc_reopen_queue(struct storvsc_dev *sd, struct storvsc_queue *q)
 }
 
 /*
+ * Does the new host's INIT (in @sd now) offer at least what the SCSI
+ * host and its disks were set up with (@max_transfer, @max_segments,
+ * @max_luns, and the queues there are)?  Says what it does not offer.
+ * Return: 0 or -EPROTO.
+ */
+static int storvsc_check_limits(struct storvsc_dev *sd, u32 max_transfer,
+				u32 max_segments, u16 max_luns)
+{
+	struct device *dev = &sd->kdev->dev;
+
+	if (sd->max_transfer < max_transfer)
+		dev_err(dev, "the new kvmbusd offers %u KiB per request, the disks were set up with %u\n",
+			sd->max_transfer >> 10, max_transfer >> 10);
+	else if (sd->max_segments < max_segments)
+		dev_err(dev, "the new kvmbusd offers %u segments per request, the disks were set up with %u\n",
+			sd->max_segments, max_segments);
+	else if (sd->max_luns < max_luns)
+		dev_err(dev, "the new kvmbusd offers %u LUNs, the SCSI host was set up with %u\n",
+			sd->max_luns, max_luns);
+	else if (sd->max_queues < sd->nr_queues)
+		dev_err(dev, "the new kvmbusd offers %u queues, the SCSI host has %u\n",
+			sd->max_queues, sd->nr_queues);
+	else
+		return 0;
+	return -EPROTO;
+}
+
+/*
  * The new kvmbusd offered the controller again: INIT, then as many
  * queues as the SCSI host has (its hardware queue count cannot change),
  * then unblock.  A host that now offers less than the disks were set up
  * with (queues, transfer size, segments, LUNs) is refused: the device is
- * removed instead.
+ * removed instead (and the bus probes the new offer as a new controller).
  */
 static int storvsc_host_back(struct kvmbus_device *kdev)
 {
@@ -875,13 +903,9 @@ static int storvsc_host_back(struct kvmbus_device *kdev)
 	ret = storvsc_init(sd);
 	if (ret)
 		goto err;
-	if (sd->max_transfer < max_transfer ||
-	    sd->max_segments < max_segments || sd->max_luns < max_luns ||
-	    sd->max_queues < sd->nr_queues) {
-		dev_err(&kdev->dev, "the new kvmbusd offers less than the disks were set up with\n");
-		ret = -EPROTO;
+	ret = storvsc_check_limits(sd, max_transfer, max_segments, max_luns);
+	if (ret)
 		goto err;
-	}
 	/* Ours, not the new host's: the midlayer set up with these. */
 	sd->max_transfer = max_transfer;
 	sd->max_segments = max_segments;
