@@ -1947,7 +1947,10 @@ static void netvsc_host_lost(struct kvmbus_device *kdev)
 /*
  * The new kvmbusd offered the NIC again: open as many queues as before
  * (or as the new offer allows), give it our MAC, MTU and receive filter,
- * and attach.  Offloads the netdev advertises must still be granted.
+ * and attach.  The netdev's features and receive path were set up for
+ * the offloads granted at probe: a host that grants others is refused,
+ * and the NIC is left as host_lost left it, every queue closed (the bus
+ * then removes it and probes the new offer as a new NIC).
  */
 static int netvsc_host_back(struct kvmbus_device *kdev)
 {
@@ -1965,13 +1968,13 @@ static int netvsc_host_back(struct kvmbus_device *kdev)
 	nv->nr_queues = 0;
 	ret = netvsc_queue_open(&nv->queues[0], &off, &link);
 	if (ret)
-		goto out_unlock;
+		goto err_unlock;
 	nv->nr_queues = 1;
 	if (off != nv->offloads) {
 		netdev_err(ndev, "the new kvmbusd grants offloads 0x%x, not 0x%x\n",
 			   off, nv->offloads);
 		ret = -EPROTO;
-		goto out_unlock;
+		goto err_close;
 	}
 	netvsc_set_queues(nv, count);
 	netvsc_set(nv, KVMBUS_NET_SET_MAC | KVMBUS_NET_SET_MTU, ndev->mtu, 0,
@@ -1982,7 +1985,14 @@ static int netvsc_host_back(struct kvmbus_device *kdev)
 	netif_device_attach(ndev);
 	netdev_info(ndev, "kvmbusd is back: relid %u, %u queues\n",
 		    kdev->relid, nv->nr_queues);
-out_unlock:
+	mutex_unlock(&nv->reopen_lock);
+	rtnl_unlock();
+	return 0;
+
+err_close:
+	netvsc_queue_close(&nv->queues[0]);
+	nv->nr_queues = 0;
+err_unlock:
 	mutex_unlock(&nv->reopen_lock);
 	rtnl_unlock();
 	return ret;
