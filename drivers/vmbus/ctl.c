@@ -301,9 +301,16 @@ static struct kvmbus_device *kvmbus_ctl_unpark(struct kvmbus_bus *bus,
 /*
  * Give a parked device the new host's identity (checked by the caller,
  * validated again by the driver) and let its driver reopen its channels.
- * On any failure the device is removed.
+ * On any failure the device is removed.  A driver that refuses the new
+ * offer (other offloads, smaller limits) refuses to *resume* with it, not
+ * the offer itself: that is probed as a new device, set up for what the
+ * new host offers, as if the old one had never been kept.
+ *
+ * Return: true if the offer is used up (the device resumed, or the device
+ * was in no state to take it); false if the driver refused it and the
+ * caller is to probe it as a new device.
  */
-static void kvmbus_ctl_resume(struct kvmbus_bus *bus, struct kvmbus_device *kdev,
+static bool kvmbus_ctl_resume(struct kvmbus_bus *bus, struct kvmbus_device *kdev,
 			      const struct kvmbus_ctl_offer *o)
 {
 	u32 relid = le32_to_cpu(o->relid);
@@ -341,13 +348,19 @@ static void kvmbus_ctl_resume(struct kvmbus_bus *bus, struct kvmbus_device *kdev
 	device_unlock(&kdev->dev);
 	if (!ret) {
 		dev_info(&kdev->dev, "resumed on channel %u\n", relid);
-		return;
+		return true;
 	}
 	xa_erase(&bus->devices, relid);
-	why = "the driver could not resume it";
+	/* Gone from sysfs before the new device takes its name. */
+	dev_warn(&kdev->dev, "not resumed (the driver could not resume it): removed, channel %u is probed as a new device\n",
+		 relid);
+	kvmbus_ctl_drop(kdev);
+	return false;
+
 err_drop:
 	dev_warn(&kdev->dev, "not resumed (%s): removed\n", why);
 	kvmbus_ctl_drop(kdev);
+	return true;
 }
 
 static void kvmbus_ctl_offer(struct kvmbus_bus *bus,
@@ -373,10 +386,8 @@ static void kvmbus_ctl_offer(struct kvmbus_bus *bus,
 
 	/* A device kept from the host before: the same one, resumed. */
 	kdev = kvmbus_ctl_unpark(bus, o);
-	if (kdev) {
-		kvmbus_ctl_resume(bus, kdev, o);
+	if (kdev && kvmbus_ctl_resume(bus, kdev, o))
 		return;
-	}
 
 	kdev = kzalloc(sizeof(*kdev), GFP_KERNEL);
 	if (!kdev)

@@ -110,7 +110,10 @@ struct kvmbus_device {
  *	instance id): relid, vector, @max_subchannels and offer data may be
  *	new and must be checked again.  The driver opens its channels again
  *	as in probe and restarts I/O.  An error removes the device (its
- *	@remove then runs on a quiesced device).  A device not offered again
+ *	@remove then runs on a quiesced device: every channel closed) and
+ *	the offer is probed as a new device, so a driver refuses what it
+ *	cannot resume with (other features, smaller limits) and gets a
+ *	device set up for the new offer.  A device not offered again
  *	within the grace period (kvmbus.host_grace) is removed.
  * @driver: the driver-model driver
  *
