@@ -9,8 +9,10 @@
 # off, requests held) and resume on the new child, which offers them
 # with the same instance ids; the balloon (no resume) is removed and
 # probed again.  Data written and fsync'd reads back intact, a mounted
-# ext4 stays mounted.  Cases run in order and share the one supervisor
-# (9 restarts at most).
+# ext4 stays mounted.  A new kvmbusd that offers less than a kept device
+# was set up with (other offloads, smaller SCSI limits) gets that device
+# probed anew instead of resumed.  Cases run in order and share the one
+# supervisor (11 restarts at most).
 # timeout: 150
 
 PEER=10.99.0.1
@@ -44,6 +46,9 @@ has_disk() { disk >/dev/null; }
 no_disk() { ! has_disk; }
 
 resets() { dmesg | grep -c 'kvmbus.*reconnected to kvmbusd'; }
+# The kernel log after its first N lines (N from "dmesg | wc -l").
+since() { dmesg | tail -n +$(($1 + 1)); }
+since_has() { since "$1" | grep -q -- "$2"; }
 losses() { dmesg | grep -c 'kvmbus.*kvmbusd is gone'; }
 lost_since() { [ "$(losses)" -gt "$1" ]; }
 
@@ -323,21 +328,196 @@ test_hostile_reoffer() {
 	ping_ok
 }
 
-# The supervisor's limit (9 restarts in 600 s): killing the child again
+# The kvmbus device (instance id) of netdev $1.
+nic_inst() { basename "$(readlink "/sys/class/net/$1/device")"; }
+nr_nics() { for _n in /sys/class/net/*; do [ "$(cat "$_n/address")" = $MAC ] && echo; done | wc -l; }
+tso_fixed_off() { ethtool -k "$1" | grep -Eq '^[[:space:]]*tx-tcp-segmentation: off \[fixed\]'; }
+
+# A new kvmbusd that grants the NIC other offloads (no TCP segmentation
+# now): netvsc refuses to resume the netdev it set up with TSO, the bus
+# removes it and probes the offer as a new NIC, which has no TSO and
+# passes traffic.  The disk, offered as before, resumes.
+test_refuse_offloads() {
+	setup
+	up
+	dev=$(nic)
+	idx=$(ifindex "$dev")
+	inst=$(nic_inst "$dev")
+	name=$(disk)
+	ethtool -k "$dev" | grep -Eq '^[[:space:]]*tx-tcp-segmentation: on$' ||
+		fail "no TSO before the restart: $(ethtool -k "$dev" | grep tcp-seg)"
+	n0=$(dmesg | wc -l)
+	lost=$(losses)
+	before=$(resets)
+	# 0x7f less TX_TSO4 (0x2) and TX_TSO6 (0x4).
+	old=$(hostcall kill-change 1:offloads=0x79) || fail "kill-change: $old"
+	wait_for 20 lost_since "$lost" || fail "the guest did not see kvmbusd go"
+	hostcall wait-child "$old" >/dev/null || fail "no new kvmbusd child"
+	wait_for 60 since_has "$n0" "$inst: not resumed" ||
+		fail "the NIC was not refused: $(since "$n0" | grep kvmbus | tail -n 4)"
+	since_has "$n0" "$inst .*: the new kvmbusd grants offloads 0x79, not 0x7f" ||
+		fail "no reason for the refusal: $(since "$n0" | grep "$inst" | tail -n 3)"
+	since_has "$n0" "$inst: not resumed (the driver could not resume it): removed, channel [0-9]* is probed as a new device" ||
+		fail "not removed as refused: $(since "$n0" | grep "$inst: not resumed")"
+	since_has "$n0" "$inst: resumed on channel" &&
+		fail "the NIC was resumed with other offloads"
+	wait_for 60 has_nic || fail "no NIC for the new offer"
+	dev=$(nic)
+	[ "$(ifindex "$dev")" != "$idx" ] ||
+		fail "the refused netdev (ifindex $idx) is still the NIC"
+	ip -o link | grep -q "^$idx:" && fail "the refused netdev (ifindex $idx) is still there"
+	assert_eq "$(nr_nics)" 1 "netdevs with the NIC's MAC"
+	assert_eq "$(nic_inst "$dev")" "$inst" "the new NIC's kvmbus device"
+	since_has "$n0" "$inst .*: kvmbus NIC, relid [0-9]*, [0-9]* queues, offloads 0x79" ||
+		fail "the new NIC was not probed with offloads 0x79: $(since "$n0" | grep 'kvmbus NIC')"
+	tso_fixed_off "$dev" ||
+		fail "TSO not off [fixed] on the new NIC: $(ethtool -k "$dev" | grep tcp-seg)"
+	ethtool -k "$dev" | grep -q '^tx-checksumming: on' ||
+		fail "no checksum offload on the new NIC: $(ethtool -k "$dev" | grep checksumming)"
+	up
+	ping_ok
+	assert_eq "$(resets)" $((before + 1)) "reconnects"
+	assert_eq "$(since "$n0" | grep -c 'resumed on channel')" 1 "devices resumed (the disk)"
+	assert_eq "$(disk)" "$name" "the disk after the restart"
+}
+
+# SCSI host number of kvmbus device $1; its LUN 0's disk.
+inst_host() {
+	for _h in "/sys/bus/kvmbus/devices/$1"/host*; do
+		[ -d "$_h" ] && { echo "${_h##*/host}"; return 0; }
+	done
+	return 1
+}
+inst_disk() {
+	_h=$(inst_host "$1") || return 1
+	_dk=$(ls "/sys/class/scsi_device/$_h:0:0:0/device/block" 2>/dev/null | head -n 1)
+	[ -n "$_dk" ] && [ -b "/dev/$_dk" ] && echo "$_dk"
+}
+has_inst_disk() { inst_disk "$1" >/dev/null; }
+# The disk's sequence number: never reused, unlike SCSI host numbers
+# and sd names.
+inst_diskseq() { cat "/sys/block/$(inst_disk "$1")/diskseq"; }
+nr_hosts() { grep -l '^kvmbus_storvsc$' /sys/class/scsi_host/host*/proc_name 2>/dev/null | wc -l; }
+json_first() { printf '%s' "$1" | tr ',' '\n' | sed -n "s/.*\"$2\": *\"*\([0-9a-f-]*\).*/\1/p" | head -n 1; }
+
+# A new kvmbusd that offers SCSI controllers less than their disks were
+# set up with, one limit each on four controllers in one restart: the
+# transfer size (the disk from the start), the segments, the LUNs and
+# the queues (three controllers added for it).  storvsc refuses each and
+# says which limit; the bus removes it (a writer held for the refused
+# disk fails, it does not hang) and probes the offer as a new SCSI host
+# with the new limits, whose disk reads back what it wrote.  The NIC,
+# offered as before, resumes.
+test_refuse_scsi_limits() {
+	setup
+	up
+	dev=$(nic)
+	idx=$(ifindex "$dev")
+	for d in /sys/bus/kvmbus/devices/*; do
+		inst_host "${d##*/}" >/dev/null && echo "2 ${d##*/}"
+	done >/tmp/ctrls
+	assert_eq "$(wc -l </tmp/ctrls)" 1 "SCSI controllers at the start"
+	for n in seg luns queues; do
+		j=$(hostcall add-scsi "$n") || fail "add-scsi $n: $j"
+		id=$(json_first "$j" id)
+		inst=$(json_first "$j" instance)
+		[ -n "$id" ] && [ -n "$inst" ] || fail "no id or instance in: $j"
+		echo "$id $inst" >>/tmp/ctrls
+	done
+	while read -r id inst; do
+		wait_for 30 has_inst_disk "$inst" || fail "controller $id ($inst): no disk"
+		echo "$id $inst $(inst_diskseq "$inst")"
+	done </tmp/ctrls >/tmp/ctrls.old
+	set -- $(cut -d' ' -f1 /tmp/ctrls)
+	q=$(ls "/sys/block/$(inst_disk "$(sed -n '4s/^[0-9]* //p' /tmp/ctrls)")/mq" | wc -l)
+	[ "$q" -ge 2 ] || fail "the queues case needs 2 queues before, the disk has $q"
+	# Writes the first disk until a write fails.
+	w=/dev/$(inst_disk "$(sed -n '1s/^[0-9]* //p' /tmp/ctrls)")
+	while dd if=/dev/zero of="$w" bs=64k seek=16 count=16 oflag=direct \
+		2>/dev/null; do :; done &
+	wpid=$!
+	n0=$(dmesg | wc -l)
+	lost=$(losses)
+	before=$(resets)
+	old=$(hostcall kill-change "$1:max_transfer=512K" "$2:max_segments=64" \
+		"$3:luns=8" "$4:queues=1") || fail "kill-change: $old"
+	wait_for 20 lost_since "$lost" || fail "the guest did not see kvmbusd go"
+	hostcall wait-child "$old" >/dev/null || fail "no new kvmbusd child"
+	# Per controller, in the order of kill-change: why it was refused,
+	# and what the new one says it has.
+	set -- \
+		"offers 512 KiB per request, the disks were set up with 1024" \
+		"SCSI controller: [0-9]* LUNs, 512 KiB per request" \
+		"offers 64 segments per request, the disks were set up with 256" \
+		"SCSI controller: .* KiB per request, 64 segments" \
+		"offers 8 LUNs, the SCSI host was set up with 16" \
+		"SCSI controller: 8 LUNs" \
+		"offers 1 queues, the SCSI host has $q" \
+		"SCSI controller: .* segments, 1 queues of"
+	while read -r id inst seq; do
+		wait_for 60 since_has "$n0" "$inst: not resumed" ||
+			fail "controller $id was not refused: $(since "$n0" | grep "$inst" | tail -n 3)"
+		since_has "$n0" "$inst: the new kvmbusd $1" ||
+			fail "controller $id: no '$1': $(since "$n0" | grep "$inst" | tail -n 3)"
+		since_has "$n0" "$inst: not resumed (the driver could not resume it): removed, channel [0-9]* is probed as a new device" ||
+			fail "controller $id not removed as refused: $(since "$n0" | grep "$inst: not resumed")"
+		since_has "$n0" "$inst: resumed on channel" &&
+			fail "controller $id was resumed with less than it had"
+		wait_for 60 has_inst_disk "$inst" || fail "controller $id: no disk for the new offer"
+		[ "$(inst_diskseq "$inst")" -gt "$seq" ] ||
+			fail "controller $id: still the disk of diskseq $seq"
+		assert_eq "$(ls -d "/sys/bus/kvmbus/devices/$inst"/host* | wc -l)" 1 \
+			"controller $id: SCSI hosts"
+		since_has "$n0" "$inst: $2" ||
+			fail "controller $id: the new one is not '$2': $(since "$n0" | grep "$inst: SCSI controller")"
+		d=/dev/$(inst_disk "$inst")
+		dd if=/dev/urandom of=/tmp/w bs=1M count=1 2>/dev/null
+		dd if=/tmp/w of="$d" bs=1M oflag=direct conv=fsync 2>/dev/null ||
+			fail "controller $id: write to $d failed"
+		assert_eq "$(dd if="$d" bs=1M count=1 iflag=direct 2>/dev/null | md5sum | cut -d' ' -f1)" \
+			"$(md5sum </tmp/w | cut -d' ' -f1)" "controller $id: $d read back"
+		shift 2
+	done </tmp/ctrls.old
+	wait_for 30 sh -c "! kill -0 $wpid 2>/dev/null" ||
+		fail "a write held for the refused disk hangs"
+	d=$(inst_disk "$(sed -n '1s/^[0-9]* //p' /tmp/ctrls)")
+	assert_eq "$(cat "/sys/block/$d/queue/max_hw_sectors_kb")" 512 "$d: max_hw_sectors_kb"
+	d=$(inst_disk "$(sed -n '2s/^[0-9]* //p' /tmp/ctrls)")
+	assert_eq "$(cat "/sys/block/$d/queue/max_segments")" 64 "$d: max_segments"
+	d=$(inst_disk "$(sed -n '4s/^[0-9]* //p' /tmp/ctrls)")
+	assert_eq "$(ls "/sys/block/$d/mq" | wc -l)" 1 "$d: hardware queues"
+	assert_eq "$(nr_hosts)" 4 "kvmbus SCSI hosts"
+	assert_eq "$(since "$n0" | grep -c 'resumed on channel')" 1 "devices resumed (the NIC)"
+	assert_eq "$(ifindex "$(nic)")" "$idx" "the NIC's ifindex"
+	assert_eq "$(resets)" $((before + 1)) "reconnects"
+	ping_ok
+	# The added controllers go, so that the next case sees one disk.
+	sed 1d /tmp/ctrls >/tmp/ctrls.added
+	while read -r id inst; do
+		hostcall kvmbusctl remove "$id" >/dev/null || fail "kvmbusctl remove $id failed"
+		wait_for 30 sh -c "! test -e /sys/bus/kvmbus/devices/$inst" ||
+			fail "controller $id was not removed"
+	done </tmp/ctrls.added
+	assert_eq "$(nr_hosts)" 1 "kvmbus SCSI hosts after the removal"
+}
+
+# The supervisor's limit (11 restarts in 1200 s): killing the child again
 # and again ends with the supervisor giving up; the guest survives with
 # its devices gone, and the modules unload.
 test_restart_limit() {
 	setup
 	# Not 30 s: blocked writers would trip the 20 s hung-task check.
 	echo 8 >/sys/module/kvmbus/parameters/host_grace
+	# One kill more than the limit, so that the case also gives up when
+	# run alone (then no case before it used a restart).
 	i=0
-	while hostcall supervisor && [ $i -lt 10 ]; do
+	while hostcall supervisor && [ $i -lt 12 ]; do
 		old=$(hostcall kill-child) || break
 		i=$((i + 1))
 		hostcall wait-child "$old" >/dev/null || break
 	done
 	n=$(hostcall gave-up) || fail "the supervisor did not give up: $n"
-	assert_eq "$n" 9 "restarts before giving up"
+	assert_eq "$n" 11 "restarts before giving up"
 	# I/O while nobody serves: held, then failed once the grace ends.
 	d=/dev/$(disk) && [ "$d" != /dev/ ] && {
 		dd if=/dev/zero of="$d" bs=4k count=1 oflag=direct 2>/dev/null &
