@@ -438,11 +438,11 @@ static void kvmbus_ctl_rescind(struct kvmbus_bus *bus, u32 relid)
 }
 
 /*
- * Offers, rescinds and the end of the offer list are handled on their own
- * ordered workqueue, in arrival order: registering a device probes its
- * driver and removing one runs its remove(), and both wait for answers
- * (OPEN_RESULT, CLOSE_RESULT, GPADL_*) that kvmbus_ctl_work() delivers.
- * Running them there would deadlock it.
+ * Offers and rescinds are handled on their own ordered workqueue, in
+ * arrival order: registering a device probes its driver and removing one
+ * runs its remove(), and both wait for answers (OPEN_RESULT,
+ * CLOSE_RESULT, GPADL_*) that kvmbus_ctl_work() delivers.  Running them
+ * there would deadlock it.
  */
 struct kvmbus_hp_event {
 	struct work_struct work;
@@ -474,9 +474,6 @@ static void kvmbus_hp_work(struct work_struct *work)
 	case KVMBUS_CTL_RESCIND:
 		if (!READ_ONCE(bus->dying))
 			kvmbus_ctl_rescind(bus, le32_to_cpu(ev->msg.relid.relid));
-		break;
-	case KVMBUS_CTL_ALL_OFFERS_DONE:
-		complete(&bus->offers_done);
 		break;
 	}
 	kfree(ev);
@@ -528,7 +525,10 @@ static void kvmbus_ctl_dispatch(struct kvmbus_bus *bus, const void *msg,
 		kvmbus_hp_queue(bus, type, msg, sizeof(struct kvmbus_ctl_offer));
 		break;
 	case KVMBUS_CTL_ALL_OFFERS_DONE:
-		kvmbus_hp_queue(bus, type, msg, sizeof(struct kvmbus_ctl_hdr));
+		/* Every offer before it is queued on hp_wq: the handshake
+		 * waits for their handling itself (kvmbus_ctl_handshake()).
+		 */
+		complete(&bus->offers_done);
 		break;
 	case KVMBUS_CTL_RESCIND:
 		kvmbus_hp_queue(bus, type, msg, sizeof(struct kvmbus_ctl_relid));
@@ -697,6 +697,14 @@ static int kvmbus_ctl_handshake(struct kvmbus_bus *bus)
 		ret = kvmbus_ctl_wait(bus, &bus->offers_done, "offer list");
 	if (ret)
 		return ret;
+	/*
+	 * The host has answered in time; handling its offers (probing new
+	 * devices, resuming kept ones, probing again what a driver refused
+	 * to resume) takes as long as the drivers take, and each of their
+	 * requests to the host has its own timeout.  A slow guest is no
+	 * reason to give up on the host.
+	 */
+	flush_workqueue(bus->hp_wq);
 	dev_info(&bus->pdev->dev, "protocol %u.%u, %lu device(s) offered\n",
 		 bus->version >> 16, bus->version & 0xffff,
 		 kvmbus_ctl_nr_devices(bus));
@@ -914,8 +922,8 @@ static void kvmbus_ctl_reset_work(struct work_struct *work)
 		/* Refused, or died again half-way: start over. */
 		msleep(1000);
 	}
-	/* Every offer was handled before ALL_OFFERS_DONE completed the
-	 * handshake: what is still parked was not offered again.
+	/* The handshake waited until every offer was handled: what is
+	 * still parked was not offered again.
 	 */
 	cancel_delayed_work_sync(&bus->grace_work);
 	kvmbus_ctl_unpark_all(bus, "not offered by the new kvmbusd");
