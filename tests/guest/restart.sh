@@ -124,9 +124,9 @@ test_kill_during_iperf() {
 	ipid=$!
 	sleep 3
 	kill -0 $ipid 2>/dev/null || fail "iperf3 ended early: $(tail -n 3 /tmp/iperf-tx.out)"
-	lost=$(losses)
-	( wait_for 20 lost_since "$lost" && carrier_off "$dev" &&
-		echo off >/tmp/carrier ) &
+	# Polls the carrier itself: on the debug kernel the outage lasted
+	# 1.9 s, less than one round of grepping dmesg for the loss.
+	( wait_for 20 carrier_off "$dev" && echo off >/tmp/carrier ) &
 	cpid=$!
 	rm -f /tmp/carrier
 	kill_child
