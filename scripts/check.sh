@@ -248,7 +248,7 @@ KVMBUS_CHECK_DEADLINE=${KVMBUS_CHECK_DEADLINE:-4800}
 # what the deadline is checked against, times 1.25.  A suite missing here
 # counts as 900 s.
 declare -A debug_est=(
-	[smoke]=200 [modules]=250 [bus]=200 [restart]=700 [unload]=800
+	[smoke]=200 [modules]=250 [bus]=200 [restart]=850 [unload]=800
 	[net]=1250 [hostile_host]=350 [hostile]=450 [scsi]=800 [balloon]=700
 	[subch]=800 [overcommit]=600 [channels]=250 [echo]=230
 	[channels_shared]=120 [hostcall_selftest]=330

@@ -16,10 +16,12 @@
  * - Free page reporting (page_reporting_register()): free 2 MiB blocks
  *   go to the host even without a balloon target; the kernel keeps them
  *   off its free lists until the host has answered.
- * - Never cause an OOM: inflating stops at a floor of MemAvailable;
- *   below half of it the balloon deflates on its own, and the OOM
- *   notifier deflates before the OOM killer would run.  Both are
- *   reported to the host as pressure deflates.
+ * - Never cause an OOM: inflating stops at a floor of MemAvailable,
+ *   looked at again every 2 MiB, and holds at most 64 MiB out of reach
+ *   while the host punches a batch; below half of the floor the balloon
+ *   deflates on its own, and the OOM notifier deflates before the OOM
+ *   killer would run.  Both are reported to the host as pressure
+ *   deflates, and after either the guest inflates nothing for a while.
  * - Unbinding (rmmod) returns every page.
  */
 #include <linux/module.h>
@@ -56,6 +58,14 @@ MODULE_PARM_DESC(free_page_reporting,
 #define KB_SEND_TIMEOUT		(10 * HZ)
 #define KB_STATUS_PERIOD	HZ
 #define KB_OOM_PAGES		(16u << (20 - PAGE_SHIFT))	/* 16 MiB a call */
+/*
+ * Pages of one INFLATED batch: allocated, but neither the kernel's nor
+ * the balloon's (the OOM notifier cannot give them back) until the host
+ * has punched them.  Keep that window small.
+ */
+#define KB_INFLATE_BATCH	(64u << (20 - PAGE_SHIFT))
+/* No inflating for this long after a deflate under memory pressure. */
+#define KB_PRESSURE_HOLDOFF	(5 * HZ)
 #define KB_GFP			(GFP_HIGHUSER | __GFP_NORETRY | \
 				 __GFP_NOWARN | __GFP_NOMEMALLOC)
 
@@ -97,12 +107,13 @@ struct kb_dev {
 	u64 next_seq;
 
 	/* The balloon: lists of pages, by order. */
-	spinlock_t pages_lock;		/* @huge, @small, @nr_*, @pressure */
+	spinlock_t pages_lock;		/* @huge, @small, @nr_*, @pressure* */
 	struct list_head huge;
 	struct list_head small;
 	unsigned long nr_huge;
 	unsigned long nr_small;
 	unsigned long pressure;		/* pages freed under pressure, unsent */
+	unsigned long pressure_at;	/* jiffies of the last pressure deflate */
 	atomic64_t reported;		/* free pages reported, all time */
 	atomic64_t range_deflated;	/* pages returned by range, all time */
 	atomic_t range_refused;		/* range requests refused */
@@ -327,32 +338,54 @@ static bool kb_stopping(struct kb_dev *kb)
 	return READ_ONCE(kb->stopping);
 }
 
+/* The kernel ran short of memory a moment ago: do not inflate now. */
+static bool kb_under_pressure(struct kb_dev *kb)
+{
+	unsigned long at;
+
+	spin_lock(&kb->pages_lock);
+	at = kb->pressure_at;
+	spin_unlock(&kb->pages_lock);
+	return at && time_before(jiffies, at + KB_PRESSURE_HOLDOFF);
+}
+
 /*
- * Allocate up to @want pages into @kb->msg (and the lists), while
- * MemAvailable stays above the floor.  Return: pages allocated; *@status
- * says why fewer came.
+ * Allocate up to @want pages (at most one batch) into @kb->msg and the
+ * lists, while MemAvailable stays above the floor.  Other tasks allocate
+ * meanwhile, so MemAvailable is looked at again every 2 MiB.  Return:
+ * pages allocated; *@status says why fewer came.
  */
 static unsigned long kb_inflate_batch(struct kb_dev *kb, unsigned long want,
 				      bool *huge_ok, struct list_head *huge,
 				      struct list_head *small, u16 *status)
 {
-	long room = (long)si_mem_available() - (long)kb_floor_pages();
 	unsigned long done = 0;
 	struct page *page;
+	long room = 0;
 
+	want = min_t(unsigned long, want, KB_INFLATE_BATCH);
 	while (done < want && !kb_msg_full(kb)) {
+		if (!(done % KB_HUGE_PAGES)) {
+			if (kb_under_pressure(kb)) {
+				*status = KVMBUS_BALLOON_ST_FLOOR;
+				break;
+			}
+			room = (long)si_mem_available() -
+			       (long)kb_floor_pages();
+		}
 		if (*huge_ok && want - done >= KB_HUGE_PAGES &&
-		    room >= (long)(done + KB_HUGE_PAGES)) {
+		    room >= (long)KB_HUGE_PAGES) {
 			page = alloc_pages(KB_GFP, KB_HUGE_ORDER);
 			if (page) {
 				list_add_tail(&page->lru, huge);
 				kb_msg_add(kb, page_to_pfn(page), KB_HUGE_PAGES);
 				done += KB_HUGE_PAGES;
+				room -= KB_HUGE_PAGES;
 				continue;
 			}
 			*huge_ok = false;	/* fragmented: 4 KiB from now on */
 		}
-		if (room < (long)(done + 1)) {
+		if (room < 1) {
 			*status = KVMBUS_BALLOON_ST_FLOOR;
 			break;
 		}
@@ -364,6 +397,7 @@ static unsigned long kb_inflate_batch(struct kb_dev *kb, unsigned long want,
 		list_add_tail(&page->lru, small);
 		kb_msg_add(kb, page_to_pfn(page), 1);
 		done++;
+		room--;
 	}
 	return done;
 }
@@ -660,6 +694,7 @@ static unsigned long kb_deflate_pressure(struct kb_dev *kb, unsigned long want)
 	kb_release(&huge, &small);
 	spin_lock(&kb->pages_lock);
 	kb->pressure += n;
+	kb->pressure_at = jiffies | 1;	/* 0: never */
 	spin_unlock(&kb->pages_lock);
 	return n;
 }
