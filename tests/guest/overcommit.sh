@@ -13,7 +13,10 @@
 # deflates its own balloon under pressure at once, the others inflate
 # theirs only at the next 1-second rounds, as fast as TCG runs them.
 # Measured peaks on this machine: 2103, 2281 MiB; 2138 and 2316 MiB with
-# a workload growing by 50 MiB a second instead.  Without the balancer
+# a workload growing by 50 MiB a second instead.  Since the guest inflates
+# in 64 MiB batches (2026-12-05): 1745-1811 MiB with another suite's
+# guest running beside this case; with whole 512 MiB batches that load
+# made the workload's guest OOM in 3 of 5 runs.  Without the balancer
 # the three would settle at about 2.5 GiB.  Free page reporting is off in
 # all three, so only the balloons give memory back.
 # memory: 1G
