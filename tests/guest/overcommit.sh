@@ -24,9 +24,21 @@
 # timeout: 900
 
 MIB=1048576
-BUDGET=$((2048 * MIB))
+# SHORT: MiB of its 1 GiB the kernel keeps for itself beyond what a stock
+# kernel keeps (0 there; balloon.sh has the same).  The debug kernel's
+# KASAN shadow and checkers' tables leave it ~780 MiB of MemTotal, so
+# there every guest's workload is smaller by SHORT, and the budget is
+# larger by SHORT per guest: the same over-commit of what the guests can
+# use, where a budget of 2 GiB would leave the balancer nothing to give.
+SHORT=0
+if [ "${KVMTEST_SCALE:-1}" -gt 1 ]; then
+	SHORT=$((1000 - $(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo) / 1024))
+	[ "$SHORT" -ge 0 ] || SHORT=0
+fi
+BUDGET_MIB=$((2048 + 3 * SHORT))
+BUDGET=$((BUDGET_MIB * MIB))
 SLACK=$((384 * MIB))
-HOG_MIB=600
+HOG_MIB=$((600 - SHORT))
 GUESTS="g1 g2 g3"
 
 # on GUEST CMD: run CMD in GUEST (g1 is this one).
@@ -86,14 +98,14 @@ test_three_guests_two_gib() {
 	done
 	log "three guests up after $(($(date +%s) - t0)) s; RAM files hold $(($(ramsum) / MIB)) MiB"
 	hostcall sampler >/dev/null || fail "cannot start the sampler"
-	hostcall balancer --budget 2G --headroom 20 --interval 1 >/dev/null ||
+	hostcall balancer --budget ${BUDGET_MIB}M --headroom 20 --interval 1 >/dev/null ||
 		fail "cannot start the balancer"
 	for g in $GUESTS; do
 		t1=$(date +%s)
 		hog "$g" || fail "the $HOG_MIB MiB workload failed in $g"
 		# Holding its memory: the others must have made room.
 		wait_for 60 within_budget ||
-			fail "RAM files hold $(($(ramsum) / MIB)) MiB with $g's workload, budget 2048: $(hostcall balancer-log)"
+			fail "RAM files hold $(($(ramsum) / MIB)) MiB with $g's workload, budget $BUDGET_MIB: $(hostcall balancer-log)"
 		log "$g: workload done in $(($(date +%s) - t1)) s; RAM files hold $(($(ramsum) / MIB)) MiB"
 		unhog "$g"
 		no_oom_in "$g"
@@ -101,10 +113,10 @@ test_three_guests_two_gib() {
 	# After the last workload the balancer takes its memory back too.
 	wait_for 60 within_budget || fail "RAM files hold $(($(ramsum) / MIB)) MiB at the end"
 	peak=$(hostcall peak)
-	log "peak of the RAM files: $((peak / MIB)) MiB (budget 2048 MiB + $((SLACK / MIB)) MiB slack)"
+	log "peak of the RAM files: $((peak / MIB)) MiB (budget $BUDGET_MIB MiB + $((SLACK / MIB)) MiB slack)"
 	log "balancer's last round: $(hostcall balancer-log | tr '\n' ';')"
 	[ "$peak" -le $((BUDGET + SLACK)) ] ||
-		fail "the RAM files held $((peak / MIB)) MiB at their peak, over 2048 + $((SLACK / MIB)) MiB"
+		fail "the RAM files held $((peak / MIB)) MiB at their peak, over $BUDGET_MIB + $((SLACK / MIB)) MiB"
 	for g in $GUESTS; do
 		no_oom_in "$g"
 	done
