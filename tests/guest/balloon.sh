@@ -14,15 +14,11 @@ MIB=1048576
 # smaller by SHORT, or the 600 MiB fill alone runs it out of memory.
 # MemTotal moves with the balloon (a case that failed leaves it inflated):
 # what the balloon holds is added back.
-SHORT=0
-if [ "${KVMTEST_SCALE:-1}" -gt 1 ]; then
-	_held=0
-	for _d in /sys/bus/kvmbus/devices/*; do
-		[ -e "$_d/balloon" ] && _held=$(($(cat "$_d/balloon") / MIB))
-	done
-	SHORT=$((1000 - $(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo) / 1024 - _held))
-	[ "$SHORT" -ge 0 ] || SHORT=0
-fi
+_held=0
+for _d in /sys/bus/kvmbus/devices/*; do
+	[ -e "$_d/balloon" ] && _held=$(($(cat "$_d/balloon") / MIB))
+done
+SHORT=$(short_mib "$_held")
 
 # (Re)load the balloon driver with PARAMS and wait for its first report.
 balloon_load() {

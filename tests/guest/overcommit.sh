@@ -24,17 +24,11 @@
 # timeout: 900
 
 MIB=1048576
-# SHORT: MiB of its 1 GiB the kernel keeps for itself beyond what a stock
-# kernel keeps (0 there; balloon.sh has the same).  The debug kernel's
-# KASAN shadow and checkers' tables leave it ~780 MiB of MemTotal, so
-# there every guest's workload is smaller by SHORT, and the budget is
-# larger by SHORT per guest: the same over-commit of what the guests can
-# use, where a budget of 2 GiB would leave the balancer nothing to give.
-SHORT=0
-if [ "${KVMTEST_SCALE:-1}" -gt 1 ]; then
-	SHORT=$((1000 - $(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo) / 1024))
-	[ "$SHORT" -ge 0 ] || SHORT=0
-fi
+# SHORT (lib.sh, short_mib): 0 on the stock kernels, ~220 on the debug
+# kernel.  There every guest's workload is smaller by SHORT, and the budget
+# is larger by SHORT per guest: the same over-commit of what the guests
+# can use, where a budget of 2 GiB would leave the balancer nothing to give.
+SHORT=$(short_mib)
 BUDGET_MIB=$((2048 + 3 * SHORT))
 BUDGET=$((BUDGET_MIB * MIB))
 SLACK=$((384 * MIB))
