@@ -177,7 +177,13 @@ test_free_page_reporting() {
 	losetup -d "$dev"
 	rm -f /tmp/big
 	[ $got -ge $(((200 - SHORT / 2) * MIB)) ] ||
-		fail "only $((got / MIB)) MiB of $((400 - SHORT)) came back: $(hostcall kvmbusctl balloon 1)"
+		{
+			# For the flake in reliability.md ("Not covered yet"):
+			# what the guest says it reported, and how its free
+			# memory is split (the kernel reports 2 MiB blocks).
+			log "guest counted $(($(cat "$(balloon_dev)/reported") / MIB)) MiB reported; free blocks per order 0-10: $(sed -n 's/.*zone *DMA32 *//p' /proc/buddyinfo)"
+			fail "only $((got / MIB)) MiB of $((400 - SHORT)) came back: $(hostcall kvmbusctl balloon 1)"
+		}
 	[ "$(cat "$(balloon_dev)/reported")" -gt 0 ] || fail "the guest counted no reported pages"
 }
 
