@@ -81,8 +81,21 @@ bench_record() {
 	_b_irqs=-
 	[ "$5" != - ] && [ "$6" != - ] && _b_irqs=$(($6 - $5))
 	[ "$2" = 0 ] || log "$bench_label: $1 failed (status $2): $(tail -n 3 "$7")"
-	hostcall record "$bench_dev" "$1" "$2" "$_b_secs" "$_b_irqs" "$(cat "$7")" ||
-		fail "$bench_label: could not record $1"
+	hostcall record "$bench_dev" "$1" "$2" "$_b_secs" "$_b_irqs" "$(cat "$7")" \
+		"${bench_round:-1}" || fail "$bench_label: could not record $1"
+}
+
+# bench_run_rounds FUNCTION: run FUNCTION (every test of one device) once per
+# round the host asked for (bench_rounds, --rounds); the host keeps each
+# round's numbers and reports the median.
+bench_run_rounds() {
+	bench_round=1
+	while [ "$bench_round" -le "${bench_rounds:-1}" ]; do
+		[ "${bench_rounds:-1}" -gt 1 ] &&
+			hostcall note "$bench_label: round $bench_round of $bench_rounds"
+		"$1"
+		bench_round=$((bench_round + 1))
+	done
 }
 
 bench_done() {

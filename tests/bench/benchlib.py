@@ -241,6 +241,9 @@ def table(result):
         info = result["devices"][d]
         if info["status"] != "ok":
             notes.append(f"{info['label']}: {info['status']}: {info.get('reason', '')}")
+    if result.get("rounds", 1) > 1:
+        notes.append(f"each number is the median of {result['rounds']} rounds "
+                     "(every round is in the JSON)")
     if ratio_cols:
         notes.append(f"x COLUMN: {result['devices'][subject]['label']} against "
                      "that device; above 1.00x is better, whichever way the "
@@ -315,6 +318,31 @@ def chart(result, png):
     return True
 
 
+def read_rounds(bench, ddir, nrounds):
+    """[{test: raw record}, one per round] of one device's raw directory."""
+    rounds = []
+    for rnd in range(1, max(1, nrounds) + 1):
+        records = {}
+        for test in TESTS[bench]:
+            f = ddir / f"{test}.{rnd}.json"
+            if f.exists():
+                records[test] = json.loads(f.read_text())
+        rounds.append(records)
+    return rounds
+
+
+def median_metrics(per_round):
+    """[{metric: value}] of several rounds -> {metric: median of the rounds
+    that have it}; one round is returned as it is."""
+    out = {}
+    for key in dict.fromkeys(k for m in per_round for k in m):
+        vals = sorted(m[key] for m in per_round if m.get(key) is not None)
+        if vals:
+            mid = len(vals) // 2
+            out[key] = vals[mid] if len(vals) % 2 else (vals[mid - 1] + vals[mid]) / 2
+    return out
+
+
 def collect(bench, raw_dir, meta):
     """Raw records in raw_dir -> the result object written as JSON."""
     raw_dir = Path(raw_dir)
@@ -329,21 +357,25 @@ def collect(bench, raw_dir, meta):
         info = {"label": st.get("label", name), "status": st["status"]}
         if st.get("reason"):
             info["reason"] = st["reason"]
-        records = {}
-        ddir = raw_dir / name
-        for test in TESTS[bench]:
-            f = ddir / f"{test}.json"
-            if f.exists():
-                records[test] = json.loads(f.read_text())
+        rounds = read_rounds(bench, raw_dir / name, meta.get("rounds", 1))
         if info["status"] == "ok":
-            info["metrics"] = metrics_for(bench, records)
-            missing = [t for t in meta.get("tests", TESTS[bench]) if t not in records or
-                       records[t].get("status", 0) != 0]
+            per_round = [metrics_for(bench, r) for r in rounds]
+            info["metrics"] = median_metrics(per_round)
+            if len(rounds) > 1:
+                info["rounds"] = per_round
+            missing = sorted({t for r in rounds
+                              for t in meta.get("tests", TESTS[bench])
+                              if t not in r or r[t].get("status", 0) != 0},
+                             key=TESTS[bench].index)
             if missing:
                 info["status"] = "incomplete"
                 info["reason"] = "no result for: " + ", ".join(missing)
             info["raw"] = {t: {k: v for k, v in r.items() if k != "output"}
-                           for t, r in records.items()}
+                           for t, r in rounds[0].items()}
+            if len(rounds) > 1:
+                info["raw_rounds"] = [
+                    {t: {k: v for k, v in r.items() if k != "output"}
+                     for t, r in rr.items()} for rr in rounds]
         result["devices"][name] = info
     for m in METRICS[bench]:
         result.setdefault("metric_info", {})[m.key] = {

@@ -26,16 +26,8 @@ disk_of() {
 	return 1
 }
 
-bench_disk() {
-	bench_config "$1" || return 1
-	wait_for 30 disk_of "$bench_size" >/dev/null ||
-		fail "$bench_label: no disk of $bench_size bytes appeared"
-	disk=$(disk_of "$bench_size")
-	log "$bench_label is /dev/$disk ($(readlink -f "/sys/block/$disk/device" | sed 's|^/sys/devices/||'))"
-	hostcall note "$bench_label: /dev/$disk, measuring ($bench_seconds s per test)"
-	sysdev=/sys/block/$disk/device
-	fio="fio --filename=/dev/$disk --direct=1 --ioengine=libaio --size=$bench_region"
-	fio="$fio --time_based --runtime=$bench_seconds --randrepeat=0 --output-format=json"
+# Every test of one device, once (a round); the variables are bench_disk's.
+disk_tests() {
 	# shellcheck disable=SC2086
 	{
 		bench_test seq_write_1m "$sysdev" $fio --name=seqw --rw=write --bs=1M --iodepth=8
@@ -46,6 +38,19 @@ bench_disk() {
 		bench_test rand_read_4k_qd32 "$sysdev" $fio --name=rr32 --rw=randread --bs=4k --iodepth=32
 		bench_test mkfs "$sysdev" mkfs.ext4 -F -q "/dev/$disk"
 	}
+}
+
+bench_disk() {
+	bench_config "$1" || return 1
+	wait_for 30 disk_of "$bench_size" >/dev/null ||
+		fail "$bench_label: no disk of $bench_size bytes appeared"
+	disk=$(disk_of "$bench_size")
+	log "$bench_label is /dev/$disk ($(readlink -f "/sys/block/$disk/device" | sed 's|^/sys/devices/||'))"
+	hostcall note "$bench_label: /dev/$disk, measuring ($bench_seconds s per test)"
+	sysdev=/sys/block/$disk/device
+	fio="fio --filename=/dev/$disk --direct=1 --ioengine=libaio --size=$bench_region"
+	fio="$fio --time_based --runtime=$bench_seconds --randrepeat=0 --output-format=json"
+	bench_run_rounds disk_tests
 	bench_done
 }
 

@@ -31,6 +31,21 @@ nic_of() {
 	return 1
 }
 
+# Every test of one device, once (a round); the variables are bench_nic's.
+net_tests() {
+	# shellcheck disable=SC2086
+	{
+		bench_test tcp_tx_1 "$sysdev" $ip3
+		bench_test tcp_tx_4 "$sysdev" $ip3 -P 4
+		bench_test tcp_rx_1 "$sysdev" $ip3 -R
+		bench_test tcp_rx_4 "$sysdev" $ip3 -R -P 4
+		bench_test udp_tx_64 "$sysdev" $ip3 -u -l 64 -b 0
+		bench_test udp_rx_64 "$sysdev" $ip3 -u -l 64 -b 0 -R
+		bench_test latency "$sysdev" sockperf ping-pong -i "$bench_host_ip" \
+			-p "$bench_sockperf_port" -t "$t"
+	}
+}
+
 bench_nic() {
 	bench_config "$1" || return 1
 	ifc=
@@ -48,17 +63,7 @@ bench_nic() {
 	[ "$bench_quick" = 1 ] && omit=0
 	sysdev=/sys/class/net/$ifc/device
 	ip3="iperf3 -c $bench_host_ip -p $bench_iperf_port -t $t -O $omit -i 0 -J"
-	# shellcheck disable=SC2086
-	{
-		bench_test tcp_tx_1 "$sysdev" $ip3
-		bench_test tcp_tx_4 "$sysdev" $ip3 -P 4
-		bench_test tcp_rx_1 "$sysdev" $ip3 -R
-		bench_test tcp_rx_4 "$sysdev" $ip3 -R -P 4
-		bench_test udp_tx_64 "$sysdev" $ip3 -u -l 64 -b 0
-		bench_test udp_rx_64 "$sysdev" $ip3 -u -l 64 -b 0 -R
-		bench_test latency "$sysdev" sockperf ping-pong -i "$bench_host_ip" \
-			-p "$bench_sockperf_port" -t "$t"
-	}
+	bench_run_rounds net_tests
 	ip link set "$ifc" down
 	bench_done
 }
