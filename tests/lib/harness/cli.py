@@ -242,6 +242,59 @@ def host_checks():
                          time.monotonic() - t0)
 
 
+def bench_checks():
+    """The comparison bench's own logic, with no VM: bad options give exit 2
+    and a clear error, and several rounds are reduced to their median."""
+    bench = [sys.executable, str(REPO / "tests" / "bench" / "bench")]
+    checks = [
+        ("rounds_zero", ["net", "--rounds", "0"], "must be at least 1"),
+        ("rounds_past_timeout", ["disk", "--rounds", "9"],
+         "more than the 600 s a case may take"),
+    ]
+    for name, argv, expect in checks:
+        t0 = time.monotonic()
+        p = subprocess.run(bench + argv, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=60)
+        ok = p.returncode == 2 and expect in p.stdout
+        yield Result("host", "selftest_bench", name, "PASS" if ok else "FAIL",
+                     "" if ok else f"expected exit 2 and '{expect}', got "
+                                   f"exit {p.returncode}: {p.stdout.strip()[-200:]}",
+                     time.monotonic() - t0)
+    t0 = time.monotonic()
+    sys.path.insert(0, str(REPO / "tests" / "bench"))
+    try:
+        import benchlib
+        with tempfile.TemporaryDirectory(prefix="kvmbus-selftest-") as tmp:
+            ddir = Path(tmp) / "kvmbus_storvsc"
+            ddir.mkdir()
+            # mkfs seconds per round: 3, 1, 2 -> median 2; round 3 also
+            # failed rand_read_4k_qd1, so the device is incomplete.
+            for rnd, secs in ((1, 3.0), (2, 1.0), (3, 2.0)):
+                (ddir / f"mkfs.{rnd}.json").write_text(json.dumps(
+                    {"test": "mkfs", "status": 0, "seconds": secs, "output": ""}))
+            (ddir / "rand_read_4k_qd1.3.json").write_text(json.dumps(
+                {"test": "rand_read_4k_qd1", "status": 1, "seconds": 1, "output": ""}))
+            (Path(tmp) / "devices.json").write_text(json.dumps(
+                {"kvmbus_storvsc": {"status": "ok", "label": "kvmbus storvsc"}}))
+            meta = {"rounds": 3, "device_names": ["kvmbus_storvsc"],
+                    "tests": ["mkfs", "rand_read_4k_qd1"]}
+            info = benchlib.collect("disk", tmp, meta)["devices"]["kvmbus_storvsc"]
+        why = []
+        if info["metrics"].get("mkfs") != 2.0:
+            why.append(f"median mkfs {info['metrics'].get('mkfs')}, expected 2.0")
+        if [r.get("mkfs") for r in info.get("rounds", [])] != [3.0, 1.0, 2.0]:
+            why.append(f"rounds {info.get('rounds')}")
+        if info["status"] != "incomplete" or "rand_read_4k_qd1" not in info.get("reason", ""):
+            why.append(f"status {info['status']} ({info.get('reason', '')}), "
+                       "expected incomplete for rand_read_4k_qd1")
+    except Exception as e:      # noqa: BLE001 -- any error is this check's failure
+        why = [f"{type(e).__name__}: {e}"]
+    finally:
+        sys.path.remove(str(REPO / "tests" / "bench"))
+    yield Result("host", "selftest_bench", "median_of_rounds",
+                 "FAIL" if why else "PASS", "; ".join(why), time.monotonic() - t0)
+
+
 def cmd_self_test(args):
     plan = Plan(args, SELFTEST_DIR)
     if args.list:
@@ -258,6 +311,8 @@ def cmd_self_test(args):
 
     try:
         for v in host_checks():
+            add(v)
+        for v in bench_checks():
             add(v)
         for boot, res in run_boots(plan, args, report=lambda r: None):
             for r in res:
