@@ -302,10 +302,28 @@ _kt_unlock() {
 # --------------------------------------------------------------- the runner
 # Everything below runs in /init (PID 1).
 
-# _kt_say LINE: a control line on the console and on the channel.
+# _kt_put FD LINE: write LINE to FD, again if the write fails.  PID 1
+# takes a SIGCHLD whenever an orphan exits, busybox ash installs its
+# handlers without SA_RESTART, and a tty write that the signal catches
+# before it wrote anything fails with EINTR: without the retry, a START
+# or RESULT line was lost now and then, and the harness said the guest
+# had died.  A torn line is harmless: the harness reads from the last
+# marker of a line.
+_kt_put() {
+	_kt_put_fd=$1
+	shift
+	_kt_put_n=0
+	until printf '%s\n' "$*" >&"$_kt_put_fd"; do
+		_kt_put_n=$((_kt_put_n + 1))
+		[ "$_kt_put_n" -lt 100 ] || return 1
+	done
+}
+
+# _kt_say LINE: a control line on the console and on the channel (fd 7,
+# which PID 1 holds open).
 _kt_say() {
-	printf '%s\n' "$*"
-	printf '%s\n' "$*" >"$KT_CHAN"
+	_kt_put 1 "$*"
+	_kt_put 7 "$*" || echo "kvmtest: cannot write to $KT_CHAN: $*"
 }
 
 _kt_oneline() {
@@ -436,7 +454,7 @@ _kt_worker() {
 		sh -c "$(echo "${_kt_w_line#* }" | base64 -d)" >"$KT_DIR/worker.out" 2>&1 </dev/null
 		_kt_w_rc=$?
 		cat "$KT_DIR/worker.out" >&7
-		printf '%s\n' "$KT_MARK WDONE $_kt_w_id $_kt_w_rc" >&7
+		_kt_put 7 "$KT_MARK WDONE $_kt_w_id $_kt_w_rc"
 	done
 }
 

@@ -458,7 +458,7 @@ class Boot:
             if self.console:
                 emit(line)
             if MARK in line:
-                self._marker(line[line.index(MARK):], "console")
+                self._marker(line[line.rindex(MARK):], "console")
             m = PANIC_RE.search(line)
             if m and not self.panic:
                 self.panic = m.group(0).strip()
@@ -472,7 +472,7 @@ class Boot:
         for raw in self._lines(conn):
             line = raw.decode(errors="replace").replace("\r", "")
             if MARK in line:
-                self._marker(line[line.index(MARK):], "control")
+                self._marker(line[line.rindex(MARK):], "control")
 
     def _marker(self, line, channel):
         # MARK KIND [ID [STATUS [REASON...]]]
