@@ -4,7 +4,8 @@
 # pings the host through the NIC from a network namespace of the guest's,
 # writes and reads back 64 KiB of the disk, inflates and deflates the
 # balloon by 8 MiB, and unloads all four.  Afterwards the slab caches hold
-# no more than after a warm-up round (slab_check in lib.sh), and on
+# no more than after a warm-up round (slab_check in lib.sh; the kmalloc
+# caches are debugged, so their counts are exact), and on
 # a kernel with kmemleak (the debug kernel) nothing of ours leaked.
 # On a slow kernel (the debug kernel) the rounds are divided by its
 # KVMTEST_SCALE: there the slab check is off and kmemleak judges, which
@@ -12,6 +13,7 @@
 # docs/testing.md, "Unload".
 # timeout: 1800
 # netns: yes
+# append: slub_debug=U,kmalloc-*
 
 ROUNDS=$(scaled 50 10)
 MAC=02:4b:56:00:00:07

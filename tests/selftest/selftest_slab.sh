@@ -6,6 +6,7 @@
 # Needs the test modules (make guest-modules).  Not for the debug kernel,
 # where slab_check defers to kmemleak (KASAN's quarantine).
 # timeout: 300
+# append: slub_debug=U,kmalloc-*
 # expect: clean PASS
 # expect: leak FAIL ^the slab grew by [0-9]+ bytes over 49 rounds
 
