@@ -30,6 +30,7 @@
 #include <linux/etherdevice.h>
 #include <linux/ethtool.h>
 #include <linux/if_vlan.h>
+#include <linux/kmemleak.h>
 #include <linux/module.h>
 #include <linux/netdevice.h>
 #include <linux/skbuff.h>
@@ -863,6 +864,7 @@ static void netvsc_rx(struct netvsc_queue *q, const struct kvmbus_pkt_info *pi)
 	u32 off, len, head, posted;
 	unsigned int npages = 0;
 	struct sk_buff *skb;
+	const u8 *buf;
 
 	if (pi->data_len < sizeof(np)) {
 		atomic64_inc(&q->nv->bad_pkt);
@@ -873,7 +875,9 @@ static void netvsc_rx(struct netvsc_queue *q, const struct kvmbus_pkt_info *pi)
 	len = le32_to_cpu(np.len);
 	posted = le32_to_cpu(np.posted);
 	head = len - posted;
-	if (le32_to_cpu(np.hdr.type) != KVMBUS_NET_PKT ||
+	/* Pairs with smp_store_release() in netvsc_recv_open(). */
+	buf = smp_load_acquire(&q->recv_buf);
+	if (!buf || le32_to_cpu(np.hdr.type) != KVMBUS_NET_PKT ||
 	    len > KVMBUS_NET_MAX_FRAME || posted > len || head < ETH_HLEN ||
 	    off > q->recv_size || head > q->recv_size - off) {
 		atomic64_inc(&q->nv->bad_pkt);
@@ -901,10 +905,10 @@ static void netvsc_rx(struct netvsc_queue *q, const struct kvmbus_pkt_info *pi)
 	 * corrupts this frame, which the checksums then catch.
 	 */
 	if (posted)
-		skb = netvsc_rx_skb_pages(q, q->recv_buf + off, head, pages,
-					  npages, posted);
+		skb = netvsc_rx_skb_pages(q, buf + off, head, pages, npages,
+					  posted);
 	else
-		skb = netvsc_rx_skb(q, q->recv_buf + off, len);
+		skb = netvsc_rx_skb(q, buf + off, len);
 	if (!skb) {
 		netvsc_stats_add(&q->rx, &q->rx.dropped, 1);
 		goto complete;
@@ -1135,6 +1139,17 @@ err_free:
 	return NULL;
 }
 
+/*
+ * A buffer the host may still reach (its GPADL was not torn down, or its
+ * creation was never answered) is never freed: forget it, on purpose.
+ */
+static void netvsc_buf_leak(void **addr, struct page ***pages)
+{
+	kmemleak_not_leak(*pages);
+	*addr = NULL;
+	*pages = NULL;
+}
+
 static void netvsc_buf_free(void *addr, struct page **pages, size_t size)
 {
 	unsigned int i;
@@ -1192,9 +1207,9 @@ static void netvsc_queue_free_bufs(struct netvsc_queue *q)
 	struct kvmbus_device *kdev = q->nv->kdev;
 
 	if (q->recv_gpadl && kvmbus_gpadl_teardown(kdev, q->recv_gpadl))
-		q->recv_buf = NULL;
+		netvsc_buf_leak(&q->recv_buf, &q->recv_pages);
 	if (q->send_gpadl && kvmbus_gpadl_teardown(kdev, q->send_gpadl))
-		q->send_buf = NULL;
+		netvsc_buf_leak(&q->send_buf, &q->send_pages);
 	q->recv_gpadl = 0;
 	q->send_gpadl = 0;
 	netvsc_buf_free(q->recv_buf, q->recv_pages, PAGE_ALIGN(q->recv_size));
@@ -1248,6 +1263,7 @@ static void netvsc_queue_close(struct netvsc_queue *q)
  */
 static int netvsc_recv_open(struct netvsc_queue *q, bool pages)
 {
+	void *buf;
 	int ret;
 
 	q->recv_section = pages ? NETVSC_RECV_SECTION_SMALL :
@@ -1257,8 +1273,7 @@ static int netvsc_recv_open(struct netvsc_queue *q, bool pages)
 		q->nr_recv = min(q->nv->rx_sections,
 				 KVMBUS_NET_RECV_BUF_MAX / q->recv_section);
 	q->recv_size = q->recv_section * q->nr_recv;
-	q->recv_buf = netvsc_buf_alloc(PAGE_ALIGN(q->recv_size),
-				       &q->recv_pages);
+	buf = netvsc_buf_alloc(PAGE_ALIGN(q->recv_size), &q->recv_pages);
 	q->comp_pending = kcalloc(q->nr_recv, sizeof(*q->comp_pending),
 				  GFP_KERNEL);
 	if (pages) {
@@ -1267,13 +1282,25 @@ static int netvsc_recv_open(struct netvsc_queue *q, bool pages)
 		q->recycle = kcalloc(NETVSC_RECYCLE, sizeof(*q->recycle),
 				     GFP_KERNEL);
 	}
-	if (!q->recv_buf || !q->comp_pending ||
-	    (pages && (!q->post || !q->recycle)))
-		return -ENOMEM;
-	ret = kvmbus_gpadl_create(q->nv->kdev, q->recv_buf,
-				  PAGE_ALIGN(q->recv_size), &q->recv_gpadl);
-	if (ret)
+	if (!buf || !q->comp_pending ||
+	    (pages && (!q->post || !q->recycle))) {
+		ret = -ENOMEM;
+		goto err_free_buf;
+	}
+	ret = kvmbus_gpadl_create(q->nv->kdev, buf, PAGE_ALIGN(q->recv_size),
+				  &q->recv_gpadl);
+	if (ret == -ETIMEDOUT) {
+		/* The host may reach it after all: never freed. */
+		netvsc_buf_leak(&buf, &q->recv_pages);
 		return ret;
+	}
+	if (ret)
+		goto err_free_buf;
+	/*
+	 * netvsc_rx() takes no frame before the buffer is here and the
+	 * host has it; pairs with smp_load_acquire() there.
+	 */
+	smp_store_release(&q->recv_buf, buf);
 	ret = netvsc_buf_register(q, KVMBUS_NET_BUF_RECV, q->recv_gpadl,
 				  q->recv_size, q->recv_section);
 	if (ret || !pages)
@@ -1287,6 +1314,11 @@ static int netvsc_recv_open(struct netvsc_queue *q, bool pages)
 	}
 	local_bh_enable();
 	return 0;
+
+err_free_buf:
+	netvsc_buf_free(buf, q->recv_pages, PAGE_ALIGN(q->recv_size));
+	q->recv_pages = NULL;
+	return ret;
 }
 
 static int netvsc_queue_open(struct netvsc_queue *q, u32 *offloads, u32 *link)
@@ -1318,6 +1350,8 @@ static int netvsc_queue_open(struct netvsc_queue *q, u32 *offloads, u32 *link)
 	ret = kvmbus_gpadl_create(kdev, q->send_buf,
 				  q->nr_send * NETVSC_SEND_SECTION,
 				  &q->send_gpadl);
+	if (ret == -ETIMEDOUT)
+		netvsc_buf_leak(&q->send_buf, &q->send_pages);
 	if (ret)
 		goto err_free_bufs;
 

@@ -9,6 +9,7 @@
  * the guest reused is not.
  */
 #include <linux/interrupt.h>
+#include <linux/kmemleak.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/slab.h>
@@ -345,6 +346,8 @@ int kvmbus_channel_open(struct kvmbus_device *kdev,
 
 	ret = kvmbus_gpadl_create_bus(bus, chan->ring_mem, chan->ring_bytes,
 				      &chan->gpadl);
+	if (ret == -ETIMEDOUT)
+		goto err_leak;	/* the host may map the rings after all */
 	if (ret)
 		goto err_free_mem;
 	ret = request_irq(pci_irq_vector(bus->pdev, chan->vector),
@@ -366,8 +369,14 @@ int kvmbus_channel_open(struct kvmbus_device *kdev,
 err_unbind:
 	kvmbus_chan_unbind(chan);
 	free_irq(pci_irq_vector(bus->pdev, chan->vector), chan);
-	if (ret == -ETIMEDOUT)
-		goto err_leak;	/* the host may have opened it after all */
+	/*
+	 * The host may open the channel after all.  It handles the control
+	 * ring in order, so once it answers a CLOSE (with any status) it
+	 * holds no open channel on these rings; no answer: leave them be.
+	 */
+	if (ret == -ETIMEDOUT &&
+	    kvmbus_chan_request(chan, KVMBUS_CTL_CLOSE) == -ETIMEDOUT)
+		goto err_leak;
 err_teardown:
 	if (kvmbus_gpadl_teardown_bus(bus, chan->gpadl))
 		goto err_leak;
@@ -381,6 +390,7 @@ err_free_chan:
 err_leak:
 	dev_warn(&kdev->dev, "host did not let go of the rings; leaking %zu bytes\n",
 		 chan->ring_bytes);
+	kmemleak_not_leak(chan->ring_mem);	/* on purpose, and said so */
 	kvmbus_chan_publish(kdev, chan->sub_index, NULL);
 	kfree(chan);
 	return ret;
@@ -407,11 +417,13 @@ void kvmbus_channel_close(struct kvmbus_channel *chan)
 	       kvmbus_gpadl_teardown_bus(bus, chan->gpadl);
 	kvmbus_chan_unbind(chan);
 	free_irq(pci_irq_vector(bus->pdev, chan->vector), chan);
-	if (leak)
+	if (leak) {
 		dev_warn(&kdev->dev, "host did not let go of the rings; leaking %zu bytes\n",
 			 chan->ring_bytes);
-	else
+		kmemleak_not_leak(chan->ring_mem);
+	} else {
 		vfree(chan->ring_mem);
+	}
 	kfree(chan);
 }
 EXPORT_SYMBOL_GPL(kvmbus_channel_close);
