@@ -54,6 +54,13 @@ static uint32_t evil_make_offer(const char *mode, const struct device *dev,
 		o->relid = cpu_to_le32(EVIL_RELID + 1);
 		o->flags = cpu_to_le16(KVMBUS_OFFER_F_SUBCHANNEL);
 		o->sub_index = cpu_to_le16(1);
+	} else if (!strcmp(mode, "sub_index_big")) {
+		/* A sub-channel of a live primary, past the ones it allows. */
+		o->relid = cpu_to_le32(EVIL_RELID + 2);
+		o->flags = cpu_to_le16(KVMBUS_OFFER_F_SUBCHANNEL);
+		o->sub_index = cpu_to_le16(dev->max_subchannels + 1);
+		memcpy(o->instance_id, dev->instance_id,
+		       sizeof(o->instance_id));
 	} else
 		return 0;
 	return sizeof(*o);
@@ -233,5 +240,29 @@ int evil_cmd_echo(struct ctl *c, struct json_object *req,
 	log_warn("--test: echo-evil %s on device %u (relid %u)", mode, dev->id,
 		 dev->relid);
 	json_object_object_add(resp, "sent", json_object_new_string(mode));
+	return 0;
+}
+
+/* --- requests left unanswered --------------------------------------------- */
+
+int evil_cmd_drop(struct ctl *c, struct json_object *req,
+		  struct json_object *resp)
+{
+	const char *mode = evil_str(req, "mode");
+	uint32_t type;
+
+	if (!mode)
+		return control_fail(resp, -EINVAL,
+				    "evil-drop needs a \"mode\" string");
+	if (!strcmp(mode, "gpadl"))
+		type = KVMBUS_CTL_GPADL_CREATE;
+	else if (!strcmp(mode, "open"))
+		type = KVMBUS_CTL_OPEN;
+	else
+		return control_fail(resp, -EINVAL,
+				    "unknown evil-drop mode \"%.32s\"", mode);
+	c->evil_drop = type;
+	log_warn("--test: the guest's next %s request goes unanswered", mode);
+	json_object_object_add(resp, "armed", json_object_new_string(mode));
 	return 0;
 }

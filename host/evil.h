@@ -15,6 +15,8 @@
  *   dup_relid      the relid of a live device (device ID, or the first)
  *   unknown_class  a class no driver knows, relid EVIL_RELID
  *   sub_unknown    a sub-channel of a primary that does not exist
+ *   sub_index_big  a sub-channel of a live device (ID, or the first)
+ *                  with an index beyond its max_subchannels
  *
  * echo-evil ID MODE: echo device ID's open channel gets garbage in its
  * host->guest ring, committed and signalled at once; the channel is then
@@ -28,6 +30,12 @@
  *   bad_type       an unknown packet type
  *   bad_trailer    a trailer naming another start offset
  *   unknown_tid    a well-formed completion for a trans_id never sent
+ *
+ * evil-drop MODE: the next such request from the guest is dropped and
+ * never answered, as by a host that hangs or loses it:
+ *
+ *   gpadl          GPADL_CREATE
+ *   open           OPEN
  */
 #ifndef KVMBUSD_EVIL_H
 #define KVMBUSD_EVIL_H
@@ -36,7 +44,7 @@
 
 struct json_object;
 
-/* The relids of unknown_class and sub_unknown: beyond any relid of ours
+/* The relids of unknown_class and the sub-channels: beyond any relid of ours
  * (CHAN_MAX), so they never collide with a granted sub-channel. */
 #define EVIL_RELID		100000u
 
@@ -44,6 +52,8 @@ struct json_object;
 int evil_cmd_offer(struct ctl *c, struct json_object *req,
 		   struct json_object *resp);
 int evil_cmd_echo(struct ctl *c, struct json_object *req,
+		  struct json_object *resp);
+int evil_cmd_drop(struct ctl *c, struct json_object *req,
 		  struct json_object *resp);
 
 /*

@@ -76,7 +76,7 @@ static void usage(FILE *f)
 "                  the balloon) and show the balloon and the guest's report;\n"
 "                  deflate: the guest takes back its ballooned pages in\n"
 "                  [GPA, GPA+SIZE) (the target follows)\n"
-"  evil-offer MODE [ID], echo-evil ID MODE\n"
+"  evil-offer MODE [ID], echo-evil ID MODE, evil-drop MODE\n"
 "                  a hostile host, for guest tests (kvmbusd --test only):\n"
 "                  see host/evil.h for the modes\n"
 "\n"
@@ -514,6 +514,8 @@ static void print_evil(struct json_object *r)
 
 	if (json_object_object_get_ex(r, "sent", &v))
 		printf("sent: %s\n", json_object_get_string(v));
+	if (json_object_object_get_ex(r, "armed", &v))
+		printf("armed: %s\n", json_object_get_string(v));
 }
 
 /* --- main ----------------------------------------------------------- */
@@ -640,6 +642,15 @@ static char *build_request(int argc, char **argv, void (**print)(struct json_obj
 					       json_object_new_int64((int64_t)target));
 		}
 		*print = print_balloon;
+	} else if (!strcmp(cmd, "evil-drop")) {
+		if (argc != 2) {
+			die_usage("'%s' takes the request to leave unanswered, e.g. 'evil-drop open'",
+				  cmd);
+			goto out;
+		}
+		json_object_object_add(req, "cmd", json_object_new_string(cmd));
+		json_object_object_add(req, "mode", json_object_new_string(argv[1]));
+		*print = print_evil;
 	} else if (!strcmp(cmd, "evil-offer") || !strcmp(cmd, "echo-evil")) {
 		bool echo = cmd[1] == 'c';
 

@@ -295,11 +295,14 @@ static int control_cmd(void *opaque, const char *cmd,
 			kick(d);
 		return ret;
 	}
-	if (!strcmp(cmd, "evil-offer") || !strcmp(cmd, "echo-evil")) {
+	if (!strcmp(cmd, "evil-offer") || !strcmp(cmd, "echo-evil") ||
+	    !strcmp(cmd, "evil-drop")) {
 		if (!d->opts.test)
 			return control_fail(resp, -EPERM,
 					    "%s breaks the guest on purpose: only with kvmbusd --test",
 					    cmd);
+		if (!strcmp(cmd, "evil-drop"))
+			return evil_cmd_drop(&d->plane, req, resp);
 		return cmd[0] == 'e' && cmd[1] == 'v' ?
 		       evil_cmd_offer(&d->plane, req, resp) :
 		       evil_cmd_echo(&d->plane, req, resp);

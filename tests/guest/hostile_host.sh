@@ -79,6 +79,29 @@ evil_ring() {
 	both_work
 }
 
+# host_drops MODE WHAT: kvmbusd drops the next such request of device A's
+# and never answers.  The echo driver's probe fails after the control
+# timeout (5 s) with the log saying what went unanswered; rings the host
+# may still reach are never freed; B is unharmed; the next probe, which
+# the host answers, binds A again.
+host_drops() {
+	a=$(dev_a)
+	name=$(basename "$a")
+	msg="no $2 answer for [0-9]* from kvmbusd"
+	before=$(dmesg | grep -c "$msg")
+	echo "$name" >"$ECHO_DRV/unbind" || fail "unbind failed"
+	hostcall kvmbusctl evil-drop "$1" || fail "evil-drop $1 not armed"
+	echo "$name" >"$ECHO_DRV/bind" 2>/dev/null &&
+		fail "$1: the echo driver bound with the request unanswered"
+	[ "$(dmesg | grep -c "$msg")" -gt "$before" ] ||
+		fail "$1: no '$2' timeout in the log"
+	[ ! -e "$a/run" ] || fail "$1: the device kept its driver"
+	traffic "$(dev_b)"
+	echo "$name" >"$ECHO_DRV/bind" || fail "$1: bind after the timeout failed"
+	wait_for 10 test -e "$a/run" || fail "$1: echo driver did not rebind"
+	both_work
+}
+
 test_setup() {
 	modprobe kvmbus || fail "modprobe kvmbus failed"
 	modprobe kvmbus_echo || fail "modprobe kvmbus_echo failed"
@@ -113,6 +136,10 @@ test_offer_duplicate_relid() {
 
 test_offer_subchannel_of_nothing() {
 	evil_offer sub_unknown
+}
+
+test_offer_subchannel_index_too_big() {
+	evil_offer sub_index_big
 }
 
 test_ring_write_index_unaligned() {
@@ -161,6 +188,17 @@ test_offer_unknown_class() {
 			fail "a driver bound the unknown class"
 	done
 	both_work
+}
+
+test_host_drops_gpadl_create() {
+	host_drops gpadl "GPADL created"
+	dmesg | grep -q "host did not let go of the rings; leaking" ||
+		fail "the unanswered GPADL's rings were not kept from reuse"
+}
+
+test_host_drops_open() {
+	# The CLOSE after the timeout is answered: the rings are freed.
+	host_drops open "channel open"
 }
 
 test_unload() {
