@@ -250,7 +250,7 @@ KVMBUS_CHECK_DEADLINE=${KVMBUS_CHECK_DEADLINE:-4800}
 # debug_fits adds a quarter.  A suite missing here counts as 900 s.
 declare -A debug_est=(
 	[smoke]=200 [modules]=250 [bus]=200 [restart]=850 [unload]=350
-	[net]=600 [hostile_host]=350 [hostile]=280 [scsi]=850 [balloon]=450
+	[net]=600 [hostile_host]=400 [hostile]=280 [scsi]=850 [balloon]=450
 	[subch]=600 [overcommit]=200 [channels]=180 [echo]=90
 	[channels_shared]=90 [hostcall_selftest]=90
 )
