@@ -198,7 +198,10 @@ test_host_drops_gpadl_create() {
 
 test_host_drops_open() {
 	# The CLOSE after the timeout is answered: the rings are freed.
+	leaks=$(dmesg | grep -c "host did not let go of the rings")
 	host_drops open "channel open"
+	[ "$(dmesg | grep -c "host did not let go of the rings")" = "$leaks" ] ||
+		fail "the rings were leaked although the CLOSE was answered"
 }
 
 test_unload() {
