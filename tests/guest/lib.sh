@@ -115,7 +115,7 @@ re_escape() {
 # no per-CPU slabs, and "U" records who allocated each object.
 KT_SLUB_DEBUG="slub_debug=U,kmalloc-*"
 
-# slab_snapshot FILE: "cache active_objects object_size" per slab cache,
+# slab_snapshot FILE: "cache active_objects" per slab cache,
 # after dropping clean dentries and inodes and flushing every cache's
 # per-CPU slabs, so only objects someone holds count; and FILE.sites:
 # "cache<TAB>objects<TAB>call site" for each site that allocated from a
@@ -128,7 +128,7 @@ slab_snapshot() {
 	for _kt_s in /sys/kernel/slab/*/shrink; do
 		echo 1 >"$_kt_s"
 	done 2>/dev/null
-	awk 'NR > 2 { print $1, $2, $4 }' /proc/slabinfo >"$1"
+	awk 'NR > 2 { print $1, $2 }' /proc/slabinfo >"$1"
 	for _kt_s in /sys/kernel/debug/slab/kmalloc-[0-9]*/alloc_traces; do
 		[ -r "$_kt_s" ] || continue
 		_kt_c=${_kt_s%/alloc_traces}
