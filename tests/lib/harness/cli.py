@@ -169,8 +169,20 @@ def run_boots(plan, args, report):
                 continue
             boot = Boot(kernel, builder, suite, cases, plan.modules[kernel.kver],
                         accel=args.accel, console=args.console, keep=args.keep,
-                        verbose=args.verbose, report=report)
+                        verbose=args.verbose, report=report, retry_early=True)
             res = boot.run()
+            if boot.early_death:
+                # Died before init: boot once more (vm.py, retry_early);
+                # the first console log is kept beside the second.
+                first = boot.log_path.with_name(boot.log_path.name + ".first-boot")
+                boot.log_path.replace(first)
+                emit(f"      {kernel.kver}  {suite.name}: {boot.early_death}; "
+                     f"before init, so booting once more ({display_path(first)})")
+                boot = Boot(kernel, builder, suite, cases, plan.modules[kernel.kver],
+                            accel=args.accel, console=args.console, keep=args.keep,
+                            verbose=args.verbose, report=report,
+                            earlier=boot.early_death)
+                res = boot.run()
             if args.verbose:
                 t = boot.timing
                 bits = [f"initrd {t.get('initrd', 0):.1f} s"]
