@@ -85,7 +85,12 @@ def b64(data):
 
 
 def unb64(word):
-    return b"" if word == "-" else base64.b64decode(word, validate=True)
+    """A hostcall word: "-" (empty), "=WORD" (as it is) or base64."""
+    if word == "-":
+        return b""
+    if word.startswith("="):
+        return word[1:].encode()
+    return base64.b64decode(word, validate=True)
 
 
 def kill_group(proc, grace=5.0):
