@@ -21,11 +21,15 @@ MIB=1048576
 # Kept across a restart: the NIC and the SCSI controller.
 NR_KEPT=2
 
+# nic and disk run in wait_for's polls: shell builtins only (a fork and
+# an exec cost about 0.3 s on the debug kernel).
 nic() {
 	for n in /sys/class/net/*; do
-		[ "$(cat "$n/address" 2>/dev/null)" = $MAC ] &&
-			[ "$(basename "$(readlink "$n/device/driver" 2>/dev/null)")" = \
-				kvmbus_netvsc ] && { basename "$n"; return 0; }
+		_a=
+		read -r _a 2>/dev/null <"$n/address"
+		[ "$_a" = $MAC ] &&
+			[ "$n/device/driver" -ef /sys/bus/kvmbus/drivers/kvmbus_netvsc ] &&
+			{ echo "${n##*/}"; return 0; }
 	done
 	return 1
 }
@@ -35,9 +39,13 @@ no_nic() { ! has_nic; }
 
 disk() {
 	for h in /sys/class/scsi_host/host*; do
-		[ "$(cat "$h/proc_name" 2>/dev/null)" = kvmbus_storvsc ] || continue
-		_dk=$(ls "/sys/class/scsi_device/${h##*host}:0:0:0/device/block" 2>/dev/null | head -n 1)
-		[ -n "$_dk" ] && [ -b "/dev/$_dk" ] && { echo "$_dk"; return 0; }
+		_p=
+		read -r _p 2>/dev/null <"$h/proc_name"
+		[ "$_p" = kvmbus_storvsc ] || continue
+		for _dk in "/sys/class/scsi_device/${h##*host}:0:0:0/device/block/"*; do
+			_dk=${_dk##*/}
+			[ -b "/dev/$_dk" ] && { echo "$_dk"; return 0; }
+		done
 	done
 	return 1
 }

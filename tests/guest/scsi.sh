@@ -14,7 +14,7 @@ _hosts() {
 	HOSTS=
 	for _h in /sys/class/scsi_host/host*; do
 		_n=
-		read -r _n <"$_h/proc_name" 2>/dev/null
+		read -r _n 2>/dev/null <"$_h/proc_name"
 		[ "$_n" = kvmbus_storvsc ] || continue
 		_n=${_h##*/host}
 		# Insert in numeric order (the glob sorts host10 before host2).
