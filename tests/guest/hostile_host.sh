@@ -9,17 +9,62 @@
 ECHO_CLASS=fe7f9a81-8463-47a7-af62-b5deede655b6
 ECHO_DRV=/sys/bus/kvmbus/drivers/kvmbus_echo
 
+# The helpers wait_for polls use shell builtins only: a fork and an exec
+# cost about 0.3 s on the debug kernel.
 echo_devices() {
 	for d in /sys/bus/kvmbus/devices/*; do
-		[ "$(cat "$d/class_id" 2>/dev/null)" = "$ECHO_CLASS" ] && echo "$d"
+		_c=
+		read -r _c 2>/dev/null <"$d/class_id"
+		[ "$_c" = "$ECHO_CLASS" ] && echo "$d"
 	done
 }
 
-dev_a() { echo_devices | head -n 1; }
-dev_b() { echo_devices | sed -n 2p; }
+# nth_echo N: the N-th echo device
+nth_echo() {
+	_k=0
+	for d in /sys/bus/kvmbus/devices/*; do
+		_c=
+		read -r _c 2>/dev/null <"$d/class_id"
+		[ "$_c" = "$ECHO_CLASS" ] || continue
+		_k=$((_k + 1))
+		[ "$_k" = "$1" ] && { echo "$d"; return 0; }
+	done
+	return 1
+}
 
+dev_a() { nth_echo 1; }
+dev_b() { nth_echo 2; }
+
+# Every device's relid, ascending, each followed by a space.
 relids() {
-	cat /sys/bus/kvmbus/devices/*/relid 2>/dev/null | sort -n | tr '\n' ' '
+	_all=
+	for _f in /sys/bus/kvmbus/devices/*/relid; do
+		_r=
+		read -r _r 2>/dev/null <"$_f" || continue
+		_new='' _put=''
+		for _x in $_all; do
+			if [ -z "$_put" ] && [ "$_r" -lt "$_x" ]; then
+				_new="$_new$_r "
+				_put=1
+			fi
+			_new="$_new$_x "
+		done
+		[ -n "$_put" ] || _new="$_new$_r "
+		_all=$_new
+	done
+	printf '%s' "$_all"
+}
+
+relids_are() {
+	[ "$(relids)" = "$1" ]
+}
+
+devices_at_least() {
+	set -- "$1" /sys/bus/kvmbus/devices/*
+	_want=$1
+	shift
+	[ -e "$1" ] || set --
+	[ $# -ge "$_want" ]
 }
 
 # kvmbusd's admin id of the device with relid $1
@@ -45,8 +90,9 @@ evil_offer() {
 	known=$(relids)
 	hostcall kvmbusctl evil-offer "$1" || fail "evil-offer $1 not sent"
 	out=$(hostcall kvmbusctl add echo) || fail "kvmbusctl add echo: $out"
-	n=$(($(echo "$known" | wc -w) + 1))
-	wait_for 20 sh -c "[ \$(ls /sys/bus/kvmbus/devices | wc -l) -ge $n ]" ||
+	# shellcheck disable=SC2086
+	n=$(set -- $known; echo $(($# + 1)))
+	wait_for 20 devices_at_least "$n" ||
 		fail "$1: the echo device added after it never appeared"
 	new=$(relids)
 	for r in $new; do
@@ -56,9 +102,14 @@ evil_offer() {
 	done
 	id=$(host_id "$added")
 	hostcall kvmbusctl remove "$id" >/dev/null || fail "remove $id failed"
-	wait_for 20 sh -c "[ \"\$(cat /sys/bus/kvmbus/devices/*/relid | sort -n | tr '\n' ' ')\" = \"$known\" ]" ||
+	wait_for 20 relids_are "$known" ||
 		fail "$1: devices are now '$(relids)', were '$known'"
 	both_work
+}
+
+# log_grew REGEX N: more than N kernel log lines match REGEX
+log_grew() {
+	[ "$(dmesg | grep -c "$1")" -gt "$2" ]
 }
 
 # evil_ring MODE: device A's channel broken, reported, B unharmed, A back
@@ -70,7 +121,7 @@ evil_ring() {
 	before=$(dmesg | grep -c "$msg")
 	hostcall kvmbusctl echo-evil "$(host_id "$relid")" "$1" ||
 		fail "echo-evil $1 not sent"
-	wait_for 20 sh -c "[ \$(dmesg | grep -c '$msg') -gt $before ]" ||
+	wait_for 20 log_grew "$msg" "$before" ||
 		fail "$1: the guest did not report channel $relid broken"
 	traffic "$(dev_b)"
 	echo "$(basename "$a")" >"$ECHO_DRV/unbind" || fail "unbind failed"

@@ -15,10 +15,13 @@
 #   assert_match STRING REGEX [MSG]        (extended regex, unanchored)
 #   assert_file_contains FILE REGEX [MSG]
 #   wait_for SECS CMD [ARGS...]  retry CMD every 0.2 s until it succeeds
-#                                (SECS x KVMTEST_SCALE on a slow kernel)
+#                                (SECS x KVMTEST_SCALE on a slow kernel);
+#                                "sh -c STRING" runs in a subshell of the
+#                                case's shell (no exec)
 #   scaled N [MIN]               N / KVMTEST_SCALE rounded up, at least MIN:
 #                                an iteration count a slow kernel can afford
 #   re_escape STRING             STRING quoted for use in a REGEX
+#   json_num JSON KEY            the number after the last "KEY": in $JN
 #   hostcall ARGS...             run "<suite>.host call ARGS..." on the host;
 #                                prints its stdout, returns its exit status
 #   KVMTEST_SUITE KVMTEST_CASE KVMTEST_KVER KVMTEST_TIMEOUT
@@ -279,11 +282,20 @@ wait_for() {
 	_kt_uptime
 	_kt_wf_end=$((_kt_s + $1 * ${KVMTEST_SCALE:-1}))
 	shift
+	# "sh -c STRING" is evaluated in a subshell of this one: a fork, no
+	# exec of a new shell at each poll.
+	if [ $# -eq 3 ] && [ "$1" = sh ] && [ "$2" = -c ]; then
+		set -- _kt_eval "$3"
+	fi
 	until "$@"; do
 		_kt_uptime
 		[ "$_kt_s" -ge "$_kt_wf_end" ] && return 1
 		sleep 0.2
 	done
+}
+
+_kt_eval() {
+	(eval "$1")
 }
 
 _kt_secs() {
@@ -307,6 +319,22 @@ _kt_centi() {
 	_kt_cf=${_kt_cf%"${_kt_cf#??}"}
 	_kt_ci=${1%%.*}
 	_kt_cs=$(( ${_kt_ci:-0} * 100 + ${_kt_cf#0} ))
+}
+
+# json_num JSON KEY: the number after the last "KEY": in JSON, in $JN
+# (empty if none), without a fork.
+json_num() {
+	JN=
+	_kt_jr=${1##*\"$2\":}
+	[ "$_kt_jr" != "$1" ] || return 1
+	while :; do
+		case $_kt_jr in
+		[\ \	]*) _kt_jr=${_kt_jr#?} ;;
+		*) break ;;
+		esac
+	done
+	JN=${_kt_jr%%[!0-9]*}
+	[ -n "$JN" ]
 }
 
 # modprobe MODULE: nothing to do, and no exec, when MODULE is loaded and
