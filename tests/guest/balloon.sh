@@ -170,7 +170,8 @@ test_memory_hog_deflates() {
 reporting_settled() {
 	_balloon_attr reported
 	_r=$BA
-	_kt_uptime
+	_kt_uptime	# sets _kt_s
+	# shellcheck disable=SC2154
 	[ "$_r" = "${_last_reported:-}" ] && [ $((_kt_s - _since)) -ge 3 ] && return 0
 	[ "$_r" = "${_last_reported:-}" ] || { _last_reported=$_r; _since=$_kt_s; }
 	return 1

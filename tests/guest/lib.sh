@@ -325,7 +325,7 @@ _kt_centi() {
 # (empty if none), without a fork.
 json_num() {
 	JN=
-	_kt_jr=${1##*\"$2\":}
+	_kt_jr=${1##*\""$2"\":}
 	[ "$_kt_jr" != "$1" ] || return 1
 	while :; do
 		case $_kt_jr in

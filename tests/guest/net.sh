@@ -17,6 +17,7 @@ NETVSC_DRV=/sys/bus/kvmbus/drivers/kvmbus_netvsc
 # The netdevs kvmbus_netvsc made, in kvmbus device order.
 nics() {
 	for n in /sys/class/net/*; do
+		# shellcheck disable=SC3013 # busybox ash has -ef
 		[ "$n/device/driver" -ef "$NETVSC_DRV" ] && echo "${n##*/}"
 	done
 }
@@ -24,6 +25,7 @@ nics() {
 # The first one (the NIC net.host offers at start, kvmbusd device 1).
 nic() {
 	for n in /sys/class/net/*; do
+		# shellcheck disable=SC3013 # busybox ash has -ef
 		[ "$n/device/driver" -ef "$NETVSC_DRV" ] || continue
 		_a=
 		read -r _a 2>/dev/null <"$n/address"

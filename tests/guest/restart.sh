@@ -28,6 +28,7 @@ nic() {
 		_a=
 		read -r _a 2>/dev/null <"$n/address"
 		[ "$_a" = $MAC ] &&
+			# shellcheck disable=SC3013 # busybox ash has -ef
 			[ "$n/device/driver" -ef /sys/bus/kvmbus/drivers/kvmbus_netvsc ] &&
 			{ echo "${n##*/}"; return 0; }
 	done
