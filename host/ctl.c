@@ -804,10 +804,15 @@ void ctl_handle_msg(struct ctl *c, const void *msg, uint32_t len,
 		ctl_unexpected(c, type, "before version negotiation");
 		return;
 	}
-	if (c->evil_drop && c->evil_drop == type) {
-		c->evil_drop = 0;
-		log_warn("--test: control message %u dropped unanswered", type);
-		return;
+	if (c->evil_drop == type) {
+		if (c->evil_drop_skip) {
+			c->evil_drop_skip--;
+		} else {
+			c->evil_drop = 0;
+			log_warn("--test: control message %u dropped unanswered",
+				 type);
+			return;
+		}
 	}
 
 	switch (type) {

@@ -122,9 +122,10 @@ struct ctl {
 	enum ctl_state state;
 	/* kvmbusd --test: the classes' test_params are accepted. */
 	bool test;
-	/* kvmbusd --test (evil.c): the next guest message of this type is
-	 * dropped unanswered; 0: none. */
+	/* kvmbusd --test (evil.c): the next guest message of this type,
+	 * after evil_drop_skip more of them, is dropped unanswered; 0: none. */
 	uint32_t evil_drop;
+	uint32_t evil_drop_skip;
 
 	/* The last mailbox answer: a CONNECT is taken only for a new
 	 * generation, a RESET answered only once. */

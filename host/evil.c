@@ -4,6 +4,7 @@
  * kvmbusd was started with --test.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <json.h>
 #include <string.h>
 
@@ -249,11 +250,19 @@ int evil_cmd_drop(struct ctl *c, struct json_object *req,
 		  struct json_object *resp)
 {
 	const char *mode = evil_str(req, "mode");
+	struct json_object *v;
+	int64_t skip = 0;
 	uint32_t type;
 
 	if (!mode)
 		return control_fail(resp, -EINVAL,
 				    "evil-drop needs a \"mode\" string");
+	if (json_object_object_get_ex(req, "skip", &v)) {
+		skip = evil_int(req, "skip");
+		if (skip < 0 || skip > 1000)
+			return control_fail(resp, -EINVAL,
+					    "evil-drop: \"skip\" must be 0..1000");
+	}
 	if (!strcmp(mode, "gpadl"))
 		type = KVMBUS_CTL_GPADL_CREATE;
 	else if (!strcmp(mode, "open"))
@@ -262,7 +271,10 @@ int evil_cmd_drop(struct ctl *c, struct json_object *req,
 		return control_fail(resp, -EINVAL,
 				    "unknown evil-drop mode \"%.32s\"", mode);
 	c->evil_drop = type;
-	log_warn("--test: the guest's next %s request goes unanswered", mode);
+	c->evil_drop_skip = (uint32_t)skip;
+	log_warn("--test: the guest's %s request after the next %" PRId64
+		 " goes unanswered", mode, skip);
 	json_object_object_add(resp, "armed", json_object_new_string(mode));
+	json_object_object_add(resp, "skip", json_object_new_int64(skip));
 	return 0;
 }

@@ -76,7 +76,7 @@ static void usage(FILE *f)
 "                  the balloon) and show the balloon and the guest's report;\n"
 "                  deflate: the guest takes back its ballooned pages in\n"
 "                  [GPA, GPA+SIZE) (the target follows)\n"
-"  evil-offer MODE [ID], echo-evil ID MODE, evil-drop MODE\n"
+"  evil-offer MODE [ID], echo-evil ID MODE, evil-drop MODE [SKIP]\n"
 "                  a hostile host, for guest tests (kvmbusd --test only):\n"
 "                  see host/evil.h for the modes\n"
 "\n"
@@ -643,13 +643,20 @@ static char *build_request(int argc, char **argv, void (**print)(struct json_obj
 		}
 		*print = print_balloon;
 	} else if (!strcmp(cmd, "evil-drop")) {
-		if (argc != 2) {
-			die_usage("'%s' takes the request to leave unanswered, e.g. 'evil-drop open'",
+		uint64_t skip = 0;
+
+		if (argc != 2 && argc != 3) {
+			die_usage("'%s' takes the request to leave unanswered and how many such to let pass first, e.g. 'evil-drop gpadl 2'",
 				  cmd);
+			goto out;
+		}
+		if (argc == 3 && parse_uint(argv[2], 0, 1000, &skip)) {
+			die_usage("'%s': '%s' is not a count of 0..1000", cmd, argv[2]);
 			goto out;
 		}
 		json_object_object_add(req, "cmd", json_object_new_string(cmd));
 		json_object_object_add(req, "mode", json_object_new_string(argv[1]));
+		json_object_object_add(req, "skip", json_object_new_int64((int64_t)skip));
 		*print = print_evil;
 	} else if (!strcmp(cmd, "evil-offer") || !strcmp(cmd, "echo-evil")) {
 		bool echo = cmd[1] == 'c';

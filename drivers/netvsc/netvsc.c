@@ -1143,8 +1143,12 @@ err_free:
  * A buffer the host may still reach (its GPADL was not torn down, or its
  * creation was never answered) is never freed: forget it, on purpose.
  */
-static void netvsc_buf_leak(void **addr, struct page ***pages)
+static void netvsc_buf_leak(struct netvsc_queue *q, const char *what,
+			    size_t size, void **addr, struct page ***pages)
 {
+	netdev_warn(q->nv->ndev,
+		    "queue %u: the host may still reach the %s buffer; leaking %zu bytes\n",
+		    q->index, what, size);
 	kmemleak_not_leak(*pages);
 	*addr = NULL;
 	*pages = NULL;
@@ -1207,9 +1211,11 @@ static void netvsc_queue_free_bufs(struct netvsc_queue *q)
 	struct kvmbus_device *kdev = q->nv->kdev;
 
 	if (q->recv_gpadl && kvmbus_gpadl_teardown(kdev, q->recv_gpadl))
-		netvsc_buf_leak(&q->recv_buf, &q->recv_pages);
+		netvsc_buf_leak(q, "receive", PAGE_ALIGN(q->recv_size),
+				&q->recv_buf, &q->recv_pages);
 	if (q->send_gpadl && kvmbus_gpadl_teardown(kdev, q->send_gpadl))
-		netvsc_buf_leak(&q->send_buf, &q->send_pages);
+		netvsc_buf_leak(q, "send", q->nr_send * NETVSC_SEND_SECTION,
+				&q->send_buf, &q->send_pages);
 	q->recv_gpadl = 0;
 	q->send_gpadl = 0;
 	netvsc_buf_free(q->recv_buf, q->recv_pages, PAGE_ALIGN(q->recv_size));
@@ -1291,7 +1297,8 @@ static int netvsc_recv_open(struct netvsc_queue *q, bool pages)
 				  &q->recv_gpadl);
 	if (ret == -ETIMEDOUT) {
 		/* The host may reach it after all: never freed. */
-		netvsc_buf_leak(&buf, &q->recv_pages);
+		netvsc_buf_leak(q, "receive", PAGE_ALIGN(q->recv_size),
+				&buf, &q->recv_pages);
 		return ret;
 	}
 	if (ret)
@@ -1351,7 +1358,8 @@ static int netvsc_queue_open(struct netvsc_queue *q, u32 *offloads, u32 *link)
 				  q->nr_send * NETVSC_SEND_SECTION,
 				  &q->send_gpadl);
 	if (ret == -ETIMEDOUT)
-		netvsc_buf_leak(&q->send_buf, &q->send_pages);
+		netvsc_buf_leak(q, "send", q->nr_send * NETVSC_SEND_SECTION,
+				&q->send_buf, &q->send_pages);
 	if (ret)
 		goto err_free_bufs;
 
