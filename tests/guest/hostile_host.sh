@@ -40,19 +40,13 @@ relids() {
 	_all=
 	for _f in /sys/bus/kvmbus/devices/*/relid; do
 		_r=
-		read -r _r 2>/dev/null <"$_f" || continue
-		_new='' _put=''
-		for _x in $_all; do
-			if [ -z "$_put" ] && [ "$_r" -lt "$_x" ]; then
-				_new="$_new$_r "
-				_put=1
-			fi
-			_new="$_new$_x "
-		done
-		[ -n "$_put" ] || _new="$_new$_r "
-		_all=$_new
+		read -r _r 2>/dev/null <"$_f" && _all="$_all $_r"
 	done
-	printf '%s' "$_all"
+	# shellcheck disable=SC2086
+	sort_n $_all
+	for _r in $SN; do
+		printf '%s ' "$_r"
+	done
 }
 
 relids_are() {

@@ -22,6 +22,7 @@
 #                                an iteration count a slow kernel can afford
 #   re_escape STRING             STRING quoted for use in a REGEX
 #   json_num JSON KEY            the number after the last "KEY": in $JN
+#   sort_n NUMBER...             the numbers ascending in $SN (no exec)
 #   hostcall ARGS...             run "<suite>.host call ARGS..." on the host;
 #                                prints its stdout, returns its exit status
 #   KVMTEST_SUITE KVMTEST_CASE KVMTEST_KVER KVMTEST_TIMEOUT
@@ -319,6 +320,24 @@ _kt_centi() {
 	_kt_cf=${_kt_cf%"${_kt_cf#??}"}
 	_kt_ci=${1%%.*}
 	_kt_cs=$(( ${_kt_ci:-0} * 100 + ${_kt_cf#0} ))
+}
+
+# sort_n NUMBER...: the numbers ascending, space-separated, in $SN (sort
+# -n without its exec, for a handful of numbers).
+sort_n() {
+	SN=
+	for _kt_n in "$@"; do
+		_kt_new='' _kt_put=''
+		for _kt_x in $SN; do
+			if [ -z "$_kt_put" ] && [ "$_kt_n" -lt "$_kt_x" ]; then
+				_kt_new="$_kt_new $_kt_n"
+				_kt_put=1
+			fi
+			_kt_new="$_kt_new $_kt_x"
+		done
+		[ -n "$_kt_put" ] || _kt_new="$_kt_new $_kt_n"
+		SN=${_kt_new# }
+	done
 }
 
 # json_num JSON KEY: the number after the last "KEY": in JSON, in $JN

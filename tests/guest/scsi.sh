@@ -11,24 +11,16 @@
 # _hosts: the SCSI host numbers of kvmbus_storvsc, in probe order (lowest
 # first), in $HOSTS.
 _hosts() {
-	HOSTS=
+	_all=
 	for _h in /sys/class/scsi_host/host*; do
 		_n=
 		read -r _n 2>/dev/null <"$_h/proc_name"
-		[ "$_n" = kvmbus_storvsc ] || continue
-		_n=${_h##*/host}
-		# Insert in numeric order (the glob sorts host10 before host2).
-		_new='' _put=''
-		for _x in $HOSTS; do
-			if [ -z "$_put" ] && [ "$_n" -lt "$_x" ]; then
-				_new="$_new $_n"
-				_put=1
-			fi
-			_new="$_new $_x"
-		done
-		[ -n "$_put" ] || _new="$_new $_n"
-		HOSTS=${_new# }
+		[ "$_n" = kvmbus_storvsc ] && _all="$_all ${_h##*/host}"
 	done
+	# Numeric order: the glob sorts host10 before host2.
+	# shellcheck disable=SC2086
+	sort_n $_all
+	HOSTS=$SN
 }
 
 # hosts: the same, one per line.
