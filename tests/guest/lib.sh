@@ -379,7 +379,7 @@ modprobe() {
 	command modprobe "$@"
 }
 
-# sleep SECS: the same, without a fork and an exec.  A fork and an exec
+# sleep SECS: sleep, without a fork and an exec.  A fork and an exec
 # cost about 0.3 s of guest CPU on the debug kernel under TCG (20-50 ms on
 # the stock ones), and the runner's watchdog and every wait_for poll
 # slept with busybox's sleep.  This one waits in the shell's own read -t
@@ -411,8 +411,8 @@ sleep() {
 	return 0
 }
 
-# hostcall ARGS...: each argument travels base64-encoded ("-" = empty) in
-# one line on ttyS1; the host answers on one line
+# hostcall ARGS...: each argument travels in one line on ttyS1, as "-"
+# (empty), "=WORD" (a plain word) or base64; the host answers on one line
 #   @@KVMBUS@@ REPLY <id> <status> <stdout base64|-> <stderr base64|->
 hostcall() {
 	if [ $# -eq 0 ]; then

@@ -167,9 +167,11 @@ def run_boots(plan, args, report):
                     report(r)
                 yield None, res
                 continue
-            boot = Boot(kernel, builder, suite, cases, plan.modules[kernel.kver],
-                        accel=args.accel, console=args.console, keep=args.keep,
-                        verbose=args.verbose, report=report, retry_early=True)
+            def new_boot(**retry):
+                return Boot(kernel, builder, suite, cases, plan.modules[kernel.kver],
+                            accel=args.accel, console=args.console, keep=args.keep,
+                            verbose=args.verbose, report=report, **retry)
+            boot = new_boot(retry_early=True)
             res = boot.run()
             if boot.early_death:
                 # Died before init: boot once more (vm.py, retry_early);
@@ -178,10 +180,7 @@ def run_boots(plan, args, report):
                 boot.log_path.replace(first)
                 emit(f"      {kernel.kver}  {suite.name}: {boot.early_death}; "
                      f"before init, so booting once more ({display_path(first)})")
-                boot = Boot(kernel, builder, suite, cases, plan.modules[kernel.kver],
-                            accel=args.accel, console=args.console, keep=args.keep,
-                            verbose=args.verbose, report=report,
-                            earlier=boot.early_death)
+                boot = new_boot(earlier=boot.early_death)
                 res = boot.run()
             if args.verbose:
                 t = boot.timing
